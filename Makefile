@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+ and make:
+#   make run    the whole local stack with the demo tenant (Ctrl-C stops it)
+#   make test   ruff, mypy and pytest against real Redis and the MongoDB wire server
+#               (`make test MONGODB_URI=mongodb://host:27017` runs it against a real MongoDB)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+export MONGODB_URI
+export REDIS_URL
+
+.PHONY: install run test lint typecheck pytest bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m shared.dev.stack
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/mongo_wire_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,70 @@
+"""Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from flask_smorest import Api
+
+from api.errors import ApiError, ErrorSchema, register_error_handlers
+from api.health.routes import blp as health_blp
+from api.operations.routes import blp as operations_blp
+from api.passes.routes import blp as passes_blp
+from config.settings import Settings, load_settings
+from shared.jobs import JobQueue
+from shared.logs import configure_logging
+from shared.tenants import load_registry
+
+log = logging.getLogger(__name__)
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class PasswireApi(Api):  # type: ignore[misc]
+    # Documents our envelope as the error response of every operation in the OpenAPI spec.
+    ERROR_SCHEMA = ErrorSchema
+
+
+def _require_json_body() -> None:
+    """Refuse bodies that are not JSON instead of silently ignoring them."""
+    if request.method in _BODY_METHODS and request.content_length and not request.is_json:
+        raise ApiError(
+            415,
+            "Send the body as application/json.",
+            errors=[{"field": "Content-Type", "reason": "must be application/json"}],
+        )
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask("passwire")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        API_TITLE="passwire",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        # Interactive docs only where they help a developer; the JSON spec is always served.
+        OPENAPI_SWAGGER_UI_PATH="/docs" if settings.is_local else None,
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["passwire.settings"] = settings
+    app.extensions["passwire.tenants"] = load_registry(settings.tenants_dir)
+    app.extensions["passwire.jobs"] = JobQueue(settings)
+
+    api = PasswireApi(app)
+    api.spec.components.security_scheme(
+        "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    api.spec.options["security"] = [{"ApiKey": []}]
+    for blueprint in (health_blp, passes_blp, operations_blp):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+    app.before_request(_require_json_body)
+    # Indexes are created by workers at start-up (workers/celery_app.py): the API starts
+    # even while MongoDB is still coming up, and /readyz says so.
+    return app

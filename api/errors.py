@@ -1,0 +1,137 @@
+"""One JSON error envelope for every 4xx/5xx answer:
+
+{"status": 422, "code": "validation_failed", "message": "...",
+ "errors": [{"field": "identifiers.crm", "reason": "Not a valid string."}]}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class ErrorSchema(Schema):
+    status = fields.Integer(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+class ApiError(HTTPException):
+    """A domain refusal with its HTTP status, an error code and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(description=message)
+        self.code = status
+        self.error_code = code or _CODES.get(status, "error")
+        self.field_errors = errors or []
+
+
+def field_errors(messages: Any, prefix: str = "") -> list[dict[str, str]]:
+    """Flatten marshmallow/webargs messages into [{field, reason}] with dotted field paths."""
+    if isinstance(messages, dict):
+        out: list[dict[str, str]] = []
+        for key, value in messages.items():
+            name = str(key) if not prefix else f"{prefix}.{key}"
+            out.extend(field_errors(value, name))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [{"field": prefix or "body", "reason": " ".join(messages)}]
+    if isinstance(messages, list):
+        return [e for item in messages for e in field_errors(item, prefix)]
+    return [{"field": prefix or "body", "reason": str(messages)}]
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> tuple[Response, int]:
+    body: dict[str, Any] = {
+        "status": status,
+        "code": code or _CODES.get(status, "error"),
+        "message": message,
+        "errors": errors or [],
+    }
+    return jsonify(body), status
+
+
+def _webargs_errors(exc: HTTPException) -> list[dict[str, str]]:
+    # flask-smorest/webargs put {"messages": {location: {field: [reasons]}}} on the exception.
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, dict):
+        return []
+    errors: list[dict[str, str]] = []
+    for location, per_location in messages.items():
+        for error in field_errors(per_location):
+            if location == "json" and error["field"] == "body":
+                error["reason"] = (
+                    "the body is not valid JSON"
+                    if "Invalid JSON" in error["reason"]
+                    else error["reason"]
+                )
+            errors.append(error)
+    return errors
+
+
+def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
+    status = exc.code or 500
+    if isinstance(exc, ApiError):
+        return error_response(
+            status, exc.description or "", code=exc.error_code, errors=exc.field_errors
+        )
+    errors = _webargs_errors(exc)
+    if status == 413:
+        errors = errors or [{"field": "body", "reason": "the request body is too large"}]
+        return error_response(413, "The request body is too large.", errors=errors)
+    if status == 400 and any(e["field"] == "body" for e in errors):
+        return error_response(400, "The request body is not valid JSON.", errors=errors)
+    if status == 422:
+        return error_response(422, "The request is invalid.", errors=errors)
+    return error_response(status, exc.description or exc.name, errors=errors)
+
+
+def handle_unexpected(exc: Exception) -> tuple[Response, int]:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "Internal server error.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

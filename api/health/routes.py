@@ -1,0 +1,53 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`) probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from api import services
+from api.errors import ApiError
+from shared.readiness import check_mongodb, check_redis
+
+blp = Blueprint("health", __name__, description="Probes")
+
+
+class ProbeSchema(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.response(200, ProbeSchema)
+    def get(self) -> Any:
+        """The API process is up."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.response(200, ProbeSchema)
+    def get(self) -> Any:
+        """Redis and MongoDB are reachable; 503 naming the ones that are not."""
+        settings = services.settings()
+        problems = {
+            name: reason
+            for name, reason in (
+                ("redis", check_redis(settings)),
+                ("mongodb", check_mongodb(settings)),
+            )
+            if reason is not None
+        }
+        if problems:
+            names = ", ".join(sorted(problems))
+            raise ApiError(
+                503,
+                f"Not ready: {names} unreachable.",
+                code="not_ready",
+                errors=[{"field": name, "reason": reason} for name, reason in problems.items()],
+            )
+        return {"status": "ready", "checks": {"redis": "ok", "mongodb": "ok"}}

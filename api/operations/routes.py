@@ -1,0 +1,55 @@
+"""Following and cancelling a job by its correlationId."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import services
+from api.auth import authenticate_tenant, current_tenant
+from api.errors import ApiError
+from api.operations.schemas import OperationSchema
+from shared import operations
+from shared.repositories import operations as operations_repo
+
+blp = Blueprint(
+    "operations",
+    __name__,
+    url_prefix="/api/<tenantId>/operations",
+    description="Operations (jobs followed by correlationId)",
+)
+blp.before_request(authenticate_tenant)
+
+_UNKNOWN = [{"field": "correlationId", "reason": "no such operation"}]
+
+
+@blp.route("/<correlationId>")
+class Operation(MethodView):
+    @blp.response(200, OperationSchema)
+    def get(self, tenantId: str, correlationId: str) -> Any:
+        """Status, counters and timestamps of a job."""
+        document = operations_repo.find_operation(
+            services.database(), current_tenant().id, correlationId
+        )
+        if document is None:
+            raise ApiError(404, "Unknown operation.", errors=_UNKNOWN)
+        return document
+
+    @blp.response(202, OperationSchema)
+    def delete(self, tenantId: str, correlationId: str) -> Any:
+        """Ask for cancellation: a queued job is cancelled at once, a running one stops between
+        items. 409 when the job already ended."""
+        try:
+            return operations.request_cancel(
+                services.database(), current_tenant().id, correlationId
+            )
+        except LookupError:
+            raise ApiError(404, "Unknown operation.", errors=_UNKNOWN) from None
+        except operations.OperationNotCancellable as exc:
+            raise ApiError(
+                409,
+                f"The operation is already {exc.status} and cannot be cancelled.",
+                errors=[{"field": "correlationId", "reason": f"operation is {exc.status}"}],
+            ) from None

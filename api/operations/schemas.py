@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class CountersSchema(Schema):
+    total = fields.Integer(required=True)
+    processed = fields.Integer(required=True)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+
+
+class ItemErrorSchema(Schema):
+    id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class OperationSchema(Schema):
+    correlationId = fields.String(required=True, attribute="_id")
+    tenantId = fields.String(required=True, attribute="tenant")
+    kind = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "queued",
+                "running",
+                "completed",
+                "completed_with_errors",
+                "cancelling",
+                "cancelled",
+                "failed",
+            ]
+        },
+    )
+    counters = fields.Nested(CountersSchema, required=True)
+    errors = fields.List(fields.Nested(ItemErrorSchema))
+    failureReason = fields.String(allow_none=True)
+    createdAt = fields.DateTime(required=True)
+    updatedAt = fields.DateTime(required=True)
+    startedAt = fields.DateTime(allow_none=True)
+    finishedAt = fields.DateTime(allow_none=True)
+    cancelRequestedAt = fields.DateTime(allow_none=True)

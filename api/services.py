@@ -1,0 +1,26 @@
+"""What views need from the process, stored on the app by the factory (typed accessors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from pymongo.database import Database
+
+from config.settings import Settings
+from shared.db import get_database
+from shared.jobs import JobQueue
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions["passwire.settings"]
+    return value
+
+
+def database() -> Database[Any]:
+    return get_database(settings())
+
+
+def jobs() -> JobQueue:
+    value: JobQueue = current_app.extensions["passwire.jobs"]
+    return value

@@ -1,0 +1,60 @@
+"""Celery configuration: the one place that names queues and routes tasks to them.
+
+Both sides read it: the API's producer (which enqueues by task name and never imports worker
+code) and the worker app. Procfile and docker-compose.yml start one worker command per queue
+group; tests/unit/test_deployment.py checks that every queue declared here is consumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.entity import Queue
+
+from config.settings import Settings
+
+# Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
+INTERACTIVE_QUEUE = "interactive"
+# Campaign planning and batches of hundreds of passes.
+BULK_QUEUE = "bulk"
+# Rate-limited delivery to APNs and Google Wallet.
+DELIVERY_QUEUE = "delivery"
+
+QUEUES: tuple[str, ...] = (INTERACTIVE_QUEUE, BULK_QUEUE, DELIVERY_QUEUE)
+
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    "passwire.passes.*": {"queue": INTERACTIVE_QUEUE},
+    "passwire.operations.*": {"queue": INTERACTIVE_QUEUE},
+    "passwire.campaigns.*": {"queue": BULK_QUEUE},
+    "passwire.delivery.*": {"queue": DELIVERY_QUEUE},
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        # Unacknowledged tasks come back after this long (at-least-once delivery).
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Operation state lives in MongoDB; Celery results would only duplicate it.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # Acknowledge after the task ran, and give the task back if its worker process dies,
+        # so a crash or a restart never loses a job; tasks are idempotent for that reason.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": INTERACTIVE_QUEUE,
+        "task_routes": TASK_ROUTES,
+        "task_create_missing_queues": False,
+        # Events feed Flower (monitoring only; it is not the source of truth for statistics).
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }

@@ -1,0 +1,79 @@
+"""Process settings, read once from environment variables (12-factor).
+
+Every setting has a default that works for `make run` and `make test` on a developer machine;
+production deployments override them (see the table in README.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "local"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/passwire"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_visibility_timeout: int = 3600
+    worker_prefetch_multiplier: int = 1
+    log_level: str = "INFO"
+    max_request_bytes: int = 64 * 1024
+    tenants_dir: Path = field(default=CONFIG_DIR / "tenants")
+    flower_basic_auth: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def mongodb_database(self) -> str:
+        """Database named in the URI path, `passwire` when the URI names none."""
+        name = urlsplit(self.mongodb_uri).path.lstrip("/")
+        return name or "passwire"
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment in {"local", "test"}
+
+
+def load_settings() -> Settings:
+    redis_url = _env("REDIS_URL", Settings.redis_url)
+    return Settings(
+        environment=_env("PASSWIRE_ENV", Settings.environment),
+        mongodb_uri=_env("MONGODB_URI", Settings.mongodb_uri),
+        redis_url=redis_url,
+        broker_url=_env("CELERY_BROKER_URL", redis_url),
+        broker_visibility_timeout=_env_int(
+            "CELERY_VISIBILITY_TIMEOUT", Settings.broker_visibility_timeout
+        ),
+        worker_prefetch_multiplier=_env_int(
+            "CELERY_PREFETCH_MULTIPLIER", Settings.worker_prefetch_multiplier
+        ),
+        log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
+        max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
+        tenants_dir=Path(_env("PASSWIRE_TENANTS_DIR", str(CONFIG_DIR / "tenants"))),
+        flower_basic_auth=_env("FLOWER_BASIC_AUTH", ""),
+        public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
+    )
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE

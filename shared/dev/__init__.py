@@ -1,0 +1,1 @@
+"""Development-only tools: local servers and stand-ins. Never imported by app code."""

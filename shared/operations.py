@@ -1,0 +1,204 @@
+"""Operations: the lifecycle and counters of every job a caller follows by correlationId.
+
+queued → running → completed | completed_with_errors | failed
+queued | running → cancelling → cancelled     (a queued operation is cancelled at once)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.database import Database
+
+from shared.clock import utcnow
+from shared.repositories import operations as repo
+
+QUEUED = "queued"
+RUNNING = "running"
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+CANCELLING = "cancelling"
+CANCELLED = "cancelled"
+FAILED = "failed"
+
+ACTIVE_STATUSES = (QUEUED, RUNNING, CANCELLING)
+FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
+COUNTER_NAMES = ("total", "processed", "succeeded", "failed", "cancelled")
+
+
+class OperationNotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"operation is already {status}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ItemError:
+    item_id: str
+    reason: str
+
+    def as_document(self) -> dict[str, str]:
+        return {"id": self.item_id, "reason": self.reason}
+
+
+def new_operation(
+    *, correlation_id: str, tenant_id: str, kind: str, total: int, intent: dict[str, Any]
+) -> dict[str, Any]:
+    now = utcnow()
+    counters = dict.fromkeys(COUNTER_NAMES, 0)
+    counters["total"] = total
+    return {
+        "_id": correlation_id,
+        "tenant": tenant_id,
+        "kind": kind,
+        "status": QUEUED,
+        "counters": counters,
+        # What the worker needs to do the job, persisted before enqueueing; dropped once done.
+        "intent": intent,
+        "errors": [],
+        "recordedBatches": [],
+        "createdAt": now,
+        "updatedAt": now,
+        "startedAt": None,
+        "finishedAt": None,
+    }
+
+
+def final_status(counters: dict[str, int], *, cancel_requested: bool) -> str:
+    if cancel_requested:
+        return CANCELLED
+    if counters.get("failed", 0) == 0:
+        return COMPLETED
+    if counters.get("succeeded", 0) == 0:
+        return FAILED
+    return COMPLETED_WITH_ERRORS
+
+
+def create(db: Database[Any], document: dict[str, Any]) -> None:
+    repo.insert_operation(db, document)
+
+
+def start(db: Database[Any], correlation_id: str) -> dict[str, Any] | None:
+    """Mark a queued operation running; returns the current document whatever its status."""
+    now = utcnow()
+    started = repo.transition(
+        db,
+        correlation_id,
+        from_statuses=(QUEUED,),
+        changes={"status": RUNNING, "startedAt": now, "updatedAt": now},
+    )
+    return started or repo.load_operation(db, correlation_id)
+
+
+def record_results(
+    db: Database[Any],
+    correlation_id: str,
+    batch_id: str,
+    *,
+    succeeded: int = 0,
+    failed: int = 0,
+    cancelled: int = 0,
+    errors: tuple[ItemError, ...] = (),
+) -> dict[str, Any] | None:
+    """Count one batch's results exactly once, then close the operation when all are counted."""
+    now = utcnow()
+    counts = {
+        "processed": succeeded + failed + cancelled,
+        "succeeded": succeeded,
+        "failed": failed,
+        "cancelled": cancelled,
+    }
+    updated = repo.record_batch(
+        db,
+        correlation_id,
+        batch_id,
+        counts=counts,
+        errors=[error.as_document() for error in errors],
+        now=now,
+    )
+    current = updated or repo.load_operation(db, correlation_id)
+    if current is not None:
+        current = finish_if_done(db, current)
+    return current
+
+
+def finish_if_done(db: Database[Any], operation: dict[str, Any]) -> dict[str, Any]:
+    counters = operation["counters"]
+    if operation["status"] in FINAL_STATUSES or counters["processed"] < counters["total"]:
+        return operation
+    now = utcnow()
+    status = final_status(counters, cancel_requested=operation["status"] == CANCELLING)
+    finished = repo.transition(
+        db,
+        operation["_id"],
+        from_statuses=ACTIVE_STATUSES,
+        changes={"status": status, "finishedAt": now, "updatedAt": now},
+    )
+    if finished is None:
+        return repo.load_operation(db, operation["_id"]) or operation
+    repo.unset_fields(db, operation["_id"], ["intent"])
+    finished.pop("intent", None)
+    return finished
+
+
+def fail(db: Database[Any], correlation_id: str, reason: str) -> dict[str, Any] | None:
+    """The job itself could not run (not one item): the operation ends `failed` with the reason."""
+    now = utcnow()
+    failed = repo.transition(
+        db,
+        correlation_id,
+        from_statuses=ACTIVE_STATUSES,
+        changes={
+            "status": FAILED,
+            "finishedAt": now,
+            "updatedAt": now,
+            "failureReason": reason,
+        },
+    )
+    if failed is not None:
+        repo.unset_fields(db, correlation_id, ["intent"])
+    return failed
+
+
+def request_cancel(db: Database[Any], tenant_id: str, correlation_id: str) -> dict[str, Any]:
+    """Cancel at once when nothing started yet, else ask the running job to stop.
+
+    Raises LookupError for an unknown operation, OperationNotCancellable when it already ended.
+    """
+    now = utcnow()
+    operation = repo.find_operation(db, tenant_id, correlation_id)
+    if operation is None:
+        raise LookupError(correlation_id)
+    total = operation["counters"]["total"]
+    cancelled_now = repo.transition(
+        db,
+        correlation_id,
+        tenant_id=tenant_id,
+        from_statuses=(QUEUED,),
+        changes={
+            "status": CANCELLED,
+            "counters.processed": total,
+            "counters.cancelled": total,
+            "cancelRequestedAt": now,
+            "finishedAt": now,
+            "updatedAt": now,
+        },
+    )
+    if cancelled_now is not None:
+        repo.unset_fields(db, correlation_id, ["intent"])
+        cancelled_now.pop("intent", None)
+        return cancelled_now
+    cancelling = repo.transition(
+        db,
+        correlation_id,
+        tenant_id=tenant_id,
+        from_statuses=(RUNNING,),
+        changes={"status": CANCELLING, "cancelRequestedAt": now, "updatedAt": now},
+    )
+    if cancelling is not None:
+        return cancelling
+    current = repo.find_operation(db, tenant_id, correlation_id) or operation
+    if current["status"] == CANCELLING:
+        return current
+    raise OperationNotCancellable(current["status"])

@@ -1,0 +1,1 @@
+"""Pass domain: what a pass is and what jobs do to it."""

@@ -1,0 +1,43 @@
+"""Reachability checks for the readiness probe: each returns None when fine, else the reason."""
+
+from __future__ import annotations
+
+import redis
+from pymongo import MongoClient
+
+from config.settings import Settings
+
+PROBE_TIMEOUT_S = 1.5
+
+
+def check_redis(settings: Settings) -> str | None:
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=PROBE_TIMEOUT_S,
+        socket_timeout=PROBE_TIMEOUT_S,
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    finally:
+        client.close()
+    return None
+
+
+def check_mongodb(settings: Settings) -> str | None:
+    # A dedicated client with a short timeout: the shared one waits longer for a server.
+    timeout_ms = int(PROBE_TIMEOUT_S * 1000)
+    client: MongoClient[dict[str, object]] = MongoClient(
+        settings.mongodb_uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+    try:
+        client.admin.command("ping")
+    except Exception as exc:  # any driver error means "not ready"
+        return f"unreachable ({type(exc).__name__})"
+    finally:
+        client.close()
+    return None

@@ -1,0 +1,84 @@
+"""Operation documents (`operations` collection): `_id` is the correlationId.
+
+Counters move only through `record_batch`, which applies a batch's results at most once
+(Celery delivers at least once), so figures stay exact when a task runs twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+Document = dict[str, Any]
+COLLECTION = "operations"
+MAX_STORED_ERRORS = 100
+
+
+def insert_operation(db: Database[Any], document: Document) -> None:
+    db[COLLECTION].insert_one(document)
+
+
+def find_operation(db: Database[Any], tenant_id: str, correlation_id: str) -> Document | None:
+    found: Document | None = db[COLLECTION].find_one({"_id": correlation_id, "tenant": tenant_id})
+    return found
+
+
+def load_operation(db: Database[Any], correlation_id: str) -> Document | None:
+    found: Document | None = db[COLLECTION].find_one({"_id": correlation_id})
+    return found
+
+
+def transition(
+    db: Database[Any],
+    correlation_id: str,
+    *,
+    from_statuses: Iterable[str],
+    changes: Document,
+    tenant_id: str | None = None,
+) -> Document | None:
+    """Atomically set `changes` if the operation is in one of `from_statuses`.
+
+    Returns the updated document, or None when the operation was in another status.
+    """
+    query: Document = {"_id": correlation_id, "status": {"$in": list(from_statuses)}}
+    if tenant_id is not None:
+        query["tenant"] = tenant_id
+    updated: Document | None = db[COLLECTION].find_one_and_update(
+        query, {"$set": changes}, return_document=ReturnDocument.AFTER
+    )
+    return updated
+
+
+def record_batch(
+    db: Database[Any],
+    correlation_id: str,
+    batch_id: str,
+    *,
+    counts: dict[str, int],
+    errors: list[Document],
+    now: datetime,
+) -> Document | None:
+    """Add one batch's counts unless that batch was recorded before; returns the new document."""
+    update: Document = {
+        "$addToSet": {"recordedBatches": batch_id},
+        "$set": {"updatedAt": now},
+    }
+    increments = {f"counters.{name}": value for name, value in counts.items() if value}
+    if increments:
+        update["$inc"] = increments
+    if errors:
+        update["$push"] = {"errors": {"$each": errors, "$slice": MAX_STORED_ERRORS}}
+    updated: Document | None = db[COLLECTION].find_one_and_update(
+        {"_id": correlation_id, "recordedBatches": {"$ne": batch_id}},
+        update,
+        return_document=ReturnDocument.AFTER,
+    )
+    return updated
+
+
+def unset_fields(db: Database[Any], correlation_id: str, names: Iterable[str]) -> None:
+    db[COLLECTION].update_one({"_id": correlation_id}, {"$unset": {name: "" for name in names}})

@@ -1,0 +1,165 @@
+"""Tenant configuration: tenants, their API keys and pass types, loaded from `config/tenants/`.
+
+Layout: `<tenants_dir>/<tenantId>/tenant.toml` and
+`<tenants_dir>/<tenantId>/passtypes/<passTypeId>/passtype.toml`. Everything is validated when
+loaded, so a typo fails start-up with the file and field named instead of failing a request.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+PASS_TYPE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w-]{0,62}$")
+PASS_KINDS = (
+    "loyalty",
+    "coupon",
+    "eventTicket",
+    "giftCard",
+    "membership",
+    "generic",
+    "boardingPass",
+)
+
+
+class TenantConfigError(Exception):
+    """A tenant configuration file is missing or invalid; the message names file and field."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PassType:
+    id: str
+    kind: str
+    description: str
+    directory: Path
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    api_keys: tuple[ApiKey, ...]
+    pass_types: dict[str, PassType]
+
+
+class _ApiKeySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class _TenantSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    api_keys = fields.List(fields.Nested(_ApiKeySchema), load_default=list)
+
+
+class _PassTypeSchema(Schema):
+    class Meta:
+        # Sections for the Apple and Google templates are validated by their own loaders.
+        unknown = EXCLUDE
+
+    kind = fields.String(required=True, validate=validate.OneOf(PASS_KINDS))
+    description = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+def _read_toml(path: Path, schema: Schema) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TenantConfigError(f"{path}: file is missing") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TenantConfigError(f"{path}: invalid TOML: {exc}") from exc
+    try:
+        loaded: dict[str, Any] = schema.load(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{field}: {msgs}" for field, msgs in _flatten(exc.messages))
+        raise TenantConfigError(f"{path}: {problems}") from exc
+    return loaded
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(messages, dict):
+        out: list[tuple[str, str]] = []
+        for key, value in messages.items():
+            out.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(messages, list):
+        return [(prefix, " ".join(str(m) for m in messages))]
+    return [(prefix, str(messages))]
+
+
+def _load_pass_types(tenant_dir: Path) -> dict[str, PassType]:
+    pass_types: dict[str, PassType] = {}
+    root = tenant_dir / "passtypes"
+    if not root.is_dir():
+        return pass_types
+    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not PASS_TYPE_ID_PATTERN.match(directory.name):
+            raise TenantConfigError(
+                f"{directory}: pass type folder name must match {PASS_TYPE_ID_PATTERN.pattern}"
+            )
+        data = _read_toml(directory / "passtype.toml", _PassTypeSchema())
+        pass_types[directory.name] = PassType(
+            id=directory.name,
+            kind=data["kind"],
+            description=data["description"],
+            directory=directory,
+        )
+    return pass_types
+
+
+def load_tenant(tenant_dir: Path) -> Tenant:
+    if not TENANT_ID_PATTERN.match(tenant_dir.name):
+        raise TenantConfigError(
+            f"{tenant_dir}: tenant folder name must match {TENANT_ID_PATTERN.pattern}"
+        )
+    data = _read_toml(tenant_dir / "tenant.toml", _TenantSchema())
+    return Tenant(
+        id=tenant_dir.name,
+        name=data["name"],
+        api_keys=tuple(ApiKey(**key) for key in data["api_keys"]),
+        pass_types=_load_pass_types(tenant_dir),
+    )
+
+
+@dataclass(frozen=True)
+class TenantRegistry:
+    tenants: dict[str, Tenant]
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self.tenants.get(tenant_id)
+
+
+def load_registry(tenants_dir: Path) -> TenantRegistry:
+    if not tenants_dir.is_dir():
+        raise TenantConfigError(f"{tenants_dir}: tenants folder is missing")
+    tenants = {
+        directory.name: load_tenant(directory)
+        for directory in sorted(tenants_dir.iterdir())
+        if directory.is_dir()
+    }
+    return TenantRegistry(tenants=tenants)
+
+
+@lru_cache(maxsize=8)
+def cached_registry(tenants_dir: Path) -> TenantRegistry:
+    """The registry for a folder, loaded once per process."""
+    return load_registry(tenants_dir)

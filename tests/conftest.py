@@ -1,0 +1,163 @@
+"""Real components for the tests: redis-server, the MongoDB wire server (or MONGODB_URI),
+the API on a real HTTP port, and a Celery worker as a separate process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from pymongo import MongoClient
+from werkzeug.serving import make_server
+
+from config.celery import QUEUES
+from config.settings import CONFIG_DIR, Settings
+from tests.support.api_client import ApiClient
+from tests.support.processes import (
+    ManagedProcess,
+    free_port,
+    mongo_wire_command,
+    redis_command,
+    worker_command,
+)
+
+DEMO_KEY = "demo-local-api-key"
+RIVAL_KEY = "rival-test-api-key"
+RIVAL_TENANT = """
+name = "Rival Burgers"
+
+[[api_keys]]
+name = "tests"
+sha256 = "{sha}"
+"""
+
+
+def _with_database(uri: str, name: str) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    port = free_port()
+    server = ManagedProcess(
+        "redis", redis_command(port), dict(os.environ), r"Ready to accept connections"
+    )
+    server.start()
+    yield f"redis://127.0.0.1:{port}/0"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> Iterator[str]:
+    database = f"passwire_test_{secrets.token_hex(4)}"
+    external = os.environ.get("MONGODB_URI")
+    if external:
+        uri = _with_database(external, database)
+        yield uri
+        with MongoClient(uri) as client:
+            client.drop_database(database)
+        return
+    server = ManagedProcess(
+        "mongo-wire", mongo_wire_command(), dict(os.environ), r"listening on (mongodb://\S+)"
+    )
+    server.start()
+    assert server.match is not None
+    yield _with_database(server.match.group(1), database)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tenants_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import hashlib
+
+    root = tmp_path_factory.mktemp("tenants")
+    shutil.copytree(CONFIG_DIR / "tenants" / "demo", root / "demo")
+    rival = root / "rival"
+    (rival / "passtypes" / "coupon").mkdir(parents=True)
+    (rival / "tenant.toml").write_text(
+        RIVAL_TENANT.format(sha=hashlib.sha256(RIVAL_KEY.encode()).hexdigest())
+    )
+    (rival / "passtypes" / "coupon" / "passtype.toml").write_text(
+        'kind = "coupon"\ndescription = "Rival coupon"\n'
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path) -> Settings:
+    return Settings(
+        environment="test",
+        mongodb_uri=mongodb_uri,
+        redis_url=redis_url,
+        broker_url=redis_url,
+        tenants_dir=tenants_dir,
+        log_level="INFO",
+    )
+
+
+@pytest.fixture(scope="session")
+def stack_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PASSWIRE_ENV="test",
+        MONGODB_URI=settings.mongodb_uri,
+        REDIS_URL=settings.redis_url,
+        CELERY_BROKER_URL=settings.broker_url,
+        PASSWIRE_TENANTS_DIR=str(settings.tenants_dir),
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def db(settings: Settings) -> Any:
+    from shared.db import get_database
+
+    return get_database(settings)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Any:
+    from api.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def api_url(app: Any) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def worker(stack_env: dict[str, str]) -> Iterator[ManagedProcess]:
+    process = ManagedProcess(
+        "worker", worker_command(",".join(QUEUES), "e2e"), stack_env, r"\bready\."
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def demo(api_url: str) -> ApiClient:
+    return ApiClient(api_url, "demo", DEMO_KEY)
+
+
+@pytest.fixture
+def rival(api_url: str) -> ApiClient:
+    return ApiClient(api_url, "rival", RIVAL_KEY)

@@ -1,0 +1,102 @@
+"""The create job against the real MongoDB (wire server or MONGODB_URI), without a worker:
+exact counters when Celery delivers a job twice, and clear failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import operations
+from shared.ids import new_correlation_id, new_pass_id
+from shared.passes.creation import run_create
+
+
+def _queued_create(db: Any, pass_id: str | None = None) -> tuple[str, str]:
+    correlation_id, pass_id = new_correlation_id(), pass_id or new_pass_id()
+    operations.create(
+        db,
+        operations.new_operation(
+            correlation_id=correlation_id,
+            tenant_id="demo",
+            kind="create",
+            total=1,
+            intent={
+                "passId": pass_id,
+                "passType": "loyalty",
+                "identifiers": {"crm": "C-1"},
+                "metadata": {},
+                "additionalData": {},
+            },
+        ),
+    )
+    return correlation_id, pass_id
+
+
+def test_a_redelivered_job_is_counted_once(db: Any) -> None:
+    correlation_id, pass_id = _queued_create(db)
+    first = run_create(db, correlation_id)
+    second = run_create(db, correlation_id)
+    assert first is not None and second is not None
+    assert second["status"] == "completed"
+    assert second["counters"]["succeeded"] == 1
+    assert second["counters"]["processed"] == 1
+    assert db.passes.count_documents({"_id": pass_id}) == 1
+
+
+def test_a_redelivery_after_a_crash_between_insert_and_count_still_counts(db: Any) -> None:
+    correlation_id, pass_id = _queued_create(db)
+    run_create(db, correlation_id)
+    # Simulate a worker that died after inserting the pass but before counting it.
+    db.operations.update_one(
+        {"_id": correlation_id},
+        {
+            "$set": {
+                "status": "running",
+                "counters.processed": 0,
+                "counters.succeeded": 0,
+                "recordedBatches": [],
+                "intent": {
+                    "passId": pass_id,
+                    "passType": "loyalty",
+                    "identifiers": {},
+                    "metadata": {},
+                    "additionalData": {},
+                },
+            },
+        },
+    )
+    operation = run_create(db, correlation_id)
+    assert operation is not None
+    assert operation["status"] == "completed"
+    assert operation["counters"]["succeeded"] == 1
+
+
+def test_an_id_taken_by_another_operation_fails_with_the_reason(db: Any) -> None:
+    first_id, pass_id = _queued_create(db)
+    run_create(db, first_id)
+    second_id, _ = _queued_create(db, pass_id=pass_id)
+    operation = run_create(db, second_id)
+    assert operation is not None
+    assert operation["status"] == "failed"
+    assert operation["counters"]["failed"] == 1
+    assert operation["errors"] == [{"id": pass_id, "reason": "a pass with this id already exists"}]
+
+
+def test_a_cancelled_operation_creates_nothing(db: Any) -> None:
+    correlation_id, pass_id = _queued_create(db)
+    operations.request_cancel(db, "demo", correlation_id)
+    operation = run_create(db, correlation_id)
+    assert operation is not None
+    assert operation["status"] == "cancelled"
+    assert db.passes.count_documents({"_id": pass_id}) == 0
+
+
+def test_cancel_while_running_ends_cancelled(db: Any) -> None:
+    correlation_id, pass_id = _queued_create(db)
+    operations.start(db, correlation_id)
+    cancelling = operations.request_cancel(db, "demo", correlation_id)
+    assert cancelling["status"] == "cancelling"
+    operation = run_create(db, correlation_id)
+    assert operation is not None
+    assert operation["status"] == "cancelled"
+    assert operation["counters"]["cancelled"] == 1
+    assert db.passes.count_documents({"_id": pass_id}) == 0

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import requests
+
+from api.app import create_app
+from config.settings import Settings
+from tests.support.processes import free_port
+
+
+def test_healthz(api_url: str) -> None:
+    response = requests.get(f"{api_url}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_when_redis_and_mongodb_answer(api_url: str) -> None:
+    response = requests.get(f"{api_url}/readyz", timeout=5)
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok"}
+
+
+def test_readyz_names_what_is_unreachable(settings: Settings) -> None:
+    closed = free_port()
+    broken = dataclasses.replace(settings, mongodb_uri=f"mongodb://127.0.0.1:{closed}/passwire")
+    client: Any = create_app(broken).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["code"] == "not_ready"
+    assert [error["field"] for error in body["errors"]] == ["mongodb"]
+
+    both = dataclasses.replace(broken, redis_url=f"redis://127.0.0.1:{closed}/0")
+    body = create_app(both).test_client().get("/readyz").get_json()
+    assert sorted(error["field"] for error in body["errors"]) == ["mongodb", "redis"]

@@ -1,0 +1,1 @@
+"""Thin Celery tasks: each names its job and calls one domain function."""
