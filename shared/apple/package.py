@@ -14,7 +14,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from shared.apple.certificates import SigningIdentity
@@ -100,15 +100,25 @@ def _check_pass_json(pass_json: bytes, identity: SigningIdentity) -> None:
             )
 
 
-def build_pkpass(
+@dataclass(frozen=True, slots=True)
+class SignedPass:
+    """What a pass stores of its own: the signed parts. With the pass type's assets they make
+    the .pkpass again without signing, so serving a pass never touches the private key."""
+
+    pass_json: bytes
+    manifest: bytes
+    signature: bytes
+    extra_files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def sign_pass(
     pass_json: bytes,
     assets: PassTypeAssets,
     identity: SigningIdentity,
     *,
     extra_files: Mapping[str, bytes] | None = None,
-) -> bytes:
-    """Return the .pkpass bytes: the shared assets, pass.json, optional per-pass
-    `extra_files` (e.g. a personalised thumbnail), manifest.json and signature."""
+) -> SignedPass:
+    """Hash pass.json (and per-pass extras), build manifest.json and sign it."""
     _check_pass_json(pass_json, identity)
     extras = dict(extra_files or {})
     clash = assets.digests.keys() & extras.keys()
@@ -121,12 +131,29 @@ def build_pkpass(
     digests.update((name, sha1_hex(data)) for name, data in extras.items())
     manifest = manifest_from_digests(digests)
     signature = sign_manifest(manifest, identity)
+    return SignedPass(pass_json, manifest, signature, MappingProxyType(extras))
 
+
+def assemble_pkpass(assets: PassTypeAssets, signed: SignedPass) -> bytes:
+    """The .pkpass zip from already-signed parts: no hashing of images, no signing."""
     buffer = io.BytesIO(assets.archive)
     with zipfile.ZipFile(buffer, "a") as zf:
-        _write(zf, PASS_JSON_NAME, pass_json, compression_for(PASS_JSON_NAME))
-        for name in sorted(extras):
-            _write(zf, name, extras[name], compression_for(name))
-        _write(zf, MANIFEST_NAME, manifest, compression_for(MANIFEST_NAME))
-        _write(zf, SIGNATURE_NAME, signature, zipfile.ZIP_STORED)  # DER does not compress
+        _write(zf, PASS_JSON_NAME, signed.pass_json, compression_for(PASS_JSON_NAME))
+        for name in sorted(signed.extra_files):
+            _write(zf, name, signed.extra_files[name], compression_for(name))
+        _write(zf, MANIFEST_NAME, signed.manifest, compression_for(MANIFEST_NAME))
+        _write(zf, SIGNATURE_NAME, signed.signature, zipfile.ZIP_STORED)  # DER: no gain
     return buffer.getvalue()
+
+
+def build_pkpass(
+    pass_json: bytes,
+    assets: PassTypeAssets,
+    identity: SigningIdentity,
+    *,
+    extra_files: Mapping[str, bytes] | None = None,
+) -> bytes:
+    """Return the .pkpass bytes: the shared assets, pass.json, optional per-pass
+    `extra_files` (e.g. a personalised thumbnail), manifest.json and signature."""
+    signed = sign_pass(pass_json, assets, identity, extra_files=extra_files)
+    return assemble_pkpass(assets, signed)
