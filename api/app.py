@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask
 from flask_smorest import Api
 
-from api.errors import ApiError, ErrorSchema, register_error_handlers
+from api.apple.routes import APPLE_PASS_SCHEME
+from api.apple.routes import blp as apple_blp
+from api.errors import ErrorSchema, register_error_handlers
 from api.health.routes import blp as health_blp
 from api.operations.routes import blp as operations_blp
 from api.passes.routes import blp as passes_blp
@@ -18,22 +20,10 @@ from shared.tenants import load_registry
 
 log = logging.getLogger(__name__)
 
-_BODY_METHODS = {"POST", "PUT", "PATCH"}
-
 
 class PasswireApi(Api):  # type: ignore[misc]
     # Documents our envelope as the error response of every operation in the OpenAPI spec.
     ERROR_SCHEMA = ErrorSchema
-
-
-def _require_json_body() -> None:
-    """Refuse bodies that are not JSON instead of silently ignoring them."""
-    if request.method in _BODY_METHODS and request.content_length and not request.is_json:
-        raise ApiError(
-            415,
-            "Send the body as application/json.",
-            errors=[{"field": "Content-Type", "reason": "must be application/json"}],
-        )
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -53,18 +43,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["passwire.settings"] = settings
-    app.extensions["passwire.tenants"] = load_registry(settings.tenants_dir)
+    app.extensions["passwire.tenants"] = load_registry(
+        settings.tenants_dir, include_local_only=settings.is_local
+    )
     app.extensions["passwire.jobs"] = JobQueue(settings)
 
     api = PasswireApi(app)
     api.spec.components.security_scheme(
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
+    api.spec.components.security_scheme("ApplePass", APPLE_PASS_SCHEME)
     api.spec.options["security"] = [{"ApiKey": []}]
-    for blueprint in (health_blp, passes_blp, operations_blp):
+    for blueprint in (health_blp, passes_blp, operations_blp, apple_blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
-    app.before_request(_require_json_body)
     # Indexes are created by workers at start-up (workers/celery_app.py): the API starts
     # even while MongoDB is still coming up, and /readyz says so.
     return app

@@ -13,6 +13,8 @@ from flask import Flask, Response, jsonify
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from shared.repositories import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -97,17 +99,18 @@ def _webargs_errors(exc: HTTPException) -> list[dict[str, str]]:
     messages = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(messages, dict):
         return []
-    errors: list[dict[str, str]] = []
-    for location, per_location in messages.items():
-        for error in field_errors(per_location):
-            if location == "json" and error["field"] == "body":
-                error["reason"] = (
-                    "the body is not valid JSON"
-                    if "Invalid JSON" in error["reason"]
-                    else error["reason"]
-                )
-            errors.append(error)
-    return errors
+    return [error for per_location in messages.values() for error in field_errors(per_location)]
+
+
+def _respond(
+    exc: HTTPException, status: int, message: str, errors: list[dict[str, str]]
+) -> tuple[Response, int]:
+    response, _ = error_response(status, message, errors=errors)
+    # Keep what the exception says in headers (e.g. `Allow` on 405, `Retry-After` on 429).
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
@@ -119,12 +122,24 @@ def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
     errors = _webargs_errors(exc)
     if status == 413:
         errors = errors or [{"field": "body", "reason": "the request body is too large"}]
-        return error_response(413, "The request body is too large.", errors=errors)
+        return _respond(exc, 413, "The request body is too large.", errors)
     if status == 400 and any(e["field"] == "body" for e in errors):
-        return error_response(400, "The request body is not valid JSON.", errors=errors)
+        errors = [{"field": "body", "reason": "the body is not valid JSON"}]
+        return _respond(exc, 400, "The request body is not valid JSON.", errors)
     if status == 422:
-        return error_response(422, "The request is invalid.", errors=errors)
-    return error_response(status, exc.description or exc.name, errors=errors)
+        return _respond(exc, 422, "The request is invalid.", errors)
+    return _respond(exc, status, exc.description or exc.name, errors)
+
+
+def handle_too_deep(_: RecursionError) -> tuple[Response, int]:
+    # json.loads recurses once per nesting level: a hostile body can exhaust the stack.
+    errors = [{"field": "body", "reason": "nested too deeply"}]
+    return error_response(400, "The request body is nested too deeply.", errors=errors)
+
+
+def handle_database_unavailable(exc: DatabaseUnavailable) -> tuple[Response, int]:
+    log.error("database unavailable: %s", type(exc).__name__)
+    return error_response(503, "The database is unavailable; nothing was done.")
 
 
 def handle_unexpected(exc: Exception) -> tuple[Response, int]:
@@ -134,4 +149,6 @@ def handle_unexpected(exc: Exception) -> tuple[Response, int]:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(RecursionError, handle_too_deep)
+    app.register_error_handler(DatabaseUnavailable, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

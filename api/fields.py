@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -9,12 +10,28 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 # Keys become MongoDB field names and query paths (`identifiers.crm`): no dots, no `$`.
-KEY_PATTERN = re.compile(r"^[A-Za-z][\w-]{0,63}$")
+KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 MAX_STRING = 2048
+# BSON integers are signed 64-bit.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def scalar_problem(item: Any) -> str | None:
+    """Why a JSON scalar cannot be stored as given, or None when it can."""
+    if isinstance(item, str):
+        return f"longer than {MAX_STRING} characters" if len(item) > MAX_STRING else None
+    if isinstance(item, bool) or item is None:
+        return None
+    if isinstance(item, int):
+        return None if INT64_MIN <= item <= INT64_MAX else "integer out of the 64-bit range"
+    if isinstance(item, float):
+        return None if math.isfinite(item) else "must be a finite number"
+    return "must be a JSON value"
 
 
 class JsonObject(fields.Field[Any]):
-    """A JSON object whose keys are safe field names, nested at most `max_depth` levels."""
+    """A JSON object whose keys are safe field names, nested at most `max_depth` levels
+    (objects and lists both count), holding only values MongoDB stores faithfully."""
 
     def __init__(self, *, max_depth: int, scalar_values_only: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -22,33 +39,39 @@ class JsonObject(fields.Field[Any]):
         self.scalar_values_only = scalar_values_only
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValidationError({"_": "must be a JSON object"})
         errors: dict[str, str] = {}
-        self._check(value, "", 1, errors)
+        self._check_object(value, "", 1, errors)
         if errors:
             raise ValidationError(errors)
         return value
 
-    def _check(self, value: Any, path: str, depth: int, errors: dict[str, str]) -> None:
-        if not isinstance(value, Mapping):
-            errors[path or "_"] = "must be a JSON object"
-            return
+    def _check_object(
+        self, value: Mapping[Any, Any], path: str, depth: int, errors: dict[str, str]
+    ) -> None:
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if not KEY_PATTERN.match(str(key)):
+            if not KEY_PATTERN.fullmatch(str(key)):
                 errors[where] = f"key must match {KEY_PATTERN.pattern}"
+            else:
+                self._check_value(item, where, depth, errors)
+
+    def _check_value(self, item: Any, where: str, depth: int, errors: dict[str, str]) -> None:
+        if isinstance(item, Mapping | list):
+            if self.scalar_values_only and isinstance(item, list):
+                errors[where] = "must be a string, number, boolean or null"
+            elif depth >= self.max_depth:
+                errors[where] = f"nested deeper than {self.max_depth} levels"
             elif isinstance(item, Mapping):
-                if depth >= self.max_depth:
-                    errors[where] = f"nested deeper than {self.max_depth} levels"
-                else:
-                    self._check(item, where, depth + 1, errors)
-            elif isinstance(item, list):
-                if self.scalar_values_only:
-                    errors[where] = "must be a string, number, boolean or null"
-            elif isinstance(item, str):
-                if len(item) > MAX_STRING:
-                    errors[where] = f"longer than {MAX_STRING} characters"
-            elif item is not None and not isinstance(item, int | float | bool):
-                errors[where] = "must be a JSON value"
+                self._check_object(item, where, depth + 1, errors)
+            else:
+                for index, element in enumerate(item):
+                    self._check_value(element, f"{where}.{index}", depth + 1, errors)
+        else:
+            problem = scalar_problem(item)
+            if problem:
+                errors[where] = problem
 
 
 class Identifiers(JsonObject):
@@ -57,13 +80,8 @@ class Identifiers(JsonObject):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_depth=2, scalar_values_only=True, **kwargs)
 
-    def _check(self, value: Any, path: str, depth: int, errors: dict[str, str]) -> None:
-        super()._check(value, path, depth, errors)
-        if not isinstance(value, Mapping):
-            return
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if where in errors or isinstance(item, Mapping):
-                continue
-            if not isinstance(item, str) or not item or len(item) > 256:
-                errors[where] = "must be a non-empty string of at most 256 characters"
+    def _check_value(self, item: Any, where: str, depth: int, errors: dict[str, str]) -> None:
+        if isinstance(item, Mapping):
+            super()._check_value(item, where, depth, errors)
+        elif not isinstance(item, str) or not item or len(item) > 256:
+            errors[where] = "must be a non-empty string of at most 256 characters"

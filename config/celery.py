@@ -47,6 +47,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # A hung job is killed well before the broker would hand it to another worker.
+        "task_soft_time_limit": settings.task_time_limit - 30,
+        "task_time_limit": settings.task_time_limit,
+        # Lost the broker: stop long jobs, their messages are delivered again anyway.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": INTERACTIVE_QUEUE,
         "task_routes": TASK_ROUTES,

@@ -13,8 +13,6 @@ from urllib.parse import urlsplit
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
-_TRUE = {"1", "true", "yes", "on"}
-
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "")
@@ -31,17 +29,27 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    environment: str = "local"
+    # Secure by default: local conveniences (demo tenant, Flower without auth, Swagger UI)
+    # only where `make run` or the tests ask for them.
+    environment: str = "production"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/passwire"
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = "redis://127.0.0.1:6379/0"
     broker_visibility_timeout: int = 3600
     worker_prefetch_multiplier: int = 1
+    task_time_limit: int = 900
     log_level: str = "INFO"
     max_request_bytes: int = 64 * 1024
     tenants_dir: Path = field(default=CONFIG_DIR / "tenants")
     flower_basic_auth: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+
+    def __post_init__(self) -> None:
+        if not 60 <= self.task_time_limit < self.broker_visibility_timeout:
+            raise ValueError(
+                "CELERY_TASK_TIME_LIMIT must be at least 60 s and below CELERY_VISIBILITY_TIMEOUT, "
+                "or a running job would be delivered to a second worker"
+            )
 
     @property
     def mongodb_database(self) -> str:
@@ -67,6 +75,7 @@ def load_settings() -> Settings:
         worker_prefetch_multiplier=_env_int(
             "CELERY_PREFETCH_MULTIPLIER", Settings.worker_prefetch_multiplier
         ),
+        task_time_limit=_env_int("CELERY_TASK_TIME_LIMIT", Settings.task_time_limit),
         log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
         max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
         tenants_dir=Path(_env("PASSWIRE_TENANTS_DIR", str(CONFIG_DIR / "tenants"))),
@@ -74,6 +83,3 @@ def load_settings() -> Settings:
         public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
     )
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE

@@ -29,6 +29,8 @@ def get_database(settings: Settings) -> Database[dict[str, object]]:
                 tz_aware=True,
                 serverSelectionTimeoutMS=5000,
                 connectTimeoutMS=5000,
+                # No call may hang a request or a worker slot forever.
+                socketTimeoutMS=30000,
                 appname="passwire",
             )
             _client_key = key

@@ -6,7 +6,7 @@ import re
 import secrets
 
 # Apple serial numbers and passwire pass ids share this pattern.
-PASS_ID_PATTERN = re.compile(r"^[\w-]{5,50}$")
+PASS_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{5,50}")  # use with fullmatch
 
 
 def new_pass_id() -> str:

@@ -27,6 +27,8 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # pymongo's command log at DEBUG would print whole documents: tokens and identifiers.
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
 
 
 @contextmanager

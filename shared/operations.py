@@ -25,6 +25,8 @@ FAILED = "failed"
 ACTIVE_STATUSES = (QUEUED, RUNNING, CANCELLING)
 FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
 COUNTER_NAMES = ("total", "processed", "succeeded", "failed", "cancelled")
+# Dropped in the same write that ends an operation: the intent may hold personal identifiers.
+_DONE_WITH = ("intent",)
 
 
 class OperationNotCancellable(Exception):
@@ -65,8 +67,9 @@ def new_operation(
     }
 
 
-def final_status(counters: dict[str, int], *, cancel_requested: bool) -> str:
-    if cancel_requested:
+def final_status(counters: dict[str, int]) -> str:
+    # Cancelled only when a cancel actually stopped items: work that finished anyway counts.
+    if counters.get("cancelled", 0) > 0:
         return CANCELLED
     if counters.get("failed", 0) == 0:
         return COMPLETED
@@ -128,17 +131,15 @@ def finish_if_done(db: Database[Any], operation: dict[str, Any]) -> dict[str, An
     if operation["status"] in FINAL_STATUSES or counters["processed"] < counters["total"]:
         return operation
     now = utcnow()
-    status = final_status(counters, cancel_requested=operation["status"] == CANCELLING)
     finished = repo.transition(
         db,
         operation["_id"],
         from_statuses=ACTIVE_STATUSES,
-        changes={"status": status, "finishedAt": now, "updatedAt": now},
+        changes={"status": final_status(counters), "finishedAt": now, "updatedAt": now},
+        unset=_DONE_WITH,
     )
     if finished is None:
         return repo.load_operation(db, operation["_id"]) or operation
-    repo.unset_fields(db, operation["_id"], ["intent"])
-    finished.pop("intent", None)
     return finished
 
 
@@ -155,9 +156,8 @@ def fail(db: Database[Any], correlation_id: str, reason: str) -> dict[str, Any] 
             "updatedAt": now,
             "failureReason": reason,
         },
+        unset=_DONE_WITH,
     )
-    if failed is not None:
-        repo.unset_fields(db, correlation_id, ["intent"])
     return failed
 
 
@@ -184,10 +184,9 @@ def request_cancel(db: Database[Any], tenant_id: str, correlation_id: str) -> di
             "finishedAt": now,
             "updatedAt": now,
         },
+        unset=_DONE_WITH,
     )
     if cancelled_now is not None:
-        repo.unset_fields(db, correlation_id, ["intent"])
-        cancelled_now.pop("intent", None)
         return cancelled_now
     cancelling = repo.transition(
         db,

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-PASS_TYPE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w-]{0,62}$")
+TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # used with fullmatch
+PASS_TYPE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 PASS_KINDS = (
     "loyalty",
     "coupon",
@@ -53,6 +52,7 @@ class Tenant:
     name: str
     api_keys: tuple[ApiKey, ...]
     pass_types: dict[str, PassType]
+    local_only: bool = False
 
 
 class _ApiKeySchema(Schema):
@@ -68,6 +68,8 @@ class _TenantSchema(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # A tenant for local runs and tests only (the demo): never loaded in production.
+    local_only = fields.Boolean(load_default=False)
     api_keys = fields.List(fields.Nested(_ApiKeySchema), load_default=list)
 
 
@@ -112,7 +114,7 @@ def _load_pass_types(tenant_dir: Path) -> dict[str, PassType]:
     if not root.is_dir():
         return pass_types
     for directory in sorted(p for p in root.iterdir() if p.is_dir()):
-        if not PASS_TYPE_ID_PATTERN.match(directory.name):
+        if not PASS_TYPE_ID_PATTERN.fullmatch(directory.name):
             raise TenantConfigError(
                 f"{directory}: pass type folder name must match {PASS_TYPE_ID_PATTERN.pattern}"
             )
@@ -127,7 +129,7 @@ def _load_pass_types(tenant_dir: Path) -> dict[str, PassType]:
 
 
 def load_tenant(tenant_dir: Path) -> Tenant:
-    if not TENANT_ID_PATTERN.match(tenant_dir.name):
+    if not TENANT_ID_PATTERN.fullmatch(tenant_dir.name):
         raise TenantConfigError(
             f"{tenant_dir}: tenant folder name must match {TENANT_ID_PATTERN.pattern}"
         )
@@ -137,6 +139,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         name=data["name"],
         api_keys=tuple(ApiKey(**key) for key in data["api_keys"]),
         pass_types=_load_pass_types(tenant_dir),
+        local_only=data["local_only"],
     )
 
 
@@ -148,18 +151,12 @@ class TenantRegistry:
         return self.tenants.get(tenant_id)
 
 
-def load_registry(tenants_dir: Path) -> TenantRegistry:
+def load_registry(tenants_dir: Path, *, include_local_only: bool) -> TenantRegistry:
+    """Every tenant below `tenants_dir`; local-only ones (the demo) only when asked for."""
     if not tenants_dir.is_dir():
         raise TenantConfigError(f"{tenants_dir}: tenants folder is missing")
+    loaded = (load_tenant(path) for path in sorted(tenants_dir.iterdir()) if path.is_dir())
     tenants = {
-        directory.name: load_tenant(directory)
-        for directory in sorted(tenants_dir.iterdir())
-        if directory.is_dir()
+        tenant.id: tenant for tenant in loaded if include_local_only or not tenant.local_only
     }
     return TenantRegistry(tenants=tenants)
-
-
-@lru_cache(maxsize=8)
-def cached_registry(tenants_dir: Path) -> TenantRegistry:
-    """The registry for a folder, loaded once per process."""
-    return load_registry(tenants_dir)

@@ -39,8 +39,13 @@ sha256 = "{sha}"
 
 
 def _with_database(uri: str, name: str) -> str:
+    """The URI with another database; credentials keep authenticating where they did."""
     parts = urlsplit(uri)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    query = parts.query
+    if "@" in parts.netloc and "authsource=" not in query.lower():
+        source = f"authSource={parts.path.lstrip('/') or 'admin'}"
+        query = f"{query}&{source}" if query else source
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", query, parts.fragment))
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_ready
 
 from config.celery import celery_config
-from shared.db import close_client, get_database
+from shared.db import get_database
 from shared.logs import configure_logging
 from shared.repositories.indexes import ensure_indexes
 from workers.runtime import settings
@@ -25,12 +25,7 @@ def _configure_logging(**_: Any) -> None:
     configure_logging(settings.log_level)
 
 
-@worker_process_init.connect
-def _fresh_connections_after_fork(**_: Any) -> None:
-    # A pymongo client must not be shared across fork: each child opens its own.
-    close_client()
-
-
 @worker_ready.connect
 def _create_indexes(**_: Any) -> None:
-    ensure_indexes(get_database(settings))
+    # Compose starts workers alongside MongoDB: give it a minute to come up.
+    ensure_indexes(get_database(settings), wait_s=60)

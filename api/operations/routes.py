@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import services
-from api.auth import authenticate_tenant, current_tenant
+from api.auth import current_tenant, protect
 from api.errors import ApiError
 from api.operations.schemas import OperationSchema
 from shared import operations
@@ -20,7 +20,7 @@ blp = Blueprint(
     url_prefix="/api/<tenantId>/operations",
     description="Operations (jobs followed by correlationId)",
 )
-blp.before_request(authenticate_tenant)
+protect(blp)
 
 _UNKNOWN = [{"field": "correlationId", "reason": "no such operation"}]
 

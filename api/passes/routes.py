@@ -8,9 +8,10 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from api import services
-from api.auth import authenticate_tenant, current_tenant
+from api.auth import current_tenant, protect
 from api.errors import ApiError
 from api.passes.schemas import (
     AcceptedSchema,
@@ -21,18 +22,20 @@ from api.passes.schemas import (
 from shared import operations
 from shared.ids import PASS_ID_PATTERN, new_correlation_id, new_pass_id
 from shared.jobs import CREATE_PASS, EnqueueError
+from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
 
 log = logging.getLogger(__name__)
 
 blp = Blueprint("passes", __name__, url_prefix="/api/<tenantId>/passes", description="Passes")
-blp.before_request(authenticate_tenant)
+protect(blp)
 
 
 @blp.route("")
 class PassCollection(MethodView):
-    @blp.arguments(CreatePassQuerySchema, location="query")
+    # webargs ignores unknown query parameters unless told otherwise.
+    @blp.arguments(CreatePassQuerySchema, location="query", unknown=RAISE)
     @blp.arguments(CreatePassSchema)
     @blp.response(202, AcceptedSchema)
     def post(self, query: dict[str, Any], body: dict[str, Any], tenantId: str) -> Any:
@@ -48,34 +51,40 @@ class PassCollection(MethodView):
                 ],
             )
         correlation_id = new_correlation_id()
-        pass_id = new_pass_id()
-        db = services.database()
-        operations.create(
-            db,
-            operations.new_operation(
-                correlation_id=correlation_id,
-                tenant_id=tenant.id,
-                kind="create",
-                total=1,
-                intent={
-                    "passId": pass_id,
-                    "passType": pass_type,
-                    "identifiers": body["identifiers"],
-                    "metadata": body["metadata"],
-                    "additionalData": body["additionalData"],
-                },
-            ),
+        with correlation_context(correlation_id):
+            return _issue(tenant.id, pass_type, body, correlation_id)
+
+
+def _issue(tenant_id: str, pass_type: str, body: dict[str, Any], correlation_id: str) -> Any:
+    """Persist the intent first, so MongoDB knows of every job the queue holds."""
+    pass_id = new_pass_id()
+    db = services.database()
+    operations.create(
+        db,
+        operations.new_operation(
+            correlation_id=correlation_id,
+            tenant_id=tenant_id,
+            kind="create",
+            total=1,
+            intent={
+                "passId": pass_id,
+                "passType": pass_type,
+                "identifiers": body["identifiers"],
+                "metadata": body["metadata"],
+                "additionalData": body["additionalData"],
+            },
+        ),
+    )
+    try:
+        services.jobs().enqueue(
+            CREATE_PASS, tenant_id=tenant_id, correlation_id=correlation_id, pass_id=pass_id
         )
-        try:
-            services.jobs().enqueue(
-                CREATE_PASS, tenant_id=tenant.id, correlation_id=correlation_id, pass_id=pass_id
-            )
-        except EnqueueError as exc:
-            log.error("%s (operation %s)", exc, correlation_id)
-            operations.fail(db, correlation_id, "the job queue is unavailable")
-            raise ApiError(503, "The job queue is unavailable; nothing was queued.") from exc
-        location = url_for("operations.Operation", tenantId=tenant.id, correlationId=correlation_id)
-        return {"correlationId": correlation_id, "passId": pass_id}, 202, {"Location": location}
+    except EnqueueError as exc:
+        log.error("%s (operation %s)", exc, correlation_id)
+        operations.fail(db, correlation_id, "the job queue is unavailable")
+        raise ApiError(503, "The job queue is unavailable; nothing was queued.") from exc
+    location = url_for("operations.Operation", tenantId=tenant_id, correlationId=correlation_id)
+    return {"correlationId": correlation_id, "passId": pass_id}, 202, {"Location": location}
 
 
 @blp.route("/<passId>")
@@ -83,7 +92,7 @@ class PassItem(MethodView):
     @blp.response(200, PassSchema)
     def get(self, tenantId: str, passId: str) -> Any:
         """One pass as stored (identifiers, metadata, additionalData, install state)."""
-        if not PASS_ID_PATTERN.match(passId):
+        if not PASS_ID_PATTERN.fullmatch(passId):
             raise ApiError(
                 404, "Unknown pass.", errors=[{"field": "passId", "reason": "no such pass"}]
             )

@@ -3,10 +3,12 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from api.fields import Identifiers, JsonObject
-from shared.ids import PASS_ID_PATTERN
 
 
 class CreatePassQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
     passType = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
@@ -38,10 +40,6 @@ class CreatePassSchema(Schema):
 class AcceptedSchema(Schema):
     correlationId = fields.String(required=True)
     passId = fields.String(required=True)
-
-
-class PassPathSchema(Schema):
-    passId = fields.String(validate=validate.Regexp(PASS_ID_PATTERN))
 
 
 class PassSchema(Schema):

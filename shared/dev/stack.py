@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 from honcho.manager import Manager
 from honcho.printer import Printer
@@ -19,6 +20,13 @@ from config.celery import QUEUES
 
 def _port(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _python(*args: str) -> str:
@@ -93,8 +101,8 @@ def build_processes(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
-        f"Redis        {child_env['REDIS_URL']}",
-        f"MongoDB      {child_env['MONGODB_URI']}",
+        f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
+        f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
         "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
     ]
     return processes, child_env, urls

@@ -28,7 +28,11 @@ def run_create(db: Database[Any], correlation_id: str) -> dict[str, Any] | None:
     intent = operation["intent"]
     pass_id = intent["passId"]
     if operation["status"] == operations.CANCELLING:
-        return operations.record_results(db, correlation_id, CREATE_BATCH, cancelled=1)
+        # A delivery that crashed after inserting already did the work: count it as done.
+        done = _created_by(db, operation, pass_id)
+        return operations.record_results(
+            db, correlation_id, CREATE_BATCH, succeeded=int(done), cancelled=int(not done)
+        )
 
     document = new_pass_document(
         pass_id=pass_id,

@@ -38,17 +38,22 @@ def transition(
     *,
     from_statuses: Iterable[str],
     changes: Document,
+    unset: Iterable[str] = (),
     tenant_id: str | None = None,
 ) -> Document | None:
-    """Atomically set `changes` if the operation is in one of `from_statuses`.
+    """Atomically set `changes` (and remove `unset` fields) if the operation is in one of
+    `from_statuses`.
 
     Returns the updated document, or None when the operation was in another status.
     """
     query: Document = {"_id": correlation_id, "status": {"$in": list(from_statuses)}}
     if tenant_id is not None:
         query["tenant"] = tenant_id
+    update: Document = {"$set": changes}
+    if unset:
+        update["$unset"] = dict.fromkeys(unset, "")
     updated: Document | None = db[COLLECTION].find_one_and_update(
-        query, {"$set": changes}, return_document=ReturnDocument.AFTER
+        query, update, return_document=ReturnDocument.AFTER
     )
     return updated
 
@@ -78,7 +83,3 @@ def record_batch(
         return_document=ReturnDocument.AFTER,
     )
     return updated
-
-
-def unset_fields(db: Database[Any], correlation_id: str, names: Iterable[str]) -> None:
-    db[COLLECTION].update_one({"_id": correlation_id}, {"$unset": {name: "" for name in names}})

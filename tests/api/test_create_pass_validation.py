@@ -3,6 +3,7 @@ and nothing is written to MongoDB or queued in Redis."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,12 +70,45 @@ class TestRefusedRequests:
             ({"metadata": {"store": ["a", "b"]}}, "metadata.store"),
             ({"metadata": {"$where": "1"}}, "metadata.$where"),
             ({"additionalData": [1, 2]}, "additionalData._"),
+            ({"metadata": {"n": 99999999999999999999}}, "metadata.n"),
+            ({"additionalData": {"x": [{"$where": 1}]}}, "additionalData.x.0.$where"),
+            ({"additionalData": {"a": [[[[[[1]]]]]]}}, "additionalData.a.0.0.0.0"),
+            ({"identifiers": {"crm\n": "x"}}, "identifiers.crm\n"),
         ],
     )
     def test_wrong_types(self, client: Any, body: dict[str, Any], field: str) -> None:
         response = client.post(URL, json=body, headers=HEADERS)
         assert response.status_code == 422
         assert field in _fields(response)
+
+    def test_non_finite_numbers(self, client: Any) -> None:
+        raw = '{"metadata": {"ratio": NaN}}'
+        response = client.post(
+            URL, data=raw, headers={**HEADERS, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert _fields(response) == {"metadata.ratio": "must be a finite number"}
+
+    def test_hostile_nesting(self, client: Any) -> None:
+        raw = '{"additionalData": ' + "[" * 5000 + "]" * 5000 + "}"
+        response = client.post(
+            URL, data=raw, headers={**HEADERS, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert "body" in _fields(response)
+
+    def test_unknown_query_parameter(self, client: Any) -> None:
+        response = client.post(URL + "&colour=red", json={}, headers=HEADERS)
+        assert response.status_code == 422
+        assert "colour" in _fields(response)
+
+    def test_chunked_non_json_body(self, client: Any) -> None:
+        response = client.post(
+            URL,
+            input_stream=io.BytesIO(b'{"colour": 1}'),
+            headers={**HEADERS, "Content-Type": "text/plain", "Transfer-Encoding": "chunked"},
+        )
+        assert response.status_code == 415
 
     def test_body_not_an_object(self, client: Any) -> None:
         response = client.post(URL, json=[1, 2, 3], headers=HEADERS)
@@ -95,6 +129,11 @@ class TestRefusedRequests:
         response = client.post("/api/nobody/passes?passType=loyalty", json={}, headers=HEADERS)
         assert response.status_code == 404
         assert "tenantId" in _fields(response)
+
+    def test_tenants_cannot_be_probed_without_a_key(self, client: Any) -> None:
+        for tenant in ("nobody", "demo"):
+            response = client.post(f"/api/{tenant}/passes?passType=loyalty", json={})
+            assert response.status_code == 401
 
     def test_oversize_body(self, client: Any) -> None:
         body = {"additionalData": {"blob": "x" * 2000, **{f"k{i}": "y" * 2000 for i in range(40)}}}
@@ -123,6 +162,13 @@ class TestRefusedRequests:
     def test_another_tenants_key(self, client: Any) -> None:
         response = client.post(URL, json={}, headers={"X-API-Key": RIVAL_KEY})
         assert response.status_code == 403
+
+
+def test_wrong_method_keeps_the_allow_header(client: Any) -> None:
+    response = client.put("/api/demo/passes", json={}, headers=HEADERS)
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert response.get_json()["code"] == "method_not_allowed"
 
 
 def test_unknown_route_uses_the_envelope(client: Any) -> None:

@@ -100,3 +100,27 @@ def test_cancel_while_running_ends_cancelled(db: Any) -> None:
     assert operation["status"] == "cancelled"
     assert operation["counters"]["cancelled"] == 1
     assert db.passes.count_documents({"_id": pass_id}) == 0
+
+
+def test_a_cancel_after_the_pass_was_inserted_reports_it_created(db: Any) -> None:
+    correlation_id, pass_id = _queued_create(db)
+    run_create(db, correlation_id)
+    # As if the first delivery died after the insert and a cancel came before the redelivery.
+    db.operations.update_one(
+        {"_id": correlation_id},
+        {
+            "$set": {
+                "status": "cancelling",
+                "counters.processed": 0,
+                "counters.succeeded": 0,
+                "recordedBatches": [],
+                "intent": {"passId": pass_id, "passType": "loyalty"},
+            }
+        },
+    )
+    operation = run_create(db, correlation_id)
+    assert operation is not None
+    assert operation["status"] == "completed"
+    assert operation["counters"]["succeeded"] == 1
+    assert operation["counters"]["cancelled"] == 0
+    assert "intent" not in db.operations.find_one({"_id": correlation_id})

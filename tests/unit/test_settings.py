@@ -10,20 +10,20 @@ def test_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.mongodb_uri == "mongodb://127.0.0.1:27017/passwire"
     assert settings.broker_url == settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.mongodb_database == "passwire"
-    assert settings.is_local
+    assert not settings.is_local  # production unless told otherwise
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONGODB_URI", "mongodb://db.internal:27017/wallet?replicaSet=rs0")
     monkeypatch.setenv("REDIS_URL", "redis://cache:6379/2")
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    monkeypatch.setenv("PASSWIRE_ENV", "production")
+    monkeypatch.setenv("PASSWIRE_ENV", "local")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     settings = load_settings()
     assert settings.mongodb_database == "wallet"
     assert settings.broker_url == "redis://cache:6379/2"
     assert settings.log_level == "DEBUG"
-    assert not settings.is_local
+    assert settings.is_local
 
 
 def test_a_malformed_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from shared.tenants import TenantConfigError, load_registry
 
 
 def test_the_demo_tenant_ships_with_a_loyalty_pass_type() -> None:
-    demo = load_registry(CONFIG_DIR / "tenants").get("demo")
+    demo = load_registry(CONFIG_DIR / "tenants", include_local_only=True).get("demo")
     assert demo is not None
     assert demo.pass_types["loyalty"].kind == "loyalty"
     assert len(demo.api_keys) == 1
@@ -25,22 +25,27 @@ def _tenant(root: Path, tenant_toml: str, passtype_toml: str | None = None) -> P
 def test_an_unknown_kind_names_file_and_field(tmp_path: Path) -> None:
     root = _tenant(tmp_path, 'name = "Acme"\n', 'kind = "spaceship"\ndescription = "x"\n')
     with pytest.raises(TenantConfigError, match=r"card/passtype.toml: kind: Must be one of"):
-        load_registry(root)
+        load_registry(root, include_local_only=True)
 
 
 def test_an_unknown_tenant_key_is_refused(tmp_path: Path) -> None:
     root = _tenant(tmp_path, 'name = "Acme"\ncolour = "red"\n')
     with pytest.raises(TenantConfigError, match=r"acme/tenant.toml: colour: Unknown field"):
-        load_registry(root)
+        load_registry(root, include_local_only=True)
 
 
 def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     root = _tenant(tmp_path, 'name = "Acme\n')
     with pytest.raises(TenantConfigError, match="invalid TOML"):
-        load_registry(root)
+        load_registry(root, include_local_only=True)
 
 
 def test_a_plaintext_key_is_refused(tmp_path: Path) -> None:
     root = _tenant(tmp_path, 'name = "Acme"\n[[api_keys]]\nname = "k"\nsha256 = "secret"\n')
     with pytest.raises(TenantConfigError, match=r"api_keys.0.sha256"):
-        load_registry(root)
+        load_registry(root, include_local_only=True)
+
+
+def test_the_demo_tenant_is_never_loaded_in_production() -> None:
+    registry = load_registry(CONFIG_DIR / "tenants", include_local_only=False)
+    assert registry.get("demo") is None

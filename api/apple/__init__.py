@@ -1,0 +1,1 @@
+"""Apple's PassKit web service (device registrations) for Wallet devices."""

@@ -1,0 +1,236 @@
+"""Apple's PassKit web service, called by Wallet devices: `/apple/<tenantId>/v1/...`.
+
+A pass's webServiceURL is `{PASSWIRE_PUBLIC_URL}/apple/{tenantId}`. Devices have no API key:
+they prove they hold a pass with `Authorization: ApplePass <authenticationToken>`. The latest
+pass (`GET .../v1/passes/<passTypeIdentifier>/<serialNumber>`) is served by another module.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NoReturn
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+from webargs.flaskparser import FlaskParser
+
+from api import services
+from api.apple import storm
+from api.apple.schemas import (
+    IDENTIFIER_PATTERN,
+    SERIAL_PATTERN,
+    AppleLogSchema,
+    AppleRegisterSchema,
+    AppleSerialNumbersSchema,
+    AppleUpdatedSinceQuerySchema,
+)
+from api.errors import ApiError, field_errors, handle_http_exception
+from shared.apple import webservice
+from shared.tenants import TenantRegistry
+
+log = logging.getLogger(__name__)
+
+APPLE_PASS_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "`ApplePass <authenticationToken>` of the pass named in the path.",
+}
+_APPLE_PASS: list[dict[str, list[str]]] = [{"ApplePass": []}]
+_IDENTIFIER_RULE = "must be 1 to 128 letters, digits, '.', '_' or '-'"
+_PATH_RULES = {
+    "deviceLibraryIdentifier": (IDENTIFIER_PATTERN, _IDENTIFIER_RULE),
+    "passTypeIdentifier": (IDENTIFIER_PATTERN, _IDENTIFIER_RULE),
+    "serialNumber": (SERIAL_PATTERN, "must be 5 to 50 letters, digits, '_' or '-'"),
+}
+_REGISTRATION_PATH = "/devices/<deviceLibraryIdentifier>/registrations/<passTypeIdentifier>"
+
+
+class _Parser(FlaskParser):
+    """Invalid bodies get 400 with the envelope naming each field, as the protocol expects."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def handle_error(self, error: ValidationError, *args: Any, **kwargs: Any) -> NoReturn:
+        messages = error.messages
+        if isinstance(messages, dict) and len(messages) == 1:  # {location: messages}
+            messages = next(iter(messages.values()))
+        errors = [
+            {"field": "body", "reason": "must be a JSON object"}
+            if item["field"] == "_schema"
+            else item
+            for item in field_errors(messages)
+        ]
+        raise ApiError(400, "The request is invalid.", errors=errors)
+
+
+class _AppleBlueprint(Blueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = _Parser()
+
+
+class _RetryLater(ApiError):
+    def __init__(self, message: str, *, retry_after: int, reason: str) -> None:
+        errors = [{"field": "deviceLibraryIdentifier", "reason": reason}]
+        super().__init__(429, message, errors=errors)
+        self.retry_after = retry_after
+
+
+blp = _AppleBlueprint(
+    "apple",
+    __name__,
+    url_prefix="/apple/<tenantId>/v1",
+    description="Apple PassKit web service (called by Wallet devices, not by API clients)",
+)
+blp.record_once(storm.configure)
+
+
+@blp.before_request
+def _check_path() -> None:
+    """Unknown tenant → 404; malformed path parameters → 400 naming them."""
+    args = request.view_args or {}
+    registry: TenantRegistry = current_app.extensions["passwire.tenants"]
+    tenant_id = args.get("tenantId", "")
+    if registry.get(tenant_id) is None:
+        raise ApiError(
+            404,
+            f"Unknown tenant '{tenant_id}'.",
+            errors=[{"field": "tenantId", "reason": "unknown tenant"}],
+        )
+    errors = [
+        {"field": name, "reason": reason}
+        for name, (pattern, reason) in _PATH_RULES.items()
+        if name in args and not pattern.match(args[name])
+    ]
+    if errors:
+        raise ApiError(400, "The request is invalid.", errors=errors)
+
+
+@blp.errorhandler(_RetryLater)
+def _retry_later(exc: _RetryLater) -> tuple[Response, int]:
+    response, status = handle_http_exception(exc)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response, status
+
+
+def _authorized_pass(
+    tenant_id: str, device: str, pass_type_identifier: str, serial: str
+) -> webservice.PassRef:
+    """Count the call against the device's rate, then authenticate it for the pass."""
+    limit = storm.limits().calls_per_window
+    wait = storm.retry_after(services.settings().redis_url, device, limit)
+    if wait is not None:
+        raise _RetryLater(
+            "Too many registration calls from this device; retry later.",
+            retry_after=wait,
+            reason=f"more than {limit} registration calls per {storm.WINDOW_S} seconds",
+        )
+    ref = webservice.PassRef(tenant_id, pass_type_identifier, serial)
+    if not webservice.authenticate(services.database(), ref, request.headers.get("Authorization")):
+        raise ApiError(
+            401,
+            "Not authorized for this pass.",
+            errors=[{"field": "Authorization", "reason": "missing or invalid ApplePass token"}],
+        )
+    return ref
+
+
+@blp.route(f"{_REGISTRATION_PATH}/<serialNumber>")
+class Registration(MethodView):
+    @blp.doc(security=_APPLE_PASS)
+    @blp.arguments(AppleRegisterSchema)
+    @blp.response(201, description="The device is now registered for the pass.")
+    @blp.alt_response(200, description="Already registered; push token updated.", success=True)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(
+        self,
+        body: dict[str, Any],
+        tenantId: str,
+        deviceLibraryIdentifier: str,
+        passTypeIdentifier: str,
+        serialNumber: str,
+    ) -> Response:
+        """Register a device to receive push notifications for a pass."""
+        ref = _authorized_pass(tenantId, deviceLibraryIdentifier, passTypeIdentifier, serialNumber)
+        limit = storm.limits().registrations_per_device
+        try:
+            created = webservice.register(
+                services.database(),
+                ref,
+                device=deviceLibraryIdentifier,
+                push_token=body["pushToken"],
+                max_per_device=limit,
+            )
+        except webservice.RegistrationLimitReached:
+            raise _RetryLater(
+                "This device holds too many registrations.",
+                retry_after=storm.LIMIT_RETRY_AFTER_S,
+                reason=f"already registered for {limit} passes",
+            ) from None
+        if created:
+            log.info("apple registration tenant=%s serial=%s", tenantId, serialNumber)
+        return Response(status=201 if created else 200)
+
+    @blp.doc(security=_APPLE_PASS)
+    @blp.response(200, description="The device is no longer registered for the pass.")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def delete(
+        self,
+        tenantId: str,
+        deviceLibraryIdentifier: str,
+        passTypeIdentifier: str,
+        serialNumber: str,
+    ) -> Response:
+        """Unregister a device from a pass."""
+        ref = _authorized_pass(tenantId, deviceLibraryIdentifier, passTypeIdentifier, serialNumber)
+        if webservice.unregister(services.database(), ref, device=deviceLibraryIdentifier):
+            log.info("apple unregistration tenant=%s serial=%s", tenantId, serialNumber)
+        return Response(status=200)
+
+
+@blp.route(_REGISTRATION_PATH)
+class UpdatedPasses(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(AppleUpdatedSinceQuerySchema, location="query")
+    @blp.response(200, AppleSerialNumbersSchema)
+    @blp.alt_response(204, description="No registered pass changed since the tag.", success=True)
+    def get(
+        self,
+        query: dict[str, Any],
+        tenantId: str,
+        deviceLibraryIdentifier: str,
+        passTypeIdentifier: str,
+    ) -> Any:
+        """Serial numbers of the passes this device registered that changed since a tag.
+
+        Unauthenticated, as in Apple's protocol: it only reveals serials the device itself
+        registered. lastUpdated is a string holding an exact integer tag.
+        """
+        updated = webservice.serials_updated_since(
+            services.database(),
+            tenant_id=tenantId,
+            device=deviceLibraryIdentifier,
+            pass_type_identifier=passTypeIdentifier,
+            passes_updated_since=query.get("passesUpdatedSince"),
+        )
+        if updated is None:
+            return Response(status=204)
+        return {"serialNumbers": updated.serial_numbers, "lastUpdated": updated.last_updated}
+
+
+@blp.route("/log")
+class DeviceLog(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(AppleLogSchema)
+    @blp.response(200, description="Logged.")
+    def post(self, body: dict[str, Any], tenantId: str) -> Response:
+        """Messages a device reports about errors it met with our web service."""
+        messages, dropped = webservice.sanitise_device_logs(body["logs"])
+        for message in messages:
+            log.warning("apple device log tenant=%s: %s", tenantId, message)
+        if dropped:
+            log.warning("apple device log tenant=%s: %d more messages dropped", tenantId, dropped)
+        return Response(status=200)
