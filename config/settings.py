@@ -82,4 +82,3 @@ def load_settings() -> Settings:
         flower_basic_auth=_env("FLOWER_BASIC_AUTH", ""),
         public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
     )
-
