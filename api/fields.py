@@ -75,13 +75,17 @@ class JsonObject(fields.Field[Any]):
 
 
 class Identifiers(JsonObject):
-    """External ids per system: `{"email": "a@b.c", "y2": {"customerId": "1233332"}}`."""
+    """External ids per system: `{"email": "a@b.c", "y2": {"customerId": "1233332"}}`.
+    In a merge patch (`for_patch=True`) a null value removes an identifier."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, for_patch: bool = False, **kwargs: Any) -> None:
         super().__init__(max_depth=2, scalar_values_only=True, **kwargs)
+        self.for_patch = for_patch
 
     def _check_value(self, item: Any, where: str, depth: int, errors: dict[str, str]) -> None:
         if isinstance(item, Mapping):
             super()._check_value(item, where, depth, errors)
+        elif item is None and self.for_patch:
+            return
         elif not isinstance(item, str) or not item or len(item) > 256:
             errors[where] = "must be a non-empty string of at most 256 characters"

@@ -10,6 +10,7 @@ from pymongo.database import Database
 from config.settings import Settings
 from shared.db import get_database
 from shared.jobs import JobQueue
+from shared.tenants import TenantRegistry
 
 
 def settings() -> Settings:
@@ -19,6 +20,11 @@ def settings() -> Settings:
 
 def database() -> Database[Any]:
     return get_database(settings())
+
+
+def tenants() -> TenantRegistry:
+    value: TenantRegistry = current_app.extensions["passwire.tenants"]
+    return value
 
 
 def jobs() -> JobQueue:

@@ -43,6 +43,9 @@ class Settings:
     tenants_dir: Path = field(default=CONFIG_DIR / "tenants")
     flower_basic_auth: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    apns_host: str = "api.push.apple.com"
+    apns_port: int = 443
+    apns_ca_file: str = ""
 
     def __post_init__(self) -> None:
         if not 60 <= self.task_time_limit < self.broker_visibility_timeout:
@@ -56,6 +59,10 @@ class Settings:
         """Database named in the URI path, `passwire` when the URI names none."""
         name = urlsplit(self.mongodb_uri).path.lstrip("/")
         return name or "passwire"
+
+    def apple_web_service_url(self, tenant_id: str) -> str:
+        """The webServiceURL written into every Apple pass of a tenant."""
+        return f"{self.public_base_url}/apple/{tenant_id}"
 
     @property
     def is_local(self) -> bool:
@@ -81,4 +88,7 @@ def load_settings() -> Settings:
         tenants_dir=Path(_env("PASSWIRE_TENANTS_DIR", str(CONFIG_DIR / "tenants"))),
         flower_basic_auth=_env("FLOWER_BASIC_AUTH", ""),
         public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
+        apns_host=_env("APNS_HOST", Settings.apns_host),
+        apns_port=_env_int("APNS_PORT", Settings.apns_port),
+        apns_ca_file=_env("APNS_CA_FILE", ""),
     )

@@ -13,6 +13,7 @@ from config.celery import celery_config
 from config.settings import Settings
 
 CREATE_PASS = "passwire.passes.create"  # noqa: S105 - a task name
+UPDATE_PASS = "passwire.passes.update"  # noqa: S105
 
 
 class EnqueueError(Exception):

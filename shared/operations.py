@@ -6,6 +6,7 @@ queued | running → cancelling → cancelled     (a queued operation is cancell
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,8 @@ FAILED = "failed"
 
 ACTIVE_STATUSES = (QUEUED, RUNNING, CANCELLING)
 FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
-COUNTER_NAMES = ("total", "processed", "succeeded", "failed", "cancelled")
+COUNTER_NAMES = ("total", "processed", "succeeded", "failed", "unchanged", "cancelled")
+APPLE_COUNTER_NAMES = ("pushed", "failed", "unregistered")
 # Dropped in the same write that ends an operation: the intent may hold personal identifiers.
 _DONE_WITH = ("intent",)
 
@@ -48,8 +50,9 @@ def new_operation(
     *, correlation_id: str, tenant_id: str, kind: str, total: int, intent: dict[str, Any]
 ) -> dict[str, Any]:
     now = utcnow()
-    counters = dict.fromkeys(COUNTER_NAMES, 0)
+    counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES, 0)
     counters["total"] = total
+    counters["apple"] = dict.fromkeys(APPLE_COUNTER_NAMES, 0)
     return {
         "_id": correlation_id,
         "tenant": tenant_id,
@@ -73,7 +76,7 @@ def final_status(counters: dict[str, int]) -> str:
         return CANCELLED
     if counters.get("failed", 0) == 0:
         return COMPLETED
-    if counters.get("succeeded", 0) == 0:
+    if counters.get("succeeded", 0) + counters.get("unchanged", 0) == 0:
         return FAILED
     return COMPLETED_WITH_ERRORS
 
@@ -101,16 +104,24 @@ def record_results(
     *,
     succeeded: int = 0,
     failed: int = 0,
+    unchanged: int = 0,
     cancelled: int = 0,
+    delivery: Mapping[str, int] | None = None,
     errors: tuple[ItemError, ...] = (),
 ) -> dict[str, Any] | None:
-    """Count one batch's results exactly once, then close the operation when all are counted."""
+    """Count one batch's results exactly once, then close the operation when all are counted.
+
+    `succeeded`, `failed`, `unchanged` and `cancelled` count items; `delivery` adds dotted
+    delivery counters such as `apple.pushed`.
+    """
     now = utcnow()
     counts = {
-        "processed": succeeded + failed + cancelled,
+        "processed": succeeded + failed + unchanged + cancelled,
         "succeeded": succeeded,
         "failed": failed,
+        "unchanged": unchanged,
         "cancelled": cancelled,
+        **(delivery or {}),
     }
     updated = repo.record_batch(
         db,

@@ -6,6 +6,7 @@ import redis
 from pymongo import MongoClient
 
 from config.settings import Settings
+from shared.tenants import TenantRegistry
 
 PROBE_TIMEOUT_S = 1.5
 
@@ -23,6 +24,16 @@ def check_redis(settings: Settings) -> str | None:
     finally:
         client.close()
     return None
+
+
+def check_apple_certificates(tenants: TenantRegistry) -> str | None:
+    """Unreadable, expired or mismatched pass type certificates, named (no secrets)."""
+    problems = [
+        f"{tenant.id}: {problem}"
+        for tenant in tenants.tenants.values()
+        for problem in tenant.apple_identities.problems()
+    ]
+    return "; ".join(problems) or None
 
 
 def check_mongodb(settings: Settings) -> str | None:

@@ -1,19 +1,30 @@
 """Tenant configuration: tenants, their API keys and pass types, loaded from `config/tenants/`.
 
 Layout: `<tenants_dir>/<tenantId>/tenant.toml` and
-`<tenants_dir>/<tenantId>/passtypes/<passTypeId>/passtype.toml`. Everything is validated when
-loaded, so a typo fails start-up with the file and field named instead of failing a request.
+`<tenants_dir>/<tenantId>/passtypes/<passTypeId>/passtype.toml` (with the Apple template in
+`apple/` beside it). Everything is validated when loaded, so a typo fails start-up with the
+file and field named instead of failing a request.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from shared.apple.identities import CertificateRef, IdentityStore
+from shared.apple.passtype import (
+    ApplePassType,
+    ApplePassTypeError,
+    DataDeclarationError,
+    DeclaredData,
+    load_apple_pass_type,
+    parse_declared_data,
+)
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # used with fullmatch
 PASS_TYPE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -44,6 +55,10 @@ class PassType:
     kind: str
     description: str
     directory: Path
+    declared: DeclaredData
+    # The Apple template and the certificate that signs it; None for a Google-only type.
+    apple: ApplePassType | None = None
+    apple_pass_type_identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class Tenant:
     api_keys: tuple[ApiKey, ...]
     pass_types: dict[str, PassType]
     local_only: bool = False
+    apple_identities: IdentityStore = field(default_factory=lambda: IdentityStore({}))
 
 
 class _ApiKeySchema(Schema):
@@ -63,6 +79,29 @@ class _ApiKeySchema(Schema):
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+_IDENTIFIER = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.-]{1,127}$")
+
+
+class _AppleCertificateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    pass_type_identifier = fields.String(required=True, validate=_IDENTIFIER)
+    certificate = fields.String()
+    key = fields.String()
+    key_password_env = fields.String()
+    wwdr = fields.String()
+    pkcs12 = fields.String()
+    pkcs12_password_env = fields.String()
+
+
+class _ApplePassTypeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    pass_type_identifier = fields.String(required=True, validate=_IDENTIFIER)
+
+
 class _TenantSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -71,15 +110,18 @@ class _TenantSchema(Schema):
     # A tenant for local runs and tests only (the demo): never loaded in production.
     local_only = fields.Boolean(load_default=False)
     api_keys = fields.List(fields.Nested(_ApiKeySchema), load_default=list)
+    apple_certificates = fields.List(fields.Nested(_AppleCertificateSchema), load_default=list)
 
 
 class _PassTypeSchema(Schema):
     class Meta:
-        # Sections for the Apple and Google templates are validated by their own loaders.
-        unknown = EXCLUDE
+        unknown = RAISE
 
     kind = fields.String(required=True, validate=validate.OneOf(PASS_KINDS))
     description = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # Validated by the data declaration parser, which knows its rules.
+    data = fields.Raw(load_default=dict)
+    apple = fields.Nested(_ApplePassTypeSchema, load_default=None)
 
 
 def _read_toml(path: Path, schema: Schema) -> dict[str, Any]:
@@ -118,14 +160,45 @@ def _load_pass_types(tenant_dir: Path) -> dict[str, PassType]:
             raise TenantConfigError(
                 f"{directory}: pass type folder name must match {PASS_TYPE_ID_PATTERN.pattern}"
             )
-        data = _read_toml(directory / "passtype.toml", _PassTypeSchema())
-        pass_types[directory.name] = PassType(
-            id=directory.name,
-            kind=data["kind"],
-            description=data["description"],
-            directory=directory,
-        )
+        pass_types[directory.name] = _load_pass_type(directory)
     return pass_types
+
+
+def _load_pass_type(directory: Path) -> PassType:
+    source = directory / "passtype.toml"
+    data = _read_toml(source, _PassTypeSchema())
+    try:
+        declared = parse_declared_data(data["data"], source=str(source))
+        has_template = (directory / "apple").is_dir()
+        apple = load_apple_pass_type(directory, declared) if has_template else None
+    except (DataDeclarationError, ApplePassTypeError) as exc:
+        raise TenantConfigError(str(exc)) from exc
+    apple_identifier = data["apple"]["pass_type_identifier"] if data["apple"] else None
+    if (apple is None) != (apple_identifier is None):
+        raise TenantConfigError(
+            f"{source}: an apple/ template and [apple] pass_type_identifier go together"
+        )
+    return PassType(
+        id=directory.name,
+        kind=data["kind"],
+        description=data["description"],
+        directory=directory,
+        declared=declared,
+        apple=apple,
+        apple_pass_type_identifier=apple_identifier,
+    )
+
+
+def _certificate_refs(tenant_dir: Path, entries: list[dict[str, Any]]) -> dict[str, CertificateRef]:
+    refs: dict[str, CertificateRef] = {}
+    for entry in entries:
+        ref = CertificateRef(base_dir=tenant_dir, **entry)
+        if ref.pass_type_identifier in refs:
+            raise TenantConfigError(
+                f"{tenant_dir / 'tenant.toml'}: two certificates for {ref.pass_type_identifier}"
+            )
+        refs[ref.pass_type_identifier] = ref
+    return refs
 
 
 def load_tenant(tenant_dir: Path) -> Tenant:
@@ -134,12 +207,22 @@ def load_tenant(tenant_dir: Path) -> Tenant:
             f"{tenant_dir}: tenant folder name must match {TENANT_ID_PATTERN.pattern}"
         )
     data = _read_toml(tenant_dir / "tenant.toml", _TenantSchema())
+    certificates = _certificate_refs(tenant_dir, data["apple_certificates"])
+    pass_types = _load_pass_types(tenant_dir)
+    for pass_type in pass_types.values():
+        identifier = pass_type.apple_pass_type_identifier
+        if identifier is not None and identifier not in certificates:
+            raise TenantConfigError(
+                f"{pass_type.directory / 'passtype.toml'}: apple.pass_type_identifier "
+                f"{identifier} has no [[apple_certificates]] entry in tenant.toml"
+            )
     return Tenant(
         id=tenant_dir.name,
         name=data["name"],
         api_keys=tuple(ApiKey(**key) for key in data["api_keys"]),
-        pass_types=_load_pass_types(tenant_dir),
+        pass_types=pass_types,
         local_only=data["local_only"],
+        apple_identities=IdentityStore(certificates),
     )
 
 

@@ -1,5 +1,6 @@
 """Real components for the tests: redis-server, the MongoDB wire server (or MONGODB_URI),
-the API on a real HTTP port, and a Celery worker as a separate process."""
+the API on a real HTTP port, a Celery worker as a separate process, throwaway Apple signing
+material (PASSWIRE_DEV_CERTS_DIR) and the fake APNs server the worker pushes to."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ from werkzeug.serving import make_server
 
 from config.celery import QUEUES
 from config.settings import CONFIG_DIR, Settings
+from shared.dev.fake_apns import FakeApnsControl
 from tests.support.api_client import ApiClient
+from tests.support.apple import (
+    PUBLIC_URL,
+    ApplePki,
+    FakeApnsProcess,
+    generate_apple_pki,
+    start_fake_apns,
+)
 from tests.support.processes import (
     ManagedProcess,
     free_port,
@@ -100,7 +109,38 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path) -> Settings:
+def apple_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApplePki]:
+    """Root CA → WWDR → pass certificate, generated once; PASSWIRE_DEV_CERTS_DIR names it for
+    this process (the API app loads tenants with it) before any app or settings exist."""
+    pki = generate_apple_pki(tmp_path_factory.mktemp("apple-certs"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PASSWIRE_DEV_CERTS_DIR", str(pki.directory))
+        yield pki
+
+
+@pytest.fixture(scope="session")
+def fake_apns_server(
+    apple_pki: ApplePki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FakeApnsProcess]:
+    """The fake APNs as its own process, accepting client certificates issued by the WWDR."""
+    server = start_fake_apns(
+        tmp_path_factory.mktemp("fake-apns-tls"), apple_pki.client_ca_bundle, dict(os.environ)
+    )
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def fake_apns(fake_apns_server: FakeApnsProcess) -> Iterator[FakeApnsControl]:
+    """The fake APNs's control surface, with no pushes, faults or unregistered tokens."""
+    control = FakeApnsControl(fake_apns_server.control_url)
+    control.reset()
+    yield control
+    control.reset()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path, apple_pki: ApplePki) -> Settings:
     return Settings(
         environment="test",
         mongodb_uri=mongodb_uri,
@@ -108,11 +148,14 @@ def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path) -> Settings:
         broker_url=redis_url,
         tenants_dir=tenants_dir,
         log_level="INFO",
+        public_base_url=PUBLIC_URL,
     )
 
 
 @pytest.fixture(scope="session")
-def stack_env(settings: Settings) -> dict[str, str]:
+def stack_env(
+    settings: Settings, apple_pki: ApplePki, fake_apns_server: FakeApnsProcess
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PASSWIRE_ENV="test",
@@ -120,6 +163,11 @@ def stack_env(settings: Settings) -> dict[str, str]:
         REDIS_URL=settings.redis_url,
         CELERY_BROKER_URL=settings.broker_url,
         PASSWIRE_TENANTS_DIR=str(settings.tenants_dir),
+        PASSWIRE_PUBLIC_URL=settings.public_base_url,
+        PASSWIRE_DEV_CERTS_DIR=str(apple_pki.directory),
+        APNS_HOST=fake_apns_server.host,
+        APNS_PORT=str(fake_apns_server.port),
+        APNS_CA_FILE=str(fake_apns_server.server_ca),
         LOG_LEVEL="INFO",
     )
     return env

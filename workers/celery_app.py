@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -11,7 +12,9 @@ from config.celery import celery_config
 from shared.db import get_database
 from shared.logs import configure_logging
 from shared.repositories.indexes import ensure_indexes
-from workers.runtime import settings
+from workers.runtime import settings, tenants
+
+log = logging.getLogger(__name__)
 
 # Task modules are listed explicitly: registration never depends on discovery order.
 TASK_MODULES = ["workers.tasks.passes"]
@@ -26,6 +29,10 @@ def _configure_logging(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _create_indexes(**_: Any) -> None:
+def _prepare(**_: Any) -> None:
+    for tenant in tenants().tenants.values():
+        for problem in tenant.apple_identities.problems():
+            # Said at start-up, not discovered by the first customer who adds a pass.
+            log.error("tenant %s: Apple certificate problem: %s", tenant.id, problem)
     # Compose starts workers alongside MongoDB: give it a minute to come up.
     ensure_indexes(get_database(settings), wait_s=60)

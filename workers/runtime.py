@@ -1,16 +1,24 @@
-"""Per-process state of a worker: settings read once, the MongoDB database of this process."""
+"""Per-process state of a worker: settings and tenants read once, this process's database."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pymongo.database import Database
 
 from config.settings import load_settings
 from shared.db import get_database
+from shared.tenants import TenantRegistry, load_registry
 
 settings = load_settings()
 
 
 def database() -> Database[Any]:
     return get_database(settings)
+
+
+@cache
+def tenants() -> TenantRegistry:
+    # Loaded on first use, not at import: `celery inspect` and Flower import this module too.
+    return load_registry(settings.tenants_dir, include_local_only=settings.is_local)

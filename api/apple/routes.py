@@ -2,7 +2,8 @@
 
 A pass's webServiceURL is `{PASSWIRE_PUBLIC_URL}/apple/{tenantId}`. Devices have no API key:
 they prove they hold a pass with `Authorization: ApplePass <authenticationToken>`. The latest
-pass (`GET .../v1/passes/<passTypeIdentifier>/<serialNumber>`) is served by another module.
+pass (`GET .../v1/passes/<passTypeIdentifier>/<serialNumber>`) is assembled from its stored
+signed parts, never signed here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from webargs.flaskparser import FlaskParser
 
 from api import services
 from api.apple import storm
+from api.apple.pkpass import pkpass_response
 from api.apple.schemas import (
     IDENTIFIER_PATTERN,
     SERIAL_PATTERN,
@@ -28,7 +30,7 @@ from api.apple.schemas import (
 )
 from api.errors import ApiError, field_errors, handle_http_exception
 from shared.apple import webservice
-from shared.tenants import TenantRegistry
+from shared.tenants import Tenant, TenantRegistry
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,33 @@ def _authorized_pass(
             errors=[{"field": "Authorization", "reason": "missing or invalid ApplePass token"}],
         )
     return ref
+
+
+@blp.route("/passes/<passTypeIdentifier>/<serialNumber>")
+class LatestPass(MethodView):
+    @blp.doc(security=_APPLE_PASS)
+    @blp.response(200, description="The latest .pkpass (application/vnd.apple.pkpass).")
+    @blp.alt_response(304, description="Not modified since If-Modified-Since.", success=True)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def get(self, tenantId: str, passTypeIdentifier: str, serialNumber: str) -> Response:
+        """The latest version of a pass, for a device that was told it changed."""
+        ref = webservice.PassRef(tenantId, passTypeIdentifier, serialNumber)
+        document = webservice.find_for_device(services.database(), ref)
+        if not webservice.is_authorized(document, ref, request.headers.get("Authorization")):
+            raise ApiError(
+                401,
+                "Not authorized for this pass.",
+                errors=[{"field": "Authorization", "reason": "missing or invalid ApplePass token"}],
+            )
+        assert document is not None
+        return pkpass_response(_tenant(tenantId), document)
+
+
+def _tenant(tenant_id: str) -> Tenant:
+    registry: TenantRegistry = current_app.extensions["passwire.tenants"]
+    tenant = registry.get(tenant_id)
+    assert tenant is not None  # _check_path refused unknown tenants
+    return tenant
 
 
 @blp.route(f"{_REGISTRATION_PATH}/<serialNumber>")

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 from api import services
 from api.errors import ApiError
-from shared.readiness import check_mongodb, check_redis
+from shared.readiness import check_apple_certificates, check_mongodb, check_redis
 
 blp = Blueprint("health", __name__, description="Probes")
 
@@ -32,13 +32,15 @@ class Health(MethodView):
 class Ready(MethodView):
     @blp.response(200, ProbeSchema)
     def get(self) -> Any:
-        """Redis and MongoDB are reachable; 503 naming the ones that are not."""
+        """Redis and MongoDB are reachable and every Apple certificate is usable; 503 naming
+        what is not."""
         settings = services.settings()
         problems = {
             name: reason
             for name, reason in (
                 ("redis", check_redis(settings)),
                 ("mongodb", check_mongodb(settings)),
+                ("apple_certificates", check_apple_certificates(services.tenants())),
             )
             if reason is not None
         }
@@ -46,8 +48,9 @@ class Ready(MethodView):
             names = ", ".join(sorted(problems))
             raise ApiError(
                 503,
-                f"Not ready: {names} unreachable.",
+                f"Not ready: {names}.",
                 code="not_ready",
                 errors=[{"field": name, "reason": reason} for name, reason in problems.items()],
             )
-        return {"status": "ready", "checks": {"redis": "ok", "mongodb": "ok"}}
+        checks = {"redis": "ok", "mongodb": "ok", "apple_certificates": "ok"}
+        return {"status": "ready", "checks": checks}

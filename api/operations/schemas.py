@@ -3,12 +3,20 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 
+class AppleCountersSchema(Schema):
+    pushed = fields.Integer(load_default=0, dump_default=0)
+    failed = fields.Integer(load_default=0, dump_default=0)
+    unregistered = fields.Integer(load_default=0, dump_default=0)
+
+
 class CountersSchema(Schema):
     total = fields.Integer(required=True)
     processed = fields.Integer(required=True)
     succeeded = fields.Integer(required=True)
     failed = fields.Integer(required=True)
+    unchanged = fields.Integer(dump_default=0, metadata={"description": "rendered the same"})
     cancelled = fields.Integer(required=True)
+    apple = fields.Nested(AppleCountersSchema, dump_default=dict)
 
 
 class ItemErrorSchema(Schema):

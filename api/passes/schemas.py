@@ -37,6 +37,27 @@ class CreatePassSchema(Schema):
     )
 
 
+class UpdatePassSchema(Schema):
+    """A JSON Merge Patch (RFC 7396) of the pass's data: null removes a key, omitted stays."""
+
+    class Meta:
+        unknown = RAISE
+
+    identifiers = Identifiers(for_patch=True)
+    metadata = JsonObject(max_depth=2, scalar_values_only=True)
+    additionalData = JsonObject(max_depth=5)
+
+
+class PassQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    device = fields.String(
+        validate=validate.OneOf(["apple"]),
+        metadata={"description": "`apple`: the signed .pkpass instead of the JSON pass."},
+    )
+
+
 class AcceptedSchema(Schema):
     correlationId = fields.String(required=True)
     passId = fields.String(required=True)

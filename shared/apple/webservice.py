@@ -88,9 +88,12 @@ def is_authorized(
     )
 
 
+def find_for_device(db: Database[Any], ref: PassRef) -> dict[str, Any] | None:
+    return passes_repo.find_pass(db, ref.tenant_id, ref.serial)
+
+
 def authenticate(db: Database[Any], ref: PassRef, authorization: str | None) -> bool:
-    document = passes_repo.find_pass(db, ref.tenant_id, ref.serial)
-    return is_authorized(document, ref, authorization)
+    return is_authorized(find_for_device(db, ref), ref, authorization)
 
 
 def register(

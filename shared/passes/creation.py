@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pymongo.database import Database
-
 from shared import operations
+from shared.apple.issuing import AppleRenderFailed
 from shared.clock import utcnow
+from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
+from shared.passes.jobs import JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 CREATE_BATCH = "create"
 
 
-def run_create(db: Database[Any], correlation_id: str) -> dict[str, Any] | None:
+def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
     """Create the pass an operation asks for. Safe to run more than once for one operation."""
+    db = context.db
     operation = operations.start(db, correlation_id)
     if operation is None:
         log.warning("create job for unknown operation %s ignored", correlation_id)
@@ -27,13 +29,13 @@ def run_create(db: Database[Any], correlation_id: str) -> dict[str, Any] | None:
         return operation
     intent = operation["intent"]
     pass_id = intent["passId"]
+    if _created_by(context, operation, pass_id):
+        # An earlier delivery of this job inserted the pass and died before counting it.
+        return operations.record_results(db, correlation_id, CREATE_BATCH, succeeded=1)
     if operation["status"] == operations.CANCELLING:
-        # A delivery that crashed after inserting already did the work: count it as done.
-        done = _created_by(db, operation, pass_id)
-        return operations.record_results(
-            db, correlation_id, CREATE_BATCH, succeeded=int(done), cancelled=int(not done)
-        )
+        return operations.record_results(db, correlation_id, CREATE_BATCH, cancelled=1)
 
+    now = utcnow()
     document = new_pass_document(
         pass_id=pass_id,
         tenant_id=operation["tenant"],
@@ -42,15 +44,29 @@ def run_create(db: Database[Any], correlation_id: str) -> dict[str, Any] | None:
         metadata=intent["metadata"],
         additional_data=intent["additionalData"],
         correlation_id=correlation_id,
-        now=utcnow(),
+        now=now,
     )
-    if passes_repo.insert_pass(db, document) or _created_by(db, operation, pass_id):
+    try:
+        tenant, pass_type = context.pass_type(operation["tenant"], intent["passType"])
+        # Rendered before the insert: a pass is stored complete, or not at all.
+        document["apple"] = new_apple_version(context, tenant, pass_type, document, now=now)
+    except (AppleRenderFailed, UnknownPassType) as exc:
+        return _failed(context, correlation_id, pass_id, str(exc))
+    if passes_repo.insert_pass(db, document):
         return operations.record_results(db, correlation_id, CREATE_BATCH, succeeded=1)
-    error = operations.ItemError(pass_id, "a pass with this id already exists")
-    return operations.record_results(db, correlation_id, CREATE_BATCH, failed=1, errors=(error,))
+    return _failed(context, correlation_id, pass_id, "a pass with this id already exists")
 
 
-def _created_by(db: Database[Any], operation: dict[str, Any], pass_id: str) -> bool:
+def _failed(
+    context: JobContext, correlation_id: str, pass_id: str, reason: str
+) -> dict[str, Any] | None:
+    error = operations.ItemError(pass_id, reason)
+    return operations.record_results(
+        context.db, correlation_id, CREATE_BATCH, failed=1, errors=(error,)
+    )
+
+
+def _created_by(context: JobContext, operation: dict[str, Any], pass_id: str) -> bool:
     """True when an earlier delivery of this same job already inserted the pass."""
-    existing = passes_repo.find_pass(db, operation["tenant"], pass_id)
+    existing = passes_repo.find_pass(context.db, operation["tenant"], pass_id)
     return existing is not None and existing.get("createdBy") == operation["_id"]

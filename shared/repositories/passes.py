@@ -25,5 +25,25 @@ def find_pass(db: Database[Any], tenant_id: str, pass_id: str) -> Document | Non
     return found
 
 
-def count_passes(db: Database[Any], tenant_id: str) -> int:
-    return int(db[COLLECTION].count_documents({"tenant": tenant_id}))
+def update_pass(
+    db: Database[Any],
+    tenant_id: str,
+    pass_id: str,
+    *,
+    expected_version: int,
+    changes: Document,
+) -> bool:
+    """Apply `changes` and bump the version if nobody changed the pass since it was read."""
+    result = db[COLLECTION].update_one(
+        {"_id": pass_id, "tenant": tenant_id, "version": expected_version},
+        {"$set": {**changes, "version": expected_version + 1}},
+    )
+    return result.modified_count == 1
+
+
+def clear_apple_push_pending(db: Database[Any], tenant_id: str, pass_id: str, tag: int) -> None:
+    """The push for Apple version `tag` was sent; a newer version keeps its own flag."""
+    db[COLLECTION].update_one(
+        {"_id": pass_id, "tenant": tenant_id, "apple.updateTag": tag},
+        {"$unset": {"applePushPending": ""}},
+    )

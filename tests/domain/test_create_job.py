@@ -8,6 +8,7 @@ from typing import Any
 from shared import operations
 from shared.ids import new_correlation_id, new_pass_id
 from shared.passes.creation import run_create
+from shared.passes.jobs import JobContext
 
 
 def _queued_create(db: Any, pass_id: str | None = None) -> tuple[str, str]:
@@ -31,10 +32,10 @@ def _queued_create(db: Any, pass_id: str | None = None) -> tuple[str, str]:
     return correlation_id, pass_id
 
 
-def test_a_redelivered_job_is_counted_once(db: Any) -> None:
+def test_a_redelivered_job_is_counted_once(db: Any, job_context: JobContext) -> None:
     correlation_id, pass_id = _queued_create(db)
-    first = run_create(db, correlation_id)
-    second = run_create(db, correlation_id)
+    first = run_create(job_context, correlation_id)
+    second = run_create(job_context, correlation_id)
     assert first is not None and second is not None
     assert second["status"] == "completed"
     assert second["counters"]["succeeded"] == 1
@@ -42,9 +43,11 @@ def test_a_redelivered_job_is_counted_once(db: Any) -> None:
     assert db.passes.count_documents({"_id": pass_id}) == 1
 
 
-def test_a_redelivery_after_a_crash_between_insert_and_count_still_counts(db: Any) -> None:
+def test_a_redelivery_after_a_crash_between_insert_and_count_still_counts(
+    db: Any, job_context: JobContext
+) -> None:
     correlation_id, pass_id = _queued_create(db)
-    run_create(db, correlation_id)
+    run_create(job_context, correlation_id)
     # Simulate a worker that died after inserting the pass but before counting it.
     db.operations.update_one(
         {"_id": correlation_id},
@@ -64,47 +67,51 @@ def test_a_redelivery_after_a_crash_between_insert_and_count_still_counts(db: An
             },
         },
     )
-    operation = run_create(db, correlation_id)
+    operation = run_create(job_context, correlation_id)
     assert operation is not None
     assert operation["status"] == "completed"
     assert operation["counters"]["succeeded"] == 1
 
 
-def test_an_id_taken_by_another_operation_fails_with_the_reason(db: Any) -> None:
+def test_an_id_taken_by_another_operation_fails_with_the_reason(
+    db: Any, job_context: JobContext
+) -> None:
     first_id, pass_id = _queued_create(db)
-    run_create(db, first_id)
+    run_create(job_context, first_id)
     second_id, _ = _queued_create(db, pass_id=pass_id)
-    operation = run_create(db, second_id)
+    operation = run_create(job_context, second_id)
     assert operation is not None
     assert operation["status"] == "failed"
     assert operation["counters"]["failed"] == 1
     assert operation["errors"] == [{"id": pass_id, "reason": "a pass with this id already exists"}]
 
 
-def test_a_cancelled_operation_creates_nothing(db: Any) -> None:
+def test_a_cancelled_operation_creates_nothing(db: Any, job_context: JobContext) -> None:
     correlation_id, pass_id = _queued_create(db)
     operations.request_cancel(db, "demo", correlation_id)
-    operation = run_create(db, correlation_id)
+    operation = run_create(job_context, correlation_id)
     assert operation is not None
     assert operation["status"] == "cancelled"
     assert db.passes.count_documents({"_id": pass_id}) == 0
 
 
-def test_cancel_while_running_ends_cancelled(db: Any) -> None:
+def test_cancel_while_running_ends_cancelled(db: Any, job_context: JobContext) -> None:
     correlation_id, pass_id = _queued_create(db)
     operations.start(db, correlation_id)
     cancelling = operations.request_cancel(db, "demo", correlation_id)
     assert cancelling["status"] == "cancelling"
-    operation = run_create(db, correlation_id)
+    operation = run_create(job_context, correlation_id)
     assert operation is not None
     assert operation["status"] == "cancelled"
     assert operation["counters"]["cancelled"] == 1
     assert db.passes.count_documents({"_id": pass_id}) == 0
 
 
-def test_a_cancel_after_the_pass_was_inserted_reports_it_created(db: Any) -> None:
+def test_a_cancel_after_the_pass_was_inserted_reports_it_created(
+    db: Any, job_context: JobContext
+) -> None:
     correlation_id, pass_id = _queued_create(db)
-    run_create(db, correlation_id)
+    run_create(job_context, correlation_id)
     # As if the first delivery died after the insert and a cancel came before the redelivery.
     db.operations.update_one(
         {"_id": correlation_id},
@@ -118,7 +125,7 @@ def test_a_cancel_after_the_pass_was_inserted_reports_it_created(db: Any) -> Non
             }
         },
     )
-    operation = run_create(db, correlation_id)
+    operation = run_create(job_context, correlation_id)
     assert operation is not None
     assert operation["status"] == "completed"
     assert operation["counters"]["succeeded"] == 1

@@ -33,7 +33,9 @@ def test_create_pass_end_to_end(demo: ApiClient, db: Any) -> None:
         "processed": 1,
         "succeeded": 1,
         "failed": 0,
+        "unchanged": 0,
         "cancelled": 0,
+        "apple": {"pushed": 0, "failed": 0, "unregistered": 0},
     }
     created, started, finished = (
         datetime.fromisoformat(operation[key]) for key in ("createdAt", "startedAt", "finishedAt")
@@ -48,6 +50,11 @@ def test_create_pass_end_to_end(demo: ApiClient, db: Any) -> None:
     assert stored["metadata"] == body["metadata"]
     assert stored["additionalData"] == body["additionalData"]
     assert len(stored["authenticationToken"]) >= 16
+    # Rendered and signed for Apple by the worker, ready to serve without signing.
+    assert stored["apple"]["passTypeIdentifier"] == "pass.com.example.demo"
+    assert {"passJson", "manifest", "signature", "updateTag", "lastModified"} <= set(
+        stored["apple"]
+    )
     # The final state is durable in MongoDB, and the intent (with identifiers) is dropped.
     durable = db.operations.find_one({"_id": correlation_id})
     assert durable["status"] == "completed"

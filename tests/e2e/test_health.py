@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -19,7 +20,7 @@ def test_healthz(api_url: str) -> None:
 def test_readyz_when_redis_and_mongodb_answer(api_url: str) -> None:
     response = requests.get(f"{api_url}/readyz", timeout=5)
     assert response.status_code == 200
-    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok"}
+    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok", "apple_certificates": "ok"}
 
 
 def test_readyz_names_what_is_unreachable(settings: Settings) -> None:
@@ -35,3 +36,18 @@ def test_readyz_names_what_is_unreachable(settings: Settings) -> None:
     both = dataclasses.replace(broken, redis_url=f"redis://127.0.0.1:{closed}/0")
     body = create_app(both).test_client().get("/readyz").get_json()
     assert sorted(error["field"] for error in body["errors"]) == ["mongodb", "redis"]
+
+
+def test_readyz_names_an_unusable_apple_certificate(settings: Settings, tmp_path: Path) -> None:
+    tenant = tmp_path / "broken"
+    tenant.mkdir()
+    (tenant / "tenant.toml").write_text(
+        'name = "Broken"\n[[apple_certificates]]\npass_type_identifier = "pass.example.broken"\n'
+        'certificate = "missing.pem"\nkey = "missing.key"\nwwdr = "wwdr.pem"\n'
+    )
+    client: Any = create_app(dataclasses.replace(settings, tenants_dir=tmp_path)).test_client()
+    body = client.get("/readyz").get_json()
+    assert body["status"] == 503
+    problem = next(e for e in body["errors"] if e["field"] == "apple_certificates")
+    assert "pass.example.broken" in problem["reason"]
+    assert "missing.pem" in problem["reason"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from config.celery import QUEUES, TASK_ROUTES
+from shared.dev.dev_certs import ensure_dev_certs
 from shared.dev.stack import build_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,18 +61,23 @@ def test_every_route_targets_a_declared_queue() -> None:
     assert {route["queue"] for route in TASK_ROUTES.values()} <= set(QUEUES)
 
 
-def test_the_local_stack_consumes_every_queue() -> None:
-    processes, env, _ = build_processes({})
-    assert {"redis", "mongo", "web", "worker", "flower"} == set(processes)
+def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
+    processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    assert {"redis", "mongo", "apns", "web", "worker", "flower"} == set(processes)
     assert _consumed_queues({"worker": shlex.split(processes["worker"])}) == set(QUEUES)
     assert env["REDIS_URL"].startswith("redis://127.0.0.1:")
 
 
-def test_the_local_stack_uses_given_servers() -> None:
+def test_the_local_stack_uses_given_servers(tmp_path: Path) -> None:
     processes, env, _ = build_processes(
-        {"REDIS_URL": "redis://cache:6379/0", "MONGODB_URI": "mongodb://db:27017/passwire"}
+        {
+            "REDIS_URL": "redis://cache:6379/0",
+            "MONGODB_URI": "mongodb://db:27017/passwire",
+            "APNS_HOST": "api.sandbox.push.apple.com",
+        },
+        ensure_dev_certs(tmp_path),
     )
-    assert "redis" not in processes and "mongo" not in processes
+    assert not {"redis", "mongo", "apns"} & set(processes)
     assert env["MONGODB_URI"] == "mongodb://db:27017/passwire"
 
 

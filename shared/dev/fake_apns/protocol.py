@@ -233,7 +233,7 @@ class ApnsServerProtocol(asyncio.Protocol):
         if self._loop is not None and self._transport is not None:
             self._loop.call_later(_GOAWAY_GRACE, self._transport.close)
 
-    def _decide(self, request: _Request) -> _Answer:  # noqa: PLR0911 - one return per APNs rejection
+    def _decide(self, request: _Request) -> _Answer:
         headers = request.headers
         apns_id = headers.get(b"apns-id", b"").decode() or str(uuid.uuid4()).upper()
         path = headers.get(b":path", b"")

@@ -1,0 +1,454 @@
+"""The Apple side of a pass type: `config/tenants/<t>/passtypes/<p>/apple/`, loaded once.
+
+The folder holds `pass.json` (a Liquid template, see shared/apple/templates.py), Wallet's
+images and `<language>.lproj/pass.strings` files. Loading checks everything and reports every
+problem at once, each as "path: reason", so a tenant fixes a template in one round trip.
+
+The data a template may read is declared in passtype.toml:
+
+    [data]
+    identifiers = ["crm"]
+    metadata = ["store", "tier"]
+    additionalData = ["points"]
+    external = ["firstName"]
+
+    [data.sample.additionalData]   # optional: values for the check render at load time
+    points = 120
+
+The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.identifiers.<name>`,
+`pass.metadata.<name>`, `pass.additionalData.<name>`, `external.<name>` and `now`. A template
+referencing anything else fails to load.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
+from shared.apple.manifest import PASS_JSON_NAME
+from shared.apple.package import PassTypeAssets
+from shared.apple.pass_json import parse_pass_json, serialise, styles_in, validate_pass_json
+from shared.apple.strings import (
+    LPROJ_PATTERN,
+    STRINGS_NAME,
+    StringsError,
+    decode_strings,
+    parse_strings_text,
+    to_utf16,
+)
+from shared.apple.templates import (
+    JsonTemplate,
+    Reference,
+    TemplateRenderError,
+    TemplateSyntaxError,
+    parse_template,
+    referenced_variables,
+    unknown_filters,
+)
+
+# Context groups holding named values, as written in templates and in the [data] table.
+PASS_GROUPS = ("identifiers", "metadata", "additionalData")
+GROUPS = (*PASS_GROUPS, "external")
+PASS_SCALARS = ("id", "passType", "status")
+APPLE_FOLDER = "apple"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+MIN_AUTHENTICATION_TOKEN = 16  # Apple: "at least 16 characters"
+SAMPLE_NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # fixed, so load checks are repeatable
+
+
+class DataDeclarationError(ValueError):
+    """The [data] table of passtype.toml is invalid; the message lists every problem."""
+
+
+class ApplePassTypeError(ValueError):
+    """The apple/ folder of a pass type is invalid; `problems` lists "path: reason" items."""
+
+    def __init__(self, directory: Path, problems: list[str]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{directory}: invalid Apple pass type:\n{listing}")
+
+
+class PassRenderError(ValueError):
+    """A pass's data did not render to a valid pass.json; `problems` lists the reasons."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("pass.json cannot be rendered: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class DeclaredData:
+    """Names of the values a pass type's templates may read, per context group."""
+
+    identifiers: tuple[str, ...] = ()
+    metadata: tuple[str, ...] = ()
+    additional_data: tuple[str, ...] = ()
+    external: tuple[str, ...] = ()
+    # group -> name -> value for the load-time check render; strings are used otherwise.
+    samples: Mapping[str, Mapping[str, object]] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+
+    def names(self, group: str) -> tuple[str, ...]:
+        by_group = {
+            "identifiers": self.identifiers,
+            "metadata": self.metadata,
+            "additionalData": self.additional_data,
+            "external": self.external,
+        }
+        return by_group[group]
+
+    def sample(self, group: str, name: str) -> object:
+        return self.samples.get(group, {}).get(name, f"sample {group}.{name}")
+
+
+def _is_name(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and not value[0].isdigit()
+        and not value.startswith("-")
+        and set(value) <= _NAME_CHARS
+    )
+
+
+def _parse_names(raw: object, path: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"{path}: must be an array of names")
+        return ()
+    names: list[str] = []
+    for index, item in enumerate(raw):
+        if not _is_name(item):
+            problems.append(f"{path}[{index}]: {item!r} is not a name (letters, digits, _ or -)")
+        elif item in names:
+            problems.append(f"{path}[{index}]: {item!r} is declared twice")
+        else:
+            names.append(item)
+    return tuple(names)
+
+
+def _parse_samples(
+    raw: object, declared: Mapping[str, tuple[str, ...]], problems: list[str]
+) -> dict[str, Mapping[str, object]]:
+    if not isinstance(raw, dict):
+        problems.append("[data].sample: must be a table")
+        return {}
+    samples: dict[str, Mapping[str, object]] = {}
+    for group, values in raw.items():
+        path = f"[data].sample.{group}"
+        if group not in declared:
+            problems.append(f"{path}: unknown group (expected one of {', '.join(GROUPS)})")
+        elif not isinstance(values, dict):
+            problems.append(f"{path}: must be a table")
+        else:
+            for name in values:
+                if name not in declared[group]:
+                    problems.append(f"{path}.{name}: {name} is not declared in [data].{group}")
+            samples[group] = MappingProxyType(dict(values))
+    return samples
+
+
+def parse_declared_data(table: object, *, source: str = "passtype.toml") -> DeclaredData:
+    """Parse the [data] table (None when absent). Raises DataDeclarationError."""
+    if table is None:
+        return DeclaredData()
+    problems: list[str] = []
+    if not isinstance(table, dict):
+        raise DataDeclarationError(f"{source}: [data]: must be a table")
+    declared = {
+        group: _parse_names(table.get(group, []), f"[data].{group}", problems) for group in GROUPS
+    }
+    samples = _parse_samples(table.get("sample", {}), declared, problems)
+    problems.extend(
+        f"[data].{key}: unknown key (expected {', '.join(GROUPS)} or sample)"
+        for key in table
+        if key not in (*GROUPS, "sample")
+    )
+    if problems:
+        raise DataDeclarationError(f"{source}: " + "; ".join(problems))
+    return DeclaredData(
+        identifiers=declared["identifiers"],
+        metadata=declared["metadata"],
+        additional_data=declared["additionalData"],
+        external=declared["external"],
+        samples=MappingProxyType(samples),
+    )
+
+
+def read_declared_data(passtype_toml: Path) -> DeclaredData:
+    """The [data] table of a passtype.toml file (tenants.py reads the rest of the file)."""
+    try:
+        raw = tomllib.loads(passtype_toml.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DataDeclarationError(f"{passtype_toml}: cannot read: {exc}") from exc
+    return parse_declared_data(raw.get("data"), source=str(passtype_toml))
+
+
+@dataclass(frozen=True, eq=False)
+class ApplePassType:
+    """A loaded, validated Apple pass type; immutable and shared by all threads."""
+
+    style: str  # storeCard, coupon, eventTicket, generic or boardingPass
+    template: JsonTemplate
+    files: dict[str, bytes]  # images and lproj files by pass member name
+    declared: DeclaredData
+    assets: PassTypeAssets  # `files` hashed and zipped once, for build_pkpass
+
+
+def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
+    """Why the template may not read `ref`, or None if it may."""
+    segments = ref.segments
+    if any(isinstance(segment, list) for segment in segments):
+        return f"{ref.text} uses a computed key; name data keys literally so they can be checked"
+    root, rest = segments[0], segments[1:]
+    if root == "now":
+        allowed = not rest
+    elif root == "external":
+        allowed = bool(rest) and rest[0] in declared.external
+    elif root == "pass" and rest and rest[0] in PASS_SCALARS:
+        allowed = len(rest) == 1
+    elif root == "pass" and rest and rest[0] in PASS_GROUPS:
+        allowed = len(rest) > 1 and rest[1] in declared.names(str(rest[0]))
+    else:
+        allowed = False
+    return None if allowed else f"references {ref.text}, which the pass type does not declare"
+
+
+def sample_context(declared: DeclaredData, pass_type_id: str) -> dict[str, Any]:
+    """A render context holding every declared value, for the check render at load time."""
+
+    def group(name: str) -> dict[str, object]:
+        return {key: declared.sample(name, key) for key in declared.names(name)}
+
+    return {
+        "pass": {
+            "id": "SAMPLE-PASS-ID",
+            "passType": pass_type_id,
+            "status": "active",
+            **{name: group(name) for name in PASS_GROUPS},
+        },
+        "external": group("external"),
+        "now": SAMPLE_NOW,
+    }
+
+
+def build_render_context(
+    document: Mapping[str, Any], *, external: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The render context for a stored pass document (shared/passes/documents.py)."""
+    return {
+        "pass": {
+            "id": document["_id"],
+            "passType": document["passType"],
+            "status": document.get("status", "active"),
+            "identifiers": dict(document.get("identifiers") or {}),
+            "metadata": dict(document.get("metadata") or {}),
+            "additionalData": dict(document.get("additionalData") or {}),
+        },
+        "external": dict(external),
+        "now": now,
+    }
+
+
+def _at(name: str, line: int | None) -> str:
+    return f"{name}:{line}" if line else name
+
+
+def _render_document(
+    template: JsonTemplate, context: Mapping[str, Any], *, style: str | None, show_output: bool
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Render and check; (document, []) or (None or the document, problems). Rendered text
+    is quoted in problems only if show_output (sample data): real passes hold personal data."""
+    name = template.name
+    try:
+        text = template.render(context)
+    except TemplateRenderError as exc:
+        return None, [f"{_at(name, exc.line)}: {exc}"]
+    try:
+        doc = parse_pass_json(text)
+    except ValueError as exc:
+        reason = f"rendered output is not a valid JSON object: {exc}"
+        lineno = getattr(exc, "lineno", None)
+        if show_output and lineno is not None:
+            reason += f"; output line {lineno}: {text.splitlines()[lineno - 1].strip()!r}"
+        return None, [f"{name}: {reason}"]
+    problems = [
+        f"{name}: {path}: {reason}" if path else f"{name}: {reason}"
+        for path, reason in validate_pass_json(doc)
+    ]
+    rendered_styles = styles_in(doc)
+    if style is not None and len(rendered_styles) == 1 and rendered_styles != [style]:
+        # The images were checked for the style found at load time.
+        problems.append(f"{name}: renders a {rendered_styles[0]} pass; this one is {style}")
+    return doc, problems
+
+
+def _template_problems(
+    source_path: Path, name: str, declared: DeclaredData, pass_type_id: str
+) -> tuple[JsonTemplate | None, str | None, list[str]]:
+    """(template, style, problems) for the pass.json template file."""
+    try:
+        source = source_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None, [f"{name}: is required"]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, None, [f"{name}: cannot be read as UTF-8: {exc}"]
+    try:
+        template = parse_template(source, name)
+    except TemplateSyntaxError as exc:
+        return None, None, [f"{_at(name, exc.line)}: syntax error: {exc}"]
+    problems = [
+        f"{name}:{ref.line}: {reason}"
+        for ref in referenced_variables(template)
+        if (reason := _reference_problem(ref, declared)) is not None
+    ]
+    problems.extend(
+        f"{name}:{line}: unknown filter {filter_name!r}"
+        for filter_name, line in unknown_filters(template)
+    )
+    if problems:  # the check render would only repeat these as undefined values
+        return template, None, problems
+    context = sample_context(declared, pass_type_id)
+    doc, render_problems = _render_document(template, context, style=None, show_output=True)
+    styles = styles_in(doc) if doc is not None else []
+    return template, styles[0] if len(styles) == 1 else None, render_problems
+
+
+class _Folder:
+    """Collects the static files of an apple/ folder and their problems."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory  # the apple/ folder
+        self.files: dict[str, bytes] = {}
+        self.image_files: dict[str, list[str]] = {}  # base name -> member names
+        self.problems: list[str] = []
+
+    def label(self, member: str) -> str:
+        return f"{self.directory.name}/{member}"
+
+    def add_image(self, member: str, path: Path) -> None:
+        data = path.read_bytes()
+        reasons = image_problems(path.name, data)
+        self.problems.extend(f"{self.label(member)}: {reason}" for reason in reasons)
+        parsed = parse_image_name(path.name)
+        if not reasons and parsed is not None:
+            self.files[member] = data
+            self.image_files.setdefault(parsed[0], []).append(member)
+
+    def add_lproj(self, folder: Path) -> None:
+        for path in sorted(folder.iterdir()):
+            member = f"{folder.name}/{path.name}"
+            if path.name.startswith("."):
+                continue
+            if path.name == STRINGS_NAME and path.is_file():
+                try:
+                    text = decode_strings(path.read_bytes())
+                    parse_strings_text(text)
+                except StringsError as exc:
+                    self.problems.append(f"{self.label(member)}: {exc}")
+                else:
+                    self.files[member] = to_utf16(text)
+            elif path.suffix == ".png" and path.is_file():
+                self.add_image(member, path)
+            else:
+                self.problems.append(
+                    f"{self.label(member)}: unexpected file; a language folder holds "
+                    f"{STRINGS_NAME} and localised images"
+                )
+
+    def scan(self) -> None:
+        for path in sorted(self.directory.iterdir()):
+            name = path.name
+            if name.startswith(".") or name == PASS_JSON_NAME:
+                continue  # dot files are editor/OS clutter; pass.json is the template
+            if path.is_dir() and LPROJ_PATTERN.match(name):
+                self.add_lproj(path)
+            elif path.is_dir():
+                self.problems.append(
+                    f"{self.label(name)}: not a language folder (<language>.lproj, "
+                    "e.g. en.lproj, pt-BR.lproj, zh-Hans.lproj)"
+                )
+            elif path.suffix == ".png":
+                self.add_image(name, path)
+            else:
+                self.problems.append(
+                    f"{self.label(name)}: unexpected file; expected {PASS_JSON_NAME}, PNG images "
+                    "and <language>.lproj folders"
+                )
+        if REQUIRED_IMAGE not in self.files and not (self.directory / REQUIRED_IMAGE).exists():
+            self.problems.append(
+                f"{self.label(REQUIRED_IMAGE)}: is required (Wallet refuses a pass without an icon)"
+            )
+
+    def style_problems(self, style: str) -> list[str]:
+        problems = []
+        for base, reason in style_problems(style, self.image_files):
+            members = ", ".join(self.label(m) for m in sorted(self.image_files[base]))
+            problems.append(f"{members}: {reason}")
+        return problems
+
+
+def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassType:
+    """Load and check the `apple/` folder of the pass type folder `directory` (the one holding
+    passtype.toml). Raises ApplePassTypeError listing every problem, paths relative to
+    `directory` ("apple/pass.json:12: ...")."""
+    apple = directory / APPLE_FOLDER
+    if not apple.is_dir():
+        raise ApplePassTypeError(directory, [f"{APPLE_FOLDER}: folder is missing"])
+    folder = _Folder(apple)
+    folder.scan()
+    name = f"{APPLE_FOLDER}/{PASS_JSON_NAME}"
+    template, style, template_problems = _template_problems(
+        apple / PASS_JSON_NAME, name, declared, pass_type_id=directory.name
+    )
+    problems = template_problems + folder.problems
+    if style is not None:
+        problems.extend(folder.style_problems(style))
+    if problems or template is None or style is None:
+        raise ApplePassTypeError(directory, problems)
+    return ApplePassType(
+        style=style,
+        template=template,
+        files=folder.files,
+        declared=declared,
+        assets=PassTypeAssets.prepare(folder.files),
+    )
+
+
+def render_pass_json(
+    pass_type: ApplePassType,
+    context: Mapping[str, Any],
+    *,
+    serial_number: str,
+    authentication_token: str,
+    web_service_url: str,
+    pass_type_identifier: str,
+    team_identifier: str,
+) -> bytes:
+    """The pass.json bytes for one pass: compact, keys sorted, so equal data gives equal bytes.
+
+    Raises PassRenderError if the data does not render to a valid pass.json (e.g. a value the
+    template outputs is missing). Identifiers come from the signing certificate."""
+    if len(authentication_token) < MIN_AUTHENTICATION_TOKEN:
+        raise ValueError("authenticationToken must be at least 16 characters (Apple's minimum)")
+    doc, problems = _render_document(
+        pass_type.template, context, style=pass_type.style, show_output=False
+    )
+    if problems or doc is None:
+        raise PassRenderError(problems)
+    doc.update(
+        formatVersion=1,
+        serialNumber=serial_number,
+        authenticationToken=authentication_token,
+        webServiceURL=web_service_url,
+        passTypeIdentifier=pass_type_identifier,
+        teamIdentifier=team_identifier,
+    )
+    return serialise(doc)

@@ -1,0 +1,86 @@
+"""Telling devices that a pass changed: an empty APNs push to every registered device.
+
+The push carries no content (payload `{}`, topic = passTypeIdentifier); the device then asks
+the PassKit web service what changed. Tokens APNs rejects for good are unregistered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.database import Database
+
+from config.settings import Settings
+from shared.apple.certificates import SigningIdentity
+from shared.apple.identities import client_certificate_pem
+from shared.clients.apns import ApnsClient, ApnsConfig, Outcome, shared_client
+from shared.repositories import registrations
+
+
+@dataclass(frozen=True)
+class PushCounts:
+    pushed: int = 0
+    failed: int = 0
+    unregistered: int = 0
+
+    def as_counters(self) -> dict[str, int]:
+        return {
+            "apple.pushed": self.pushed,
+            "apple.failed": self.failed,
+            "apple.unregistered": self.unregistered,
+        }
+
+
+_configs: dict[tuple[str, str, int, str], ApnsConfig] = {}
+_configs_lock = threading.Lock()
+
+
+def apns_client(identity: SigningIdentity, settings: Settings) -> ApnsClient:
+    """This process's APNs client for a pass type certificate (one connection each)."""
+    key = (
+        identity.pass_type_identifier,
+        settings.apns_host,
+        settings.apns_port,
+        settings.apns_ca_file,
+    )
+    with _configs_lock:
+        config = _configs.get(key)
+        if config is None:
+            certificate, private_key = client_certificate_pem(identity)
+            config = ApnsConfig(
+                host=settings.apns_host,
+                port=settings.apns_port,
+                ca_file=settings.apns_ca_file or None,
+                cert_pem=certificate,
+                key_pem=private_key,
+            )
+            _configs[key] = config
+    return shared_client(config)
+
+
+def push_to_devices(
+    db: Database[Any],
+    client: ApnsClient,
+    *,
+    tenant_id: str,
+    pass_type_identifier: str,
+    pass_ids: Iterable[str],
+) -> PushCounts:
+    """Push every device registered for `pass_ids`; counts one result per push token."""
+    by_pass = registrations.push_tokens_for_passes(db, tenant_id, list(pass_ids))
+    tokens = sorted({token for devices in by_pass.values() for _, token in devices})
+    if not tokens:
+        return PushCounts()
+    pushed = failed = unregistered = 0
+    for result in client.send_pushes(pass_type_identifier, tokens):
+        if result.outcome is Outcome.DELIVERED:
+            pushed += 1
+        elif result.outcome is Outcome.UNREGISTER:
+            unregistered += 1
+            registrations.remove_by_push_token(db, result.token, pass_type_identifier)
+        else:
+            failed += 1
+    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered)

@@ -1,0 +1,124 @@
+"""The `update` job: merge a patch into a pass, re-render it, and tell its devices.
+
+An update whose rendered Apple pass is unchanged counts `unchanged` and pushes nothing. A new
+version is stored with `applePushPending` in the same write, so a worker that dies before
+pushing leaves the push to the job's next delivery instead of losing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared import operations
+from shared.apple.issuing import AppleRenderFailed
+from shared.apple.push import PushCounts, apns_client, push_to_devices
+from shared.clock import utcnow
+from shared.passes.apple_versions import new_apple_version
+from shared.passes.jobs import JobContext, UnknownPassType
+from shared.passes.merge_patch import merge_patch
+from shared.repositories import passes as passes_repo
+
+log = logging.getLogger(__name__)
+
+UPDATE_BATCH = "update"
+PATCHABLE = ("identifiers", "metadata", "additionalData")
+_MAX_CONFLICTS = 5
+
+
+def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
+    """Apply the operation's patch to its pass. Safe to run more than once."""
+    db = context.db
+    operation = operations.start(db, correlation_id)
+    if operation is None:
+        log.warning("update job for unknown operation %s ignored", correlation_id)
+        return None
+    if operation["status"] in operations.FINAL_STATUSES:
+        return operation
+    tenant_id, pass_id = operation["tenant"], operation["intent"]["passId"]
+    for _ in range(_MAX_CONFLICTS):
+        document = passes_repo.find_pass(db, tenant_id, pass_id)
+        if document is None:
+            return _failed(context, correlation_id, pass_id, "the pass no longer exists")
+        if operation["status"] == operations.CANCELLING:
+            return operations.record_results(db, correlation_id, UPDATE_BATCH, cancelled=1)
+        try:
+            outcome = _apply(context, document, operation["intent"]["patch"])
+        except (AppleRenderFailed, UnknownPassType) as exc:
+            return _failed(context, correlation_id, pass_id, str(exc))
+        if outcome is not None:
+            stored, changed = outcome
+            return _deliver(context, correlation_id, stored, changed=changed)
+    return _failed(context, correlation_id, pass_id, "the pass kept changing; try again")
+
+
+def _apply(
+    context: JobContext, document: dict[str, Any], patch: dict[str, Any]
+) -> tuple[dict[str, Any], bool] | None:
+    """Store the patched pass. Returns it as stored and whether a new Apple version was made,
+    or None when another writer changed the pass first."""
+    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
+    now = utcnow()
+    patched = dict(document)
+    for field in PATCHABLE:
+        if field in patch:
+            patched[field] = merge_patch(document.get(field) or {}, patch[field])
+    apple = new_apple_version(context, tenant, pass_type, patched, now=now)
+    changes: dict[str, Any] = {field: patched[field] for field in PATCHABLE}
+    if apple is not None:
+        changes.update(apple=apple, applePushPending=True)
+    elif all(patched[field] == document.get(field) for field in PATCHABLE):
+        return document, False  # nothing to write (a push may still be pending, see _deliver)
+    changes["updatedAt"] = now
+    if not passes_repo.update_pass(
+        context.db,
+        tenant.id,
+        document["_id"],
+        expected_version=document["version"],
+        changes=changes,
+    ):
+        return None
+    return {**patched, **changes}, apple is not None
+
+
+def _deliver(
+    context: JobContext, correlation_id: str, stored: dict[str, Any], *, changed: bool
+) -> dict[str, Any] | None:
+    """Push the pass's devices if a push is owed, then count the item."""
+    counts = PushCounts()
+    pending = bool(stored.get("applePushPending"))
+    if pending:
+        apple = stored["apple"]
+        tenant, _ = context.pass_type(stored["tenant"], stored["passType"])
+        identity = tenant.apple_identities.get(apple["passTypeIdentifier"])
+        counts = push_to_devices(
+            context.db,
+            apns_client(identity, context.settings),
+            tenant_id=tenant.id,
+            pass_type_identifier=apple["passTypeIdentifier"],
+            pass_ids=[stored["_id"]],
+        )
+    changed = changed or pending
+    result = operations.record_results(
+        context.db,
+        correlation_id,
+        UPDATE_BATCH,
+        succeeded=int(changed),
+        unchanged=int(not changed),
+        delivery=counts.as_counters(),
+    )
+    if pending:
+        # Cleared after counting: a crash in between pushes again (harmless), never loses one.
+        passes_repo.clear_apple_push_pending(
+            context.db, stored["tenant"], stored["_id"], stored["apple"]["updateTag"]
+        )
+    return result
+
+
+def _failed(
+    context: JobContext, correlation_id: str, pass_id: str, reason: str
+) -> dict[str, Any] | None:
+    error = operations.ItemError(pass_id, reason)
+    return operations.record_results(
+        context.db, correlation_id, UPDATE_BATCH, failed=1, errors=(error,)
+    )
