@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export MONGODB_URI
 export REDIS_URL
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install browsers run test lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -30,7 +30,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# The download page is tested in Debian's headless Chromium (the test fails without it).
+browsers:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install chromium and chromedriver" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+pytest: install browsers
 	$(BIN)/pytest
 
 test: lint typecheck pytest

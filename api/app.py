@@ -12,7 +12,9 @@ from api.apple.routes import blp as apple_blp
 from api.errors import ErrorSchema, register_error_handlers
 from api.health.routes import blp as health_blp
 from api.operations.routes import blp as operations_blp
+from api.pages.routes import blp as pages_blp
 from api.passes.routes import blp as passes_blp
+from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
 from shared.jobs import JobQueue
 from shared.logs import configure_logging
@@ -54,8 +56,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     api.spec.components.security_scheme("ApplePass", APPLE_PASS_SCHEME)
     api.spec.options["security"] = [{"ApiKey": []}]
-    for blueprint in (health_blp, passes_blp, operations_blp, apple_blp):
+    for blueprint in (health_blp, passes_blp, operations_blp, apple_blp, webhooks_blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document
     register_error_handlers(app)
     # Indexes are created by workers at start-up (workers/celery_app.py): the API starts
     # even while MongoDB is still coming up, and /readyz says so.

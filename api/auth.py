@@ -1,23 +1,33 @@
-"""Tenant resolution and API-key authentication for `/api/<tenantId>/...` routes.
+"""Authentication and scopes for the tenant API (`/api/<tenantId>/...`).
 
-Keys are bound to one tenant and stored hashed (SHA-256) in its configuration; the presented
-key's hash is compared in constant time. Scoped keys and JWTs build on this (see the issues).
-The key is checked before the tenant is looked up, so callers without a valid key cannot
-probe which tenants exist.
+A caller presents either an API key (`X-API-Key`: a `pw_…` key issued with `passwire keys`,
+or a bootstrap key from tenant.toml) or a JWT (`Authorization: Bearer …`) signed with its
+tenant's secret or key. Keys are stored hashed and compared in constant time. The credential
+is checked before the tenant is looked up, so callers without one cannot probe which tenants
+exist; a credential of another tenant gets 403. Every view declares the one scope it needs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, request
 
+from api import idempotency, services
 from api.errors import ApiError
+from shared.credentials.api_keys import Principal, looks_like_stored_key, verify_stored_key
+from shared.credentials.jwt_tokens import InvalidToken, verify_bearer
+from shared.credentials.scopes import ALL_SCOPES
 from shared.tenants import Tenant, TenantRegistry
 
 API_KEY_HEADER = "X-API-Key"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _registry() -> TenantRegistry:
@@ -25,42 +35,72 @@ def _registry() -> TenantRegistry:
     return registry
 
 
-def _matches(tenant: Tenant, key_hash: str) -> bool:
-    # Check every key without stopping early, so timing does not tell which one matched.
-    matched = False
-    for api_key in tenant.api_keys:
-        matched |= hmac.compare_digest(api_key.sha256, key_hash)
-    return matched
-
-
 def _refuse(status: int, message: str, field: str, reason: str) -> ApiError:
     return ApiError(status, message, errors=[{"field": field, "reason": reason}])
 
 
+def _config_key_principal(registry: TenantRegistry, presented: str) -> Principal | None:
+    key_hash = hashlib.sha256(presented.encode("utf-8")).hexdigest()
+    found: Principal | None = None
+    # Compare with every key without stopping early: timing must not tell which matched.
+    for tenant in registry.tenants.values():
+        for api_key in tenant.api_keys:
+            if hmac.compare_digest(api_key.sha256, key_hash):
+                found = Principal(tenant.id, api_key.scopes, f"config-key:{api_key.name}")
+    return found
+
+
+def _key_principal(presented: str) -> Principal:
+    if looks_like_stored_key(presented):
+        principal = verify_stored_key(services.database(), presented)
+    else:
+        principal = _config_key_principal(_registry(), presented)
+    if principal is None:
+        raise _refuse(401, "Invalid API key.", API_KEY_HEADER, "invalid or revoked")
+    return principal
+
+
+def _bearer_principal(tenant_id: str, token: str) -> Principal:
+    tenant = _registry().get(tenant_id)
+    if tenant is None or tenant.jwt is None:
+        # Same answer as a bad signature: an unknown tenant must not be told apart.
+        raise _refuse(401, "Invalid bearer token.", "Authorization", "signature does not verify")
+    try:
+        return verify_bearer(tenant.jwt, tenant_id, token)
+    except InvalidToken as exc:
+        raise _refuse(401, "Invalid bearer token.", "Authorization", str(exc)) from None
+
+
 def authenticate_tenant() -> None:
-    """`before_request` hook: sets g.tenant, or refuses with 401 / 404 / 403."""
+    """`before_request` hook: sets g.tenant and g.scopes, or refuses with 401/404/403."""
     tenant_id = (request.view_args or {}).get("tenantId")
     if tenant_id is None:
         return
-    presented = request.headers.get(API_KEY_HEADER, "")
-    if not presented:
-        raise _refuse(401, f"Missing {API_KEY_HEADER} header.", API_KEY_HEADER, "missing")
-    key_hash = hashlib.sha256(presented.encode("utf-8")).hexdigest()
-    registry = _registry()
-    owners = [tenant for tenant in registry.tenants.values() if _matches(tenant, key_hash)]
-    if not owners:
-        raise _refuse(401, "Invalid API key.", API_KEY_HEADER, "invalid")
-    tenant = registry.get(tenant_id)
+    presented_key = request.headers.get(API_KEY_HEADER, "")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if presented_key:
+        principal = _key_principal(presented_key)
+    elif scheme.lower() == "bearer" and token.strip():
+        principal = _bearer_principal(tenant_id, token.strip())
+    else:
+        raise _refuse(
+            401,
+            f"Send an {API_KEY_HEADER} header or an Authorization: Bearer token.",
+            API_KEY_HEADER,
+            "missing",
+        )
+    tenant = _registry().get(tenant_id)
     if tenant is None:
         raise _refuse(404, f"Unknown tenant '{tenant_id}'.", "tenantId", "unknown tenant")
-    if tenant not in owners:
+    if principal.tenant_id != tenant.id:
         raise _refuse(
             403,
-            "This API key is not valid for this tenant.",
+            "This credential is not valid for this tenant.",
             API_KEY_HEADER,
-            "key belongs to another tenant",
+            "credential belongs to another tenant",
         )
     g.tenant = tenant
+    g.principal = principal
 
 
 def require_json_body() -> None:
@@ -76,9 +116,31 @@ def require_json_body() -> None:
 
 
 def protect(blueprint: Blueprint) -> None:
-    """Tenant API hooks, in order: authenticate, then check the body's media type."""
+    """Tenant API hooks, in order: authenticate, check the body's media type, then honour an
+    Idempotency-Key (which needs the authenticated tenant)."""
     blueprint.before_request(authenticate_tenant)
     blueprint.before_request(require_json_body)
+    blueprint.before_request(idempotency.before_request)
+    blueprint.after_request(idempotency.after_request)
+
+
+def requires_scope(scope: str) -> Callable[[F], F]:
+    """Declare the one scope a view needs; the caller's credential must grant it."""
+    if scope not in ALL_SCOPES:
+        raise ValueError(f"unknown scope {scope}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            principal: Principal = g.principal
+            if scope not in principal.scopes:
+                raise _refuse(403, f"This credential lacks the {scope} scope.", "scope", scope)
+            return view(*args, **kwargs)
+
+        checked.required_scope = scope  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 def current_tenant() -> Tenant:

@@ -12,8 +12,8 @@ from celery import Celery
 from config.celery import celery_config
 from config.settings import Settings
 
-CREATE_PASS = "passwire.passes.create"  # noqa: S105 - a task name
-UPDATE_PASS = "passwire.passes.update"  # noqa: S105
+CREATE_PASS = "passwire.passes.create"
+UPDATE_PASS = "passwire.passes.update"
 
 
 class EnqueueError(Exception):

@@ -8,6 +8,7 @@ file and field named instead of failing a request.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from shared.apple.passtype import (
     load_apple_pass_type,
     parse_declared_data,
 )
+from shared.credentials.jwt_tokens import JwtConfig
+from shared.credentials.scopes import ALL_SCOPES
+from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # used with fullmatch
 PASS_TYPE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -45,8 +49,11 @@ class TenantConfigError(Exception):
 
 @dataclass(frozen=True)
 class ApiKey:
+    """A key from tenant.toml (bootstrap keys; others are issued with `passwire keys`)."""
+
     name: str
     sha256: str
+    scopes: frozenset[str] = ALL_SCOPES
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class Tenant:
     pass_types: dict[str, PassType]
     local_only: bool = False
     apple_identities: IdentityStore = field(default_factory=lambda: IdentityStore({}))
+    jwt: JwtConfig | None = None
+    webhooks: tuple[WebhookEndpoint, ...] = ()
 
 
 class _ApiKeySchema(Schema):
@@ -77,6 +86,18 @@ class _ApiKeySchema(Schema):
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(sorted(ALL_SCOPES))), load_default=None
+    )
+
+
+class _JwtSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    audience = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    hs256_secret_env = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]{0,63}$"))
+    rs256_public_keys = fields.List(fields.String(), load_default=list)
 
 
 _IDENTIFIER = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.-]{1,127}$")
@@ -111,6 +132,9 @@ class _TenantSchema(Schema):
     local_only = fields.Boolean(load_default=False)
     api_keys = fields.List(fields.Nested(_ApiKeySchema), load_default=list)
     apple_certificates = fields.List(fields.Nested(_AppleCertificateSchema), load_default=list)
+    jwt = fields.Nested(_JwtSchema, load_default=None)
+    # Validated by the webhook config parser, which knows its rules.
+    webhooks = fields.Raw(load_default=list)
 
 
 class _PassTypeSchema(Schema):
@@ -208,6 +232,10 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         )
     data = _read_toml(tenant_dir / "tenant.toml", _TenantSchema())
     certificates = _certificate_refs(tenant_dir, data["apple_certificates"])
+    try:
+        webhooks = parse_webhooks(data["webhooks"], str(tenant_dir / "tenant.toml"))
+    except WebhookConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
     pass_types = _load_pass_types(tenant_dir)
     for pass_type in pass_types.values():
         identifier = pass_type.apple_pass_type_identifier
@@ -219,10 +247,33 @@ def load_tenant(tenant_dir: Path) -> Tenant:
     return Tenant(
         id=tenant_dir.name,
         name=data["name"],
-        api_keys=tuple(ApiKey(**key) for key in data["api_keys"]),
+        api_keys=tuple(_api_key(key) for key in data["api_keys"]),
         pass_types=pass_types,
         local_only=data["local_only"],
         apple_identities=IdentityStore(certificates),
+        jwt=_jwt_config(tenant_dir, data["jwt"]),
+        webhooks=webhooks,
+    )
+
+
+def _api_key(entry: dict[str, Any]) -> ApiKey:
+    scopes = entry.get("scopes")
+    return ApiKey(
+        name=entry["name"],
+        sha256=entry["sha256"],
+        scopes=ALL_SCOPES if scopes is None else frozenset(scopes),
+    )
+
+
+def _jwt_config(tenant_dir: Path, entry: dict[str, Any] | None) -> JwtConfig | None:
+    if entry is None:
+        return None
+    return JwtConfig(
+        audience=entry["audience"],
+        hs256_secret_env=entry.get("hs256_secret_env"),
+        rs256_public_key_files=tuple(
+            tenant_dir / os.path.expandvars(path) for path in entry["rs256_public_keys"]
+        ),
     )
 
 

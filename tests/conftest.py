@@ -35,6 +35,12 @@ from tests.support.processes import (
     redis_command,
     worker_command,
 )
+from tests.support.webhooks import (
+    WEBHOOK_SECRET_ENV,
+    WEBHOOK_TEST_ENV,
+    Receiver,
+    running_receiver,
+)
 
 DEMO_KEY = "demo-local-api-key"
 RIVAL_KEY = "rival-test-api-key"
@@ -44,6 +50,17 @@ name = "Rival Burgers"
 [[api_keys]]
 name = "tests"
 sha256 = "{sha}"
+
+[jwt]
+audience = "passwire-tests"
+hs256_secret_env = "RIVAL_JWT_SECRET"
+
+# Real events from the jobs reach the session's webhook receiver.
+[[webhooks]]
+id = "events"
+url = "{webhook_url}/ok/rival-events"
+events = ["pass.created", "pass.updated", "operation.completed"]
+secret_env = "{secret_env}"
 """
 
 
@@ -92,7 +109,13 @@ def mongodb_uri() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tenants_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def webhook_receiver() -> Iterator[Receiver]:
+    with running_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def tenants_dir(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Receiver) -> Path:
     import hashlib
 
     root = tmp_path_factory.mktemp("tenants")
@@ -100,7 +123,11 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
     (rival / "tenant.toml").write_text(
-        RIVAL_TENANT.format(sha=hashlib.sha256(RIVAL_KEY.encode()).hexdigest())
+        RIVAL_TENANT.format(
+            sha=hashlib.sha256(RIVAL_KEY.encode()).hexdigest(),
+            webhook_url=webhook_receiver.url,
+            secret_env=WEBHOOK_SECRET_ENV,
+        )
     )
     (rival / "passtypes" / "coupon" / "passtype.toml").write_text(
         'kind = "coupon"\ndescription = "Rival coupon"\n'
@@ -170,6 +197,7 @@ def stack_env(
         APNS_CA_FILE=str(fake_apns_server.server_ca),
         LOG_LEVEL="INFO",
     )
+    env.update(WEBHOOK_TEST_ENV)
     return env
 
 

@@ -9,15 +9,17 @@ from celery import Celery
 from celery.signals import setup_logging, worker_ready
 
 from config.celery import celery_config
+from shared.clock import utcnow
 from shared.db import get_database
 from shared.logs import configure_logging
 from shared.repositories.indexes import ensure_indexes
+from shared.webhooks.events import requeue_overdue
 from workers.runtime import settings, tenants
 
 log = logging.getLogger(__name__)
 
 # Task modules are listed explicitly: registration never depends on discovery order.
-TASK_MODULES = ["workers.tasks.passes"]
+TASK_MODULES = ["workers.tasks.passes", "workers.tasks.webhooks"]
 
 app = Celery("passwire", include=TASK_MODULES)
 app.config_from_object(celery_config(settings))
@@ -36,3 +38,5 @@ def _prepare(**_: Any) -> None:
             log.error("tenant %s: Apple certificate problem: %s", tenant.id, problem)
     # Compose starts workers alongside MongoDB: give it a minute to come up.
     ensure_indexes(get_database(settings), wait_s=60)
+    # Webhook deliveries whose job was lost (a broker flush, a failed enqueue) go out again.
+    requeue_overdue(get_database(settings), app, now=utcnow())

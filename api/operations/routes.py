@@ -8,10 +8,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import services
-from api.auth import current_tenant, protect
+from api.auth import current_tenant, protect, requires_scope
 from api.errors import ApiError
 from api.operations.schemas import OperationSchema
 from shared import operations
+from shared.credentials.scopes import OPERATION_CANCEL, OPERATION_READ
 from shared.repositories import operations as operations_repo
 
 blp = Blueprint(
@@ -27,6 +28,7 @@ _UNKNOWN = [{"field": "correlationId", "reason": "no such operation"}]
 
 @blp.route("/<correlationId>")
 class Operation(MethodView):
+    @requires_scope(OPERATION_READ)
     @blp.response(200, OperationSchema)
     def get(self, tenantId: str, correlationId: str) -> Any:
         """Status, counters and timestamps of a job."""
@@ -37,6 +39,7 @@ class Operation(MethodView):
             raise ApiError(404, "Unknown operation.", errors=_UNKNOWN)
         return document
 
+    @requires_scope(OPERATION_CANCEL)
     @blp.response(202, OperationSchema)
     def delete(self, tenantId: str, correlationId: str) -> Any:
         """Ask for cancellation: a queued job is cancelled at once, a running one stops between

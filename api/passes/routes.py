@@ -1,28 +1,35 @@
-"""Passes: issuing (`POST`), reading (JSON or .pkpass) and updating (`PATCH`) one pass."""
+"""Passes: issuing (`POST`), searching, reading one (JSON or .pkpass) and updating (`PATCH`)."""
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from api import services
 from api.apple.pkpass import pkpass_response
-from api.auth import current_tenant, protect
+from api.auth import current_tenant, protect, requires_scope
 from api.errors import ApiError
 from api.passes.schemas import (
+    SEARCH_DYNAMIC_PARAMETERS,
     AcceptedSchema,
     CreatePassQuerySchema,
     CreatePassSchema,
     PassQuerySchema,
     PassSchema,
+    PassSearch,
+    SearchPassesQuerySchema,
     UpdatePassSchema,
+    load_pass_search,
 )
 from shared import operations
+from shared.credentials.scopes import PASS_READ, PASS_WRITE
 from shared.ids import PASS_ID_PATTERN, new_correlation_id, new_pass_id
 from shared.jobs import CREATE_PASS, UPDATE_PASS, EnqueueError
 from shared.logs import correlation_context
@@ -35,8 +42,49 @@ blp = Blueprint("passes", __name__, url_prefix="/api/<tenantId>/passes", descrip
 protect(blp)
 
 
+_PAGINATION_HEADERS = {
+    "x-pagination-total": {
+        "description": "Passes matching the filters.",
+        "schema": {"type": "integer"},
+    },
+    "x-pagination-page-index": {
+        "description": "This page (zero-based).",
+        "schema": {"type": "integer"},
+    },
+    "x-pagination-page-size": {"description": "Passes per page.", "schema": {"type": "integer"}},
+    "Link": {
+        "description": "first, prev, next and last pages (RFC 8288).",
+        "schema": {"type": "string"},
+    },
+}
+
+
 @blp.route("")
 class PassCollection(MethodView):
+    @requires_scope(PASS_READ)
+    # Parsed by load_pass_search (identifiers.* / metadata.* names are dynamic); the schema
+    # and the dynamic names are listed here for the OpenAPI document.
+    @blp.doc(
+        parameters=[{"in": "query", "schema": SearchPassesQuerySchema}, *SEARCH_DYNAMIC_PARAMETERS]
+    )
+    @blp.response(200, PassSchema(many=True), headers=_PAGINATION_HEADERS)
+    def get(self, tenantId: str) -> Any:
+        """Search the tenant's passes.
+
+        Filter by identifiers.*, metadata.*, passType and install state (apple, google), sort,
+        page with pageIndex/pageSize; the total is in x-pagination-total."""
+        wanted = load_pass_search(request.args)
+        documents, total = passes_repo.search_passes(
+            services.database(),
+            current_tenant().id,
+            wanted.filters,
+            wanted.sort,
+            skip=wanted.page_index * wanted.page_size,
+            limit=wanted.page_size,
+        )
+        return [public_view(document) for document in documents], _page_headers(wanted, total)
+
+    @requires_scope(PASS_WRITE)
     # webargs ignores unknown query parameters unless told otherwise.
     @blp.arguments(CreatePassQuerySchema, location="query", unknown=RAISE)
     @blp.arguments(CreatePassSchema)
@@ -56,6 +104,29 @@ class PassCollection(MethodView):
         correlation_id = new_correlation_id()
         with correlation_context(correlation_id):
             return _issue(tenant.id, pass_type, body, correlation_id)
+
+
+def _page_headers(wanted: PassSearch, total: int) -> dict[str, str]:
+    """x-pagination-* and an RFC 8288 Link: first and last always, prev (clamped to the last
+    page when beyond it) and next when they exist; relative to this request."""
+    size, index = wanted.page_size, wanted.page_index
+    last = max(math.ceil(total / size) - 1, 0)
+    pages = {"first": 0, "last": last}
+    if index > 0:
+        pages["prev"] = min(index - 1, last)
+    if index < last:
+        pages["next"] = index + 1
+    others = [(k, v) for k, v in request.args.items(multi=True) if k != "pageIndex"]
+    links = [
+        f'<{request.path}?{urlencode([*others, ("pageIndex", str(page))], safe=",")}>; rel="{rel}"'
+        for rel, page in pages.items()
+    ]
+    return {
+        "x-pagination-total": str(total),
+        "x-pagination-page-index": str(index),
+        "x-pagination-page-size": str(size),
+        "Link": ", ".join(links),
+    }
 
 
 def _issue(tenant_id: str, pass_type: str, body: dict[str, Any], correlation_id: str) -> Any:
@@ -118,6 +189,7 @@ def _find_pass(pass_id: str) -> dict[str, Any]:
 
 @blp.route("/<passId>")
 class PassItem(MethodView):
+    @requires_scope(PASS_READ)
     @blp.arguments(PassQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, PassSchema)
     @blp.alt_response(
@@ -131,6 +203,7 @@ class PassItem(MethodView):
             return pkpass_response(current_tenant(), document)
         return public_view(document)
 
+    @requires_scope(PASS_WRITE)
     @blp.arguments(UpdatePassSchema)
     @blp.response(202, AcceptedSchema)
     def patch(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from dataclasses import dataclass
+from typing import Any
 
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
+
+from api.errors import ApiError, field_errors
 from api.fields import Identifiers, JsonObject
+from shared.passes import search
 
 
 class CreatePassQuerySchema(Schema):
@@ -73,3 +79,131 @@ class PassSchema(Schema):
     status = fields.String()
     creationDate = fields.DateTime()
     lastUpdateDate = fields.DateTime()
+
+
+MAX_PAGE_INDEX = 1_000_000
+
+
+class SortField(fields.String):
+    """`sort=-lastUpdateDate,id`: loaded as [(path, direction)], tie-breaker not included."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return search.parse_sort(raw)
+        except search.SearchError as exc:
+            raise ValidationError(exc.reason) from None
+
+
+class SearchPassesQuerySchema(Schema):
+    """The fixed query parameters of a pass search (identifiers.* / metadata.* are dynamic)."""
+
+    class Meta:
+        unknown = RAISE
+
+    passType = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=search.MAX_VALUES),
+        metadata={"description": "Only these pass types (repeat the parameter for several)."},
+    )
+    apple = fields.String(
+        validate=validate.OneOf(search.INSTALL_STATES),
+        metadata={"description": "`installed` or `notInstalled` in Apple Wallet."},
+    )
+    google = fields.String(
+        validate=validate.OneOf(search.INSTALL_STATES),
+        metadata={"description": "`installed` or `notInstalled` in Google Wallet."},
+    )
+    sort = SortField(
+        metadata={
+            "description": "Comma-separated fields, `-` for descending: id, passType, "
+            "creationDate, lastUpdateDate, apple, google (install date), identifiers.<key>, "
+            "metadata.<key>. Missing values sort first ascending; ties end by id. Default id."
+        },
+    )
+    pageIndex = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_PAGE_INDEX),
+        metadata={"description": "Zero-based page number."},
+    )
+    pageSize = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "Passes per page (1 to 500)."},
+    )
+
+
+# Query parameters of a pass search that are not in the schema, for the OpenAPI document.
+SEARCH_DYNAMIC_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "in": "query",
+        "name": "identifiers.<key>",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Identifier equals the value, e.g. `identifiers.crm=C-1` or, for a "
+        "nested one, `identifiers.y2.customerId=123`. Repeat for any of several values.",
+    },
+    {
+        "in": "query",
+        "name": "metadata.<key>",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Metadata equals the string, or the number it spells when it is a "
+        'JSON number (`metadata.store=42` matches "42" and 42). Repeat for any of several.',
+    },
+]
+
+
+_SINGLE_VALUED = frozenset({"apple", "google", "sort", "pageIndex", "pageSize"})
+
+
+@dataclass(frozen=True)
+class PassSearch:
+    filters: search.PassFilter
+    sort: search.Sort  # with the `_id` tie-breaker
+    page_index: int
+    page_size: int
+
+
+def load_pass_search(args: MultiDict[str, str]) -> PassSearch:
+    """Validate a search's raw query string; 422 naming every parameter at fault."""
+    errors: list[dict[str, str]] = []
+    fixed: dict[str, Any] = {}
+    data: dict[str, dict[str, tuple[str, ...]]] = {root: {} for root in search.DATA_ROOTS}
+    for name, values in args.lists():
+        try:
+            found = search.data_path(name)
+            if found is not None:
+                data[found[0]][found[1]] = search.check_values(name, values)
+            elif name == "passType":
+                fixed[name] = values
+            elif name in _SINGLE_VALUED and len(values) > 1:
+                errors.append({"field": name, "reason": "give it at most once"})
+            else:
+                fixed[name] = values[0]  # unknown names are refused by the schema
+        except search.SearchError as exc:
+            errors.append({"field": exc.field, "reason": exc.reason})
+    loaded: dict[str, Any] = {}
+    try:
+        loaded = SearchPassesQuerySchema().load(fixed)
+    except ValidationError as exc:
+        errors.extend(field_errors(exc.messages))
+    if errors:
+        raise ApiError(422, "The request is invalid.", errors=errors)
+    filters = search.PassFilter(
+        pass_types=tuple(dict.fromkeys(loaded.get("passType", []))),
+        identifiers=data["identifiers"],
+        metadata=data["metadata"],
+        apple=_installed(loaded.get("apple")),
+        google=_installed(loaded.get("google")),
+    )
+    return PassSearch(
+        filters=filters,
+        sort=search.with_tie_breaker(loaded.get("sort", [])),
+        page_index=loaded["pageIndex"],
+        page_size=loaded["pageSize"],
+    )
+
+
+def _installed(state: str | None) -> bool | None:
+    return None if state is None else state == "installed"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "signature"
-PASS_JSON_NAME = "pass.json"  # noqa: S105 - a file name, "pass" as in Wallet pass
+PASS_JSON_NAME = "pass.json"
 # Written by the packager itself, never supplied as content.
 RESERVED_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-DEMO_PASS_TYPE_IDENTIFIER = "pass.com.example.demo"  # noqa: S105 - an identifier
+DEMO_PASS_TYPE_IDENTIFIER = "pass.com.example.demo"
 DEMO_TEAM_IDENTIFIER = "TEAMID1234"
 
 

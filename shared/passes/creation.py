@@ -12,6 +12,7 @@ from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
 from shared.passes.jobs import JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
+from shared.webhooks.config import PASS_CREATED
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,14 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
         return operation
     intent = operation["intent"]
     pass_id = intent["passId"]
-    if _created_by(context, operation, pass_id):
+    existing = passes_repo.find_pass(db, operation["tenant"], pass_id)
+    if existing is not None and existing.get("createdBy") == correlation_id:
         # An earlier delivery of this job inserted the pass and died before counting it.
-        return operations.record_results(db, correlation_id, CREATE_BATCH, succeeded=1)
+        return _created(context, correlation_id, existing)
     if operation["status"] == operations.CANCELLING:
-        return operations.record_results(db, correlation_id, CREATE_BATCH, cancelled=1)
+        return context.finished(
+            operations.record_results(db, correlation_id, CREATE_BATCH, cancelled=1)
+        )
 
     now = utcnow()
     document = new_pass_document(
@@ -53,20 +57,26 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
     except (AppleRenderFailed, UnknownPassType) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):
-        return operations.record_results(db, correlation_id, CREATE_BATCH, succeeded=1)
+        return _created(context, correlation_id, document)
     return _failed(context, correlation_id, pass_id, "a pass with this id already exists")
+
+
+def _created(
+    context: JobContext, correlation_id: str, document: dict[str, Any]
+) -> dict[str, Any] | None:
+    data = {"passId": document["_id"], "passType": document["passType"]}
+    context.emit(document["tenant"], PASS_CREATED, data, correlation_id=correlation_id)
+    return context.finished(
+        operations.record_results(context.db, correlation_id, CREATE_BATCH, succeeded=1)
+    )
 
 
 def _failed(
     context: JobContext, correlation_id: str, pass_id: str, reason: str
 ) -> dict[str, Any] | None:
     error = operations.ItemError(pass_id, reason)
-    return operations.record_results(
-        context.db, correlation_id, CREATE_BATCH, failed=1, errors=(error,)
+    return context.finished(
+        operations.record_results(
+            context.db, correlation_id, CREATE_BATCH, failed=1, errors=(error,)
+        )
     )
-
-
-def _created_by(context: JobContext, operation: dict[str, Any], pass_id: str) -> bool:
-    """True when an earlier delivery of this same job already inserted the pass."""
-    existing = passes_repo.find_pass(context.db, operation["tenant"], pass_id)
-    return existing is not None and existing.get("createdBy") == operation["_id"]

@@ -1,14 +1,24 @@
-"""What every pass job needs from its process: the database, the tenants, the settings."""
+"""What every pass job needs from its process: the database, the tenants, the settings, and
+where to send the webhook deliveries its events create."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo.database import Database
 
 from config.settings import Settings
+from shared import operations
+from shared.clock import utcnow
+from shared.jobs import EnqueueError
 from shared.tenants import PassType, Tenant, TenantRegistry
+from shared.webhooks.config import OPERATION_COMPLETED
+from shared.webhooks.events import Queue, emit, enqueue_deliveries
+
+log = logging.getLogger(__name__)
 
 
 class UnknownPassType(Exception):
@@ -20,6 +30,7 @@ class JobContext:
     db: Database[Any]
     tenants: TenantRegistry
     settings: Settings
+    events_queue: Queue | None = None  # None: events stay in the outbox until re-queued
 
     def pass_type(self, tenant_id: str, pass_type_id: str) -> tuple[Tenant, PassType]:
         tenant = self.tenants.get(tenant_id)
@@ -27,3 +38,42 @@ class JobContext:
         if tenant is None or pass_type is None:
             raise UnknownPassType(f"pass type '{pass_type_id}' of tenant '{tenant_id}' is gone")
         return tenant, pass_type
+
+    def emit(
+        self, tenant_id: str, event_type: str, data: Mapping[str, Any], *, correlation_id: str
+    ) -> None:
+        """Fire a webhook event once per operation, even when the job runs twice."""
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None or not tenant.webhooks:
+            return
+        ids = emit(
+            self.db,
+            tenant_id,
+            tenant.webhooks,
+            event_type,
+            data,
+            now=utcnow(),
+            correlation_id=correlation_id,
+            idempotency_key=f"{correlation_id}:{event_type}:{data.get('passId', '')}",
+        )
+        if ids and self.events_queue is not None:
+            try:
+                enqueue_deliveries(self.events_queue, tenant_id, ids, correlation_id=correlation_id)
+            except EnqueueError:
+                log.warning("webhook deliveries stay in the outbox until re-queued")
+
+    def finished(self, operation: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Announce an operation that reached its final state (`operation.completed`)."""
+        if operation is not None and operation["status"] in operations.FINAL_STATUSES:
+            self.emit(
+                operation["tenant"],
+                OPERATION_COMPLETED,
+                {
+                    "correlationId": operation["_id"],
+                    "kind": operation["kind"],
+                    "status": operation["status"],
+                    "counters": operation["counters"],
+                },
+                correlation_id=operation["_id"],
+            )
+        return operation

@@ -18,6 +18,7 @@ from shared.passes.apple_versions import new_apple_version
 from shared.passes.jobs import JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
+from shared.webhooks.config import PASS_UPDATED
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
         if document is None:
             return _failed(context, correlation_id, pass_id, "the pass no longer exists")
         if operation["status"] == operations.CANCELLING:
-            return operations.record_results(db, correlation_id, UPDATE_BATCH, cancelled=1)
+            return context.finished(
+                operations.record_results(db, correlation_id, UPDATE_BATCH, cancelled=1)
+            )
         try:
             outcome = _apply(context, document, operation["intent"]["patch"])
         except (AppleRenderFailed, UnknownPassType) as exc:
@@ -99,13 +102,18 @@ def _deliver(
             pass_ids=[stored["_id"]],
         )
     changed = changed or pending
-    result = operations.record_results(
-        context.db,
-        correlation_id,
-        UPDATE_BATCH,
-        succeeded=int(changed),
-        unchanged=int(not changed),
-        delivery=counts.as_counters(),
+    if changed:
+        data = {"passId": stored["_id"], "passType": stored["passType"]}
+        context.emit(stored["tenant"], PASS_UPDATED, data, correlation_id=correlation_id)
+    result = context.finished(
+        operations.record_results(
+            context.db,
+            correlation_id,
+            UPDATE_BATCH,
+            succeeded=int(changed),
+            unchanged=int(not changed),
+            delivery=counts.as_counters(),
+        )
     )
     if pending:
         # Cleared after counting: a crash in between pushes again (harmless), never loses one.
@@ -119,6 +127,8 @@ def _failed(
     context: JobContext, correlation_id: str, pass_id: str, reason: str
 ) -> dict[str, Any] | None:
     error = operations.ItemError(pass_id, reason)
-    return operations.record_results(
-        context.db, correlation_id, UPDATE_BATCH, failed=1, errors=(error,)
+    return context.finished(
+        operations.record_results(
+            context.db, correlation_id, UPDATE_BATCH, failed=1, errors=(error,)
+        )
     )

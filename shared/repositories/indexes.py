@@ -10,7 +10,13 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
-from shared.repositories import operations, passes, registrations
+from shared.repositories import (
+    install_clicks,
+    operations,
+    passes,
+    registrations,
+    webhook_deliveries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +24,25 @@ INDEXES: dict[str, list[IndexModel]] = {
     passes.COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("passType", ASCENDING)], name="tenant_passType"),
         IndexModel([("tenant", ASCENDING), ("createdAt", DESCENDING)], name="tenant_createdAt"),
+        # Pass search (shared/passes/search.py) ends every sort with `_id` in the direction
+        # of the last key, so each index below serves its sort both ways without sorting:
+        # no filter or sort (by id), passType filter and/or sort, sort by creationDate or
+        # lastUpdateDate. identifiers.*, metadata.* and install-state filters and sorts are
+        # not indexed (keys differ per tenant; the dev server has no wildcard indexes): they
+        # read the tenant's range of one of these indexes and stay exact.
+        IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+        IndexModel(
+            [("tenant", ASCENDING), ("passType", ASCENDING), ("_id", ASCENDING)],
+            name="tenant_passType_id",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_createdAt_id",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_updatedAt_id",
+        ),
     ],
     operations.COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("createdAt", DESCENDING)], name="tenant_createdAt"),
@@ -38,6 +63,36 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("pushToken", ASCENDING), ("passTypeIdentifier", ASCENDING)],
             name="pushToken_passType",
+        ),
+    ],
+    # A pass's install clicks (campaign reports, clean-up when a pass goes).
+    install_clicks.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+    ],
+    webhook_deliveries.COLLECTION: [
+        # Counts per endpoint and status; an endpoint's deliveries and failures, newest first.
+        IndexModel(
+            [("tenant", ASCENDING), ("endpoint.id", ASCENDING), ("status", ASCENDING)],
+            name="tenant_endpoint_status",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("endpoint.id", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_endpoint_createdAt",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_status_createdAt",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("endpoint.id", ASCENDING), ("lastFailure.at", DESCENDING)],
+            name="tenant_endpoint_lastFailure",
+        ),
+        # Pending deliveries whose job was lost (shared.webhooks.events.requeue_overdue).
+        IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)], name="status_next"),
+        IndexModel(
+            [("createdAt", ASCENDING)],
+            name="retention",
+            expireAfterSeconds=webhook_deliveries.RETENTION_S,
         ),
     ],
 }

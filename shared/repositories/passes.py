@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from shared.passes.search import LISTED_FIELDS, PassFilter, to_query
 
 Document = dict[str, Any]
 COLLECTION = "passes"
@@ -23,6 +26,34 @@ def insert_pass(db: Database[Any], document: Document) -> bool:
 def find_pass(db: Database[Any], tenant_id: str, pass_id: str) -> Document | None:
     found: Document | None = db[COLLECTION].find_one({"_id": pass_id, "tenant": tenant_id})
     return found
+
+
+def search_passes(
+    db: Database[Any],
+    tenant_id: str,
+    filters: PassFilter,
+    sort: Sequence[tuple[str, int]],
+    *,
+    skip: int,
+    limit: int,
+) -> tuple[list[Document], int]:
+    """One page of the tenant's passes matching `filters` (only the fields public_view
+    reads), and how many match in all. See shared/repositories/indexes.py for what is
+    indexed; other filters are still exact, they only read more documents."""
+    query = to_query(tenant_id, filters)
+    collection = db[COLLECTION]
+    cursor = collection.find(
+        query,
+        LISTED_FIELDS,
+        sort=list(sort) or None,
+        skip=skip,
+        limit=limit,
+        allow_disk_use=True,  # deep pages of an unindexed sort may outgrow the memory limit
+    )
+    page = list(cursor)
+    if len(page) < limit and (page or skip == 0):
+        return page, skip + len(page)  # the last page: no need to count
+    return page, collection.count_documents(query)
 
 
 def update_pass(

@@ -18,7 +18,7 @@ from shared.repositories import passes
 Document = dict[str, Any]
 COLLECTION = "registrations"
 DEVICE = "deviceLibraryIdentifier"
-PASS_TYPE = "passTypeIdentifier"  # noqa: S105 - a field name
+PASS_TYPE = "passTypeIdentifier"
 SERIAL = "serialNumber"
 
 

@@ -68,7 +68,7 @@ def test_device_simulation(
     )
     download = download_pkpass(demo, pass_id)
     assert download.status_code == 200, download.text
-    assert_pkpass_headers(download.headers)
+    first_last_modified = assert_pkpass_headers(download.headers)
     assert download.headers["ETag"]
 
     files = unpack(download.content)
@@ -125,7 +125,9 @@ def test_device_simulation(
     assert changed.json()["serialNumbers"] == [pass_id]
     assert int(changed.json()["lastUpdated"]) > int(tag)
 
-    fetched = device.fetch()
+    # The device asks with the Last-Modified of the version it holds: changed, so a 200,
+    # even when the update came within the same second as the first version.
+    fetched = device.fetch(if_modified_since=first_last_modified)
     assert fetched.status_code == 200, fetched.text
     last_modified = assert_pkpass_headers(fetched.headers)
     second = verified_pass_json(fetched.content, apple_pki, tmp_path / "second")
@@ -140,10 +142,15 @@ def test_device_simulation(
     # Once unregistered, the device hears nothing of further changes.
     assert device.unregister().status_code == 200
     assert registrations_of(db, device) == []
-    operation = update_pass(demo, pass_id, {"additionalData": {"points": 43}})
+    change = {"additionalData": {"points": 43}, "metadata": {"store": None}}
+    operation = update_pass(demo, pass_id, change)
     assert operation["status"] == "completed", operation
+    assert operation["counters"]["unchanged"] == 0
     assert operation["counters"]["apple"] == NO_PUSH
     assert len(fake_apns.pushes(device.push_token)) == 1
+    after = demo.get_pass(pass_id).json()
+    assert after["additionalData"] == {"points": 43}
+    assert "store" not in after.get("metadata", {})  # null removes a key
 
 
 def test_wrong_or_missing_apple_pass_token_is_401(demo: ApiClient, db: Any, api_url: str) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from shared.jobs import CREATE_PASS, UPDATE_PASS
 from shared.passes.creation import run_create
@@ -13,7 +13,7 @@ from workers.runtime import database, settings, tenants
 
 
 def _context() -> JobContext:
-    return JobContext(db=database(), tenants=tenants(), settings=settings)
+    return JobContext(db=database(), tenants=tenants(), settings=settings, events_queue=current_app)
 
 
 def _status(operation: dict[str, Any] | None) -> str:

@@ -1,0 +1,1 @@
+"""The pass download page for a brand's customers (HTML, opened with a signed link)."""

@@ -1,0 +1,90 @@
+"""`passwire`: the operator's command line.
+
+    passwire keys create --tenant demo --name crm --scopes Pass.Read,Pass.Write
+    passwire keys list --tenant demo
+    passwire keys revoke <keyId>
+
+It talks to MongoDB with the same settings as the API (MONGODB_URI, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from config.settings import load_settings
+from shared.clock import utcnow
+from shared.credentials.api_keys import issue_key
+from shared.credentials.scopes import ALL_SCOPES, parse_scopes
+from shared.db import get_database
+from shared.repositories import api_keys as keys_repo
+from shared.tenants import load_registry
+
+
+def _keys_create(args: argparse.Namespace, db: Any) -> int:
+    settings = load_settings()
+    registry = load_registry(settings.tenants_dir, include_local_only=settings.is_local)
+    if registry.get(args.tenant) is None:
+        print(f"unknown tenant '{args.tenant}'", file=sys.stderr)
+        return 2
+    requested = [name for name in args.scopes.replace(",", " ").split() if name]
+    unknown = sorted(set(requested) - ALL_SCOPES)
+    if unknown or not requested:
+        print(
+            f"scopes must be among {sorted(ALL_SCOPES)}; got {unknown or 'none'}", file=sys.stderr
+        )
+        return 2
+    issued = issue_key(
+        db, tenant_id=args.tenant, name=args.name, scopes=parse_scopes(requested), now=utcnow()
+    )
+    print(f"key id: {issued.key_id}")
+    print(f"key:    {issued.plaintext}")
+    print("Store the key now: it is shown once and kept only as a hash.")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, db: Any) -> int:
+    for key in keys_repo.list_keys(db, args.tenant):
+        state = "revoked" if key.get("revokedAt") else "active"
+        scopes = ",".join(key["scopes"])
+        print(f"{key['_id']}  {state:<7}  {key['name']:<24}  {scopes}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace, db: Any) -> int:
+    if keys_repo.revoke_key(db, args.key_id, utcnow()):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"no active key {args.key_id}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passwire", description=__doc__.split("\n")[0])
+    areas = parser.add_subparsers(dest="area", required=True)
+    keys = areas.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="issue a key (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma separated, e.g. Pass.Read")
+    create.set_defaults(run=_keys_create)
+    listing = keys.add_parser("list", help="a tenant's keys (never the keys themselves)")
+    listing.add_argument("--tenant", required=True)
+    listing.set_defaults(run=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=_keys_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    db = get_database(load_settings())
+    code: int = args.run(args, db)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The scopes a credential can grant; every tenant endpoint requires exactly one."""
+
+from __future__ import annotations
+
+PASS_READ = "Pass.Read"
+PASS_WRITE = "Pass.Write"
+NOTIFICATION_SEND = "Notification.Send"
+OPERATION_READ = "Operation.Read"
+OPERATION_CANCEL = "Operation.Cancel"
+IMPORT_WRITE = "Import.Write"
+
+ALL_SCOPES = frozenset(
+    {PASS_READ, PASS_WRITE, NOTIFICATION_SEND, OPERATION_READ, OPERATION_CANCEL, IMPORT_WRITE}
+)
+
+
+def parse_scopes(raw: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:
+    """Scopes from a space/comma separated string or a list; unknown names are dropped."""
+    if raw is None:
+        return frozenset()
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    return frozenset(item for item in items if item in ALL_SCOPES)

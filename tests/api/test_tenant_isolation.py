@@ -1,0 +1,158 @@
+"""Every tenant endpoint, called with another tenant's credential, a credential lacking the
+endpoint's scope, or a bad token: refused, no data, no write. Endpoints are enumerated from
+the app's URL map, so a new endpoint is covered the day it is added."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from shared.clock import utcnow
+from shared.credentials.api_keys import issue_key
+from shared.credentials.scopes import ALL_SCOPES
+from shared.ids import new_correlation_id, new_pass_id
+from tests.conftest import RIVAL_KEY
+
+COLLECTIONS = ("passes", "operations", "registrations", "api_keys", "idempotency_keys")
+
+
+def _tenant_endpoints(app: Any) -> list[tuple[str, str, Any]]:
+    endpoints = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/<tenantId>/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            handler = getattr(getattr(view, "view_class", None), method.lower(), view)
+            endpoints.append((method, rule.rule, handler))
+    return endpoints
+
+
+@pytest.fixture(scope="module")
+def demo_data(db: Any) -> dict[str, str]:
+    now = utcnow()
+    pass_id, correlation_id = new_pass_id(), new_correlation_id()
+    db.passes.insert_one(
+        {
+            "_id": pass_id,
+            "tenant": "demo",
+            "passType": "loyalty",
+            "authenticationToken": "t" * 32,
+            "identifiers": {"crm": "secret-demo-customer"},
+            "metadata": {},
+            "additionalData": {},
+            "version": 1,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+    )
+    db.operations.insert_one(
+        {"_id": correlation_id, "tenant": "demo", "kind": "create", "status": "queued",
+         "counters": {"total": 1, "processed": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
+         "createdAt": now, "updatedAt": now}
+    )  # fmt: skip
+    return {"passId": pass_id, "correlationId": correlation_id}
+
+
+def _url(rule: str, values: dict[str, str]) -> str:
+    url = rule.replace("<tenantId>", "demo")
+    for name, value in values.items():
+        url = url.replace(f"<{name}>", value)
+    while "<" in url:  # any other parameter: a plausible value
+        start = url.index("<")
+        url = url[:start] + "x1234567" + url[url.index(">", start) + 1 :]
+    return url
+
+
+def _snapshot(db: Any, demo_data: dict[str, str]) -> tuple[Any, ...]:
+    counts = tuple(db[name].count_documents({}) for name in COLLECTIONS)
+    return (
+        counts,
+        db.passes.find_one({"_id": demo_data["passId"]}),
+        db.operations.find_one({"_id": demo_data["correlationId"]}),
+    )
+
+
+@pytest.fixture
+def unchanged(db: Any, demo_data: dict[str, str]) -> Iterator[None]:
+    before = _snapshot(db, demo_data)
+    yield
+    assert _snapshot(db, demo_data) == before
+
+
+def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
+    body = {} if method in {"POST", "PUT", "PATCH"} else None
+    return client.open(url, method=method, json=body, headers=headers)
+
+
+def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
+    endpoints = _tenant_endpoints(app)
+    assert len(endpoints) >= 5
+    missing = [
+        f"{m} {r}" for m, r, handler in endpoints if not getattr(handler, "required_scope", None)
+    ]
+    assert missing == []
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_another_tenants_key_gets_nothing(app: Any, demo_data: dict[str, str]) -> None:
+    client = app.test_client()
+    for method, rule, _ in _tenant_endpoints(app):
+        response = _call(client, method, _url(rule, demo_data), {"X-API-Key": RIVAL_KEY})
+        assert response.status_code in {403, 404}, (method, rule, response.status_code)
+        assert b"secret-demo-customer" not in response.data
+        assert demo_data["passId"].encode() not in response.data
+
+
+@pytest.fixture
+def keys_lacking_one_scope(db: Any) -> Iterator[dict[str, str]]:
+    """Per scope, a demo key granting every other scope."""
+    keys = {
+        scope: issue_key(
+            db, tenant_id="demo", name=f"all-but-{scope}", scopes=ALL_SCOPES - {scope}, now=utcnow()
+        ).plaintext
+        for scope in ALL_SCOPES
+    }
+    yield keys
+    db.api_keys.delete_many({"name": {"$regex": "^all-but-"}})
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_a_key_without_the_scope_is_403(
+    app: Any, demo_data: dict[str, str], keys_lacking_one_scope: dict[str, str]
+) -> None:
+    client = app.test_client()
+    for method, rule, handler in _tenant_endpoints(app):
+        scope = handler.required_scope
+        headers = {"X-API-Key": keys_lacking_one_scope[scope]}
+        response = _call(client, method, _url(rule, demo_data), headers)
+        assert response.status_code == 403, (method, rule, response.status_code)
+        if response.is_json:
+            assert response.get_json()["errors"] == [{"field": "scope", "reason": scope}]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("problem", ["expired", "forged", "no-credential"])
+def test_bad_tokens_are_401_everywhere(
+    app: Any, demo_data: dict[str, str], monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    monkeypatch.setenv("RIVAL_JWT_SECRET", "rival-jwt-secret-for-tests-only-0123456789")
+    claims = {"aud": "passwire-tests", "exp": int(time.time()) + 300, "scope": " ".join(ALL_SCOPES)}
+    if problem == "expired":
+        claims["exp"] = int(time.time()) - 3600
+    secret = (
+        "forged-secret-of-sufficient-length-0123456789"
+        if problem == "forged"
+        else ("rival-jwt-secret-for-tests-only-0123456789")
+    )
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    headers = {} if problem == "no-credential" else {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    for method, rule, _ in _tenant_endpoints(app):
+        url = _url(rule, demo_data).replace("/api/demo/", "/api/rival/", 1)
+        response = _call(client, method, url, headers)
+        assert response.status_code == 401, (method, rule, response.status_code)
