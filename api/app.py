@@ -55,7 +55,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
     api.spec.components.security_scheme("ApplePass", APPLE_PASS_SCHEME)
-    api.spec.options["security"] = [{"ApiKey": []}]
+    api.spec.components.security_scheme(
+        "BearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.options["security"] = [{"ApiKey": []}, {"BearerAuth": []}]
     for blueprint in (health_blp, passes_blp, operations_blp, apple_blp, webhooks_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document

@@ -9,6 +9,7 @@ exist; a credential of another tenant gets 403. Every view declares the one scop
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ from shared.credentials.scopes import ALL_SCOPES
 from shared.tenants import Tenant, TenantRegistry
 
 API_KEY_HEADER = "X-API-Key"
+ANONYMOUS = "anonymous"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +73,24 @@ def _bearer_principal(tenant_id: str, token: str) -> Principal:
         raise _refuse(401, "Invalid bearer token.", "Authorization", str(exc)) from None
 
 
+def _missing_credential() -> ApiError:
+    return _refuse(
+        401,
+        f"Send an {API_KEY_HEADER} header or an Authorization: Bearer token.",
+        API_KEY_HEADER,
+        "missing",
+    )
+
+
+def _anonymous_principal(tenant_id: str) -> Principal:
+    """No credential: only a tenant offering self-service issuing lets the request reach a
+    view, and only a view marked for self-service accepts it (with vouched identifiers)."""
+    tenant = _registry().get(tenant_id)
+    if tenant is None or tenant.self_service is None:
+        raise _missing_credential()
+    return Principal(tenant_id=tenant.id, scopes=frozenset(), credential=ANONYMOUS)
+
+
 def authenticate_tenant() -> None:
     """`before_request` hook: sets g.tenant and g.scopes, or refuses with 401/404/403."""
     tenant_id = (request.view_args or {}).get("tenantId")
@@ -83,12 +103,7 @@ def authenticate_tenant() -> None:
     elif scheme.lower() == "bearer" and token.strip():
         principal = _bearer_principal(tenant_id, token.strip())
     else:
-        raise _refuse(
-            401,
-            f"Send an {API_KEY_HEADER} header or an Authorization: Bearer token.",
-            API_KEY_HEADER,
-            "missing",
-        )
+        principal = _anonymous_principal(tenant_id)
     tenant = _registry().get(tenant_id)
     if tenant is None:
         raise _refuse(404, f"Unknown tenant '{tenant_id}'.", "tenantId", "unknown tenant")
@@ -124,8 +139,10 @@ def protect(blueprint: Blueprint) -> None:
     blueprint.after_request(idempotency.after_request)
 
 
-def requires_scope(scope: str) -> Callable[[F], F]:
-    """Declare the one scope a view needs; the caller's credential must grant it."""
+def requires_scope(scope: str, *, self_service: bool = False) -> Callable[[F], F]:
+    """Declare the one scope a view needs; the caller's credential must grant it. With
+    `self_service`, a caller without a credential gets in too, flagged `g.self_service`, and
+    the view must vouch for what it sends."""
     if scope not in ALL_SCOPES:
         raise ValueError(f"unknown scope {scope}")
 
@@ -133,14 +150,38 @@ def requires_scope(scope: str) -> Callable[[F], F]:
         @functools.wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             principal: Principal = g.principal
-            if scope not in principal.scopes:
+            g.self_service = False
+            if principal.credential == ANONYMOUS:
+                if not self_service:
+                    raise _missing_credential()
+                g.self_service = True
+            elif scope not in principal.scopes:
                 raise _refuse(403, f"This credential lacks the {scope} scope.", "scope", scope)
             return view(*args, **kwargs)
 
         checked.required_scope = scope  # type: ignore[attr-defined]
+        _document_scope(checked, scope, self_service=self_service)
         return checked  # type: ignore[return-value]
 
     return decorate
+
+
+_CREDENTIALS: list[dict[str, list[str]]] = [{"ApiKey": []}, {"BearerAuth": []}]
+
+
+def _document_scope(view: Any, scope: str, *, self_service: bool) -> None:
+    """Put the scope, the accepted credentials and the refusals into the OpenAPI document
+    (flask-smorest reads `_apidoc`, which functools.wraps copied from the inner view)."""
+    apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
+    manual = apidoc.setdefault("manual_doc", {})
+    manual["security"] = [*_CREDENTIALS, {}] if self_service else _CREDENTIALS
+    manual["x-required-scope"] = scope
+    responses = manual.setdefault("responses", {})
+    responses.setdefault("401", {"description": "Missing or invalid credential."})
+    responses.setdefault(
+        "403", {"description": f"The credential lacks {scope} or is of another tenant."}
+    )
+    view._apidoc = apidoc
 
 
 def current_tenant() -> Tenant:

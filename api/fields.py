@@ -12,6 +12,7 @@ from marshmallow import ValidationError, fields
 # Keys become MongoDB field names and query paths (`identifiers.crm`): no dots, no `$`.
 KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 MAX_STRING = 2048
+SIGNATURE_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 # BSON integers are signed 64-bit.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -78,9 +79,29 @@ class Identifiers(JsonObject):
     """External ids per system: `{"email": "a@b.c", "y2": {"customerId": "1233332"}}`.
     In a merge patch (`for_patch=True`) a null value removes an identifier."""
 
-    def __init__(self, *, for_patch: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, for_patch: bool = False, with_signatures: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(max_depth=2, scalar_values_only=True, **kwargs)
         self.for_patch = for_patch
+        # Self-service issuing: `<key>.hmac` beside `<key>` carries the brand's signature.
+        self.with_signatures = with_signatures
+
+    def _check_object(
+        self, value: Mapping[Any, Any], path: str, depth: int, errors: dict[str, str]
+    ) -> None:
+        if not (self.with_signatures and depth == 1):
+            super()._check_object(value, path, depth, errors)
+            return
+        plain = {k: v for k, v in value.items() if not str(k).endswith(".hmac")}
+        super()._check_object(plain, path, depth, errors)
+        for key, signature in value.items():
+            if str(key).endswith(".hmac") and (
+                str(key)[:-5] not in plain
+                or not isinstance(signature, str)
+                or not SIGNATURE_PATTERN.fullmatch(signature)
+            ):
+                errors[str(key)] = "must be the hex HMAC-SHA256 of an identifier sent beside it"
 
     def _check_value(self, item: Any, where: str, depth: int, errors: dict[str, str]) -> None:
         if isinstance(item, Mapping):

@@ -3,6 +3,7 @@
     passwire keys create --tenant demo --name crm --scopes Pass.Read,Pass.Write
     passwire keys list --tenant demo
     passwire keys revoke <keyId>
+    passwire links sign --tenant demo --pass <passId> [--days 30] [--medium email]
 
 It talks to MongoDB with the same settings as the API (MONGODB_URI, ...).
 """
@@ -10,16 +11,22 @@ It talks to MongoDB with the same settings as the API (MONGODB_URI, ...).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from config.settings import load_settings
 from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import ALL_SCOPES, parse_scopes
 from shared.db import get_database
+from shared.links import SECRET_ENV as LINK_SECRET_ENV
+from shared.links import link_secret, sign_link
 from shared.repositories import api_keys as keys_repo
+from shared.repositories import passes as passes_repo
 from shared.tenants import load_registry
 
 
@@ -61,6 +68,22 @@ def _keys_revoke(args: argparse.Namespace, db: Any) -> int:
     return 1
 
 
+def _links_sign(args: argparse.Namespace, db: Any) -> int:
+    settings = load_settings()
+    secret = link_secret(args.tenant, is_local=settings.is_local, environ=os.environ)
+    if secret is None:
+        print(f"set {LINK_SECRET_ENV} (at least 32 characters) to sign links", file=sys.stderr)
+        return 2
+    if passes_repo.find_pass(db, args.tenant, args.pass_id) is None:
+        print(f"no pass {args.pass_id} in tenant {args.tenant}", file=sys.stderr)
+        return 1
+    expires_at = int(time.time()) + int(args.days * 86400)
+    token = sign_link(secret, args.tenant, args.pass_id, expires_at)
+    query = urlencode({"t": token, **({"medium": args.medium} if args.medium else {})})
+    print(f"{settings.public_base_url}/api/{args.tenant}/passes/{args.pass_id}/view?{query}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passwire", description=__doc__.split("\n")[0])
     areas = parser.add_subparsers(dest="area", required=True)
@@ -76,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     revoke.set_defaults(run=_keys_revoke)
+    links = areas.add_parser("links", help="customer links").add_subparsers(
+        dest="action", required=True
+    )
+    sign = links.add_parser("sign", help="a signed, expiring link to a pass's download page")
+    sign.add_argument("--tenant", required=True)
+    sign.add_argument("--pass", dest="pass_id", required=True)
+    sign.add_argument("--days", type=float, default=30.0, help="valid for (default 30)")
+    sign.add_argument("--medium", help="tag install clicks, e.g. email, sms")
+    sign.set_defaults(run=_links_sign)
     return parser
 
 

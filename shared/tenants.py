@@ -28,6 +28,7 @@ from shared.apple.passtype import (
 )
 from shared.credentials.jwt_tokens import JwtConfig
 from shared.credentials.scopes import ALL_SCOPES
+from shared.self_service import SelfServiceConfig
 from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # used with fullmatch
@@ -78,6 +79,7 @@ class Tenant:
     apple_identities: IdentityStore = field(default_factory=lambda: IdentityStore({}))
     jwt: JwtConfig | None = None
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    self_service: SelfServiceConfig | None = None
 
 
 class _ApiKeySchema(Schema):
@@ -123,6 +125,17 @@ class _ApplePassTypeSchema(Schema):
     pass_type_identifier = fields.String(required=True, validate=_IDENTIFIER)
 
 
+class _SelfServiceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    pass_types = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    hmac_secret_env = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]{0,63}$"))
+    allowlist = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), load_default=dict
+    )
+
+
 class _TenantSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -135,6 +148,7 @@ class _TenantSchema(Schema):
     jwt = fields.Nested(_JwtSchema, load_default=None)
     # Validated by the webhook config parser, which knows its rules.
     webhooks = fields.Raw(load_default=list)
+    self_service = fields.Nested(_SelfServiceSchema, load_default=None)
 
 
 class _PassTypeSchema(Schema):
@@ -253,6 +267,24 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         apple_identities=IdentityStore(certificates),
         jwt=_jwt_config(tenant_dir, data["jwt"]),
         webhooks=webhooks,
+        self_service=_self_service(tenant_dir, data["self_service"], pass_types),
+    )
+
+
+def _self_service(
+    tenant_dir: Path, entry: dict[str, Any] | None, pass_types: dict[str, PassType]
+) -> SelfServiceConfig | None:
+    if entry is None:
+        return None
+    unknown = sorted(set(entry["pass_types"]) - set(pass_types))
+    if unknown:
+        raise TenantConfigError(
+            f"{tenant_dir / 'tenant.toml'}: self_service.pass_types: unknown {unknown}"
+        )
+    return SelfServiceConfig(
+        pass_types=frozenset(entry["pass_types"]),
+        hmac_secret_env=entry.get("hmac_secret_env"),
+        allowlist={key: frozenset(values) for key, values in entry["allowlist"].items()},
     )
 
 

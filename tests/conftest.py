@@ -44,6 +44,15 @@ from tests.support.webhooks import (
 
 DEMO_KEY = "demo-local-api-key"
 RIVAL_KEY = "rival-test-api-key"
+DEMO_HMAC_SECRET_ENV = "DEMO_TEST_HMAC_SECRET"
+# Self-service issuing for the demo loyalty card: signed identifiers, or the allowlisted card.
+DEMO_SELF_SERVICE = f"""
+[self_service]
+pass_types = ["loyalty"]
+hmac_secret_env = "{DEMO_HMAC_SECRET_ENV}"
+allowlist = {{ crm = ["C-ALLOWLISTED"] }}
+"""
+
 RIVAL_TENANT = """
 name = "Rival Burgers"
 
@@ -120,6 +129,8 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Rece
 
     root = tmp_path_factory.mktemp("tenants")
     shutil.copytree(CONFIG_DIR / "tenants" / "demo", root / "demo")
+    with (root / "demo" / "tenant.toml").open("a") as demo_toml:
+        demo_toml.write(DEMO_SELF_SERVICE)
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
     (rival / "tenant.toml").write_text(

@@ -30,7 +30,10 @@ from api.apple.schemas import (
 )
 from api.errors import ApiError, field_errors, handle_http_exception
 from shared.apple import webservice
+from shared.clock import utcnow
+from shared.jobs import EnqueueError
 from shared.tenants import Tenant, TenantRegistry
+from shared.webhooks.events import emit, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,7 @@ class Registration(MethodView):
             ) from None
         if created:
             log.info("apple registration tenant=%s serial=%s", tenantId, serialNumber)
+            _announce_install_state(ref)
         return Response(status=201 if created else 200)
 
     @blp.doc(security=_APPLE_PASS)
@@ -217,7 +221,23 @@ class Registration(MethodView):
         ref = _authorized_pass(tenantId, deviceLibraryIdentifier, passTypeIdentifier, serialNumber)
         if webservice.unregister(services.database(), ref, device=deviceLibraryIdentifier):
             log.info("apple unregistration tenant=%s serial=%s", tenantId, serialNumber)
+            _announce_install_state(ref)
         return Response(status=200)
+
+
+def _announce_install_state(ref: webservice.PassRef) -> None:
+    """Installed while a device holds the pass: record it and tell the tenant's webhooks."""
+    db = services.database()
+    event = webservice.note_install_state(db, ref)
+    tenant = _tenant(ref.tenant_id)
+    if event is None or not tenant.webhooks:
+        return
+    data = {"passId": ref.serial, "wallet": "apple"}
+    ids = emit(db, tenant.id, tenant.webhooks, event, data, now=utcnow())
+    try:
+        enqueue_deliveries(services.jobs(), tenant.id, ids)
+    except EnqueueError:
+        log.warning("webhook deliveries stay in the outbox until re-queued")
 
 
 @blp.route(_REGISTRATION_PATH)

@@ -7,7 +7,7 @@ import math
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -28,6 +28,7 @@ from api.passes.schemas import (
     UpdatePassSchema,
     load_pass_search,
 )
+from api.passes.self_service import issue_self_service
 from shared import operations
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
 from shared.ids import PASS_ID_PATTERN, new_correlation_id, new_pass_id
@@ -35,6 +36,7 @@ from shared.jobs import CREATE_PASS, UPDATE_PASS, EnqueueError
 from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
+from shared.self_service import split_signatures
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +86,18 @@ class PassCollection(MethodView):
         )
         return [public_view(document) for document in documents], _page_headers(wanted, total)
 
-    @requires_scope(PASS_WRITE)
+    @requires_scope(PASS_WRITE, self_service=True)
     # webargs ignores unknown query parameters unless told otherwise.
     @blp.arguments(CreatePassQuerySchema, location="query", unknown=RAISE)
     @blp.arguments(CreatePassSchema)
     @blp.response(202, AcceptedSchema)
+    @blp.alt_response(200, schema=AcceptedSchema, description="Self-service: the existing pass.")
     def post(self, query: dict[str, Any], body: dict[str, Any], tenantId: str) -> Any:
-        """Issue a pass: answers at once with a correlationId; a worker creates the pass."""
+        """Issue a pass: answers at once with a correlationId; a worker creates the pass.
+
+        Without a credential (self-service, where the tenant allows it) every identifier must
+        be vouched for by `<key>.hmac` or the tenant's allowlist, and the same identifiers
+        return the pass issued before (200) instead of a duplicate."""
         tenant = current_tenant()
         pass_type = query["passType"]
         if pass_type not in tenant.pass_types:
@@ -101,8 +108,14 @@ class PassCollection(MethodView):
                     {"field": "passType", "reason": f"tenant '{tenant.id}' has no such pass type"}
                 ],
             )
+        identifiers, signatures = split_signatures(body["identifiers"])
+        body = {**body, "identifiers": identifiers}
         correlation_id = new_correlation_id()
         with correlation_context(correlation_id):
+            if g.self_service:
+                return issue_self_service(
+                    tenant, pass_type, body, signatures, correlation_id, issue=_issue
+                )
             return _issue(tenant.id, pass_type, body, correlation_id)
 
 
@@ -129,9 +142,15 @@ def _page_headers(wanted: PassSearch, total: int) -> dict[str, str]:
     }
 
 
-def _issue(tenant_id: str, pass_type: str, body: dict[str, Any], correlation_id: str) -> Any:
+def _issue(
+    tenant_id: str,
+    pass_type: str,
+    body: dict[str, Any],
+    correlation_id: str,
+    pass_id: str | None = None,
+) -> Any:
     """Persist the intent first, so MongoDB knows of every job the queue holds."""
-    pass_id = new_pass_id()
+    pass_id = pass_id or new_pass_id()
     intent = {
         "passId": pass_id,
         "passType": pass_type,

@@ -27,6 +27,7 @@ class CreatePassSchema(Schema):
         unknown = RAISE
 
     identifiers = Identifiers(
+        with_signatures=True,
         load_default=dict,
         metadata={"description": 'External identifiers per system, e.g. {"crm": "C-1233332"}.'},
     )

@@ -20,6 +20,7 @@ from pymongo.database import Database
 from shared.clock import utcnow
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as repo
+from shared.webhooks.config import PASS_INSTALLED, PASS_UNINSTALLED
 
 AUTH_SCHEME = "ApplePass"
 INT64_MAX = 2**63 - 1  # update tags are MongoDB int64s: nothing is ever newer than this
@@ -133,6 +134,21 @@ def unregister(db: Database[Any], ref: PassRef, *, device: str) -> bool:
     return repo.delete_registration(
         db, device=device, pass_type_identifier=ref.pass_type_identifier, serial=ref.serial
     )
+
+
+def note_install_state(
+    db: Database[Any], ref: PassRef, *, now: datetime | None = None
+) -> str | None:
+    """Keep the pass's Apple install state in step with its registrations: installed while at
+    least one device holds it. Returns the webhook event to fire when the state changed."""
+    at = now or utcnow()
+    registered = repo.count_for_pass(db, ref.tenant_id, ref.serial) > 0
+    changed = passes_repo.set_install_state(
+        db, ref.tenant_id, ref.serial, "apple", installed=registered, now=at
+    )
+    if not changed:
+        return None
+    return PASS_INSTALLED if registered else PASS_UNINSTALLED
 
 
 def parse_update_tag(raw: str | None) -> int | None:

@@ -78,3 +78,17 @@ def clear_apple_push_pending(db: Database[Any], tenant_id: str, pass_id: str, ta
         {"_id": pass_id, "tenant": tenant_id, "apple.updateTag": tag},
         {"$unset": {"applePushPending": ""}},
     )
+
+
+def set_install_state(
+    db: Database[Any], tenant_id: str, pass_id: str, wallet: str, *, installed: bool, now: Any
+) -> bool:
+    """Record that the pass is now in (or no longer in) a wallet; True when that changed."""
+    field = f"providers.{wallet}"
+    if installed:
+        query: Document = {"_id": pass_id, "tenant": tenant_id, field: None}
+        change: Document = {"$set": {field: {"installedAt": now}}}
+    else:
+        query = {"_id": pass_id, "tenant": tenant_id, field: {"$ne": None}}
+        change = {"$set": {field: None, f"providers.{wallet}UninstalledAt": now}}
+    return db[COLLECTION].update_one(query, change).modified_count == 1

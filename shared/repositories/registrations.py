@@ -131,3 +131,7 @@ def remove_for_pass(db: Database[Any], tenant_id: str, pass_id: str) -> int:
     """Forget every device registered for a pass (e.g. the pass was deleted); returns the count."""
     result = db[COLLECTION].delete_many({"tenant": tenant_id, SERIAL: pass_id})
     return int(result.deleted_count)
+
+
+def count_for_pass(db: Database[Any], tenant_id: str, serial: str) -> int:
+    return int(db[COLLECTION].count_documents({"tenant": tenant_id, SERIAL: serial}))

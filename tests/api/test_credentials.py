@@ -23,14 +23,6 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def cli_env(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads its settings from the environment, like every passwire process."""
-    monkeypatch.setenv("MONGODB_URI", settings.mongodb_uri)
-    monkeypatch.setenv("PASSWIRE_TENANTS_DIR", str(settings.tenants_dir))
-    monkeypatch.setenv("PASSWIRE_ENV", "test")
-
-
-@pytest.fixture
 def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("RIVAL_JWT_SECRET", SECRET)
     return SECRET
