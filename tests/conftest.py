@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import MongoClient
 from werkzeug.serving import make_server
 
@@ -63,6 +65,7 @@ sha256 = "{sha}"
 [jwt]
 audience = "passwire-tests"
 hs256_secret_env = "RIVAL_JWT_SECRET"
+rs256_public_keys = ["jwt-public.pem"]
 
 # Real events from the jobs reach the session's webhook receiver.
 [[webhooks]]
@@ -117,6 +120,23 @@ def mongodb_uri() -> Iterator[str]:
     server.stop()
 
 
+def _write_jwt_key_pair(tenant_dir: Path) -> None:
+    """The rival tenant's RS256 key: public half in its config, private half for the tests."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tenant_dir / "jwt-private.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tenant_dir / "jwt-public.pem").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 def webhook_receiver() -> Iterator[Receiver]:
     with running_receiver() as receiver:
@@ -133,6 +153,7 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Rece
         demo_toml.write(DEMO_SELF_SERVICE)
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
+    _write_jwt_key_pair(rival)
     (rival / "tenant.toml").write_text(
         RIVAL_TENANT.format(
             sha=hashlib.sha256(RIVAL_KEY.encode()).hexdigest(),

@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.cli import main as cli
 from shared.clock import utcnow
@@ -139,3 +140,15 @@ class TestBearerTokens:
         )
         response = _get_operation(client, "rival", {"Authorization": f"Bearer {unsigned}"})
         assert response.status_code == 401
+
+
+def test_an_rs256_token_signed_by_the_tenants_key_is_accepted(client: Any, settings: Any) -> None:
+    private_key = (settings.tenants_dir / "rival" / "jwt-private.pem").read_bytes()
+    claims = {"aud": "passwire-tests", "exp": int(time.time()) + 300, "scp": ["Operation.Read"]}
+    token = jwt.encode(claims, private_key, algorithm="RS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert _get_operation(client, "rival", headers).status_code == 404  # authorized
+    assert client.get("/api/rival/passes", headers=headers).status_code == 403  # no Pass.Read
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, other_key, algorithm="RS256")
+    assert _get_operation(client, "rival", {"Authorization": f"Bearer {forged}"}).status_code == 401
