@@ -4,7 +4,8 @@
 
 The fake server runs in its own process, so ``time.process_time()`` here measures the
 client alone (its event-loop thread included). Each run reuses the warm connection, as a
-long-lived worker does; connection set-up is excluded.
+long-lived worker does; connection set-up is excluded. The fake server (Python, h2) is the
+throughput bound; the load average printed with the result says how busy the machine was.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def fake_server(pki: TestPki) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
 def tokens(count: int) -> list[str]:
@@ -120,6 +125,7 @@ def main() -> None:
             else:
                 send = httpx_client(config, pki.topic, args.concurrency)
             send(tokens(200))  # warm-up: connect, TLS, HTTP/2 settings
+            print(f"before: {load()} ({os.cpu_count()} cpus)")
             rates, cpu = [], []
             for run in range(1, args.runs + 1):
                 batch = tokens(args.pushes)
@@ -134,7 +140,8 @@ def main() -> None:
     print(
         f"{args.client}: median {statistics.median(rates):,.0f} pushes/s, "
         f"{statistics.median(cpu):.0f} µs client CPU per push "
-        f"({args.pushes} pushes x {args.runs} runs, concurrency {args.concurrency})"
+        f"({args.pushes} pushes x {args.runs} runs, concurrency {args.concurrency}; "
+        f"after: {load()})"
     )
 
 

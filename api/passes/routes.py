@@ -17,6 +17,7 @@ from api.apple.pkpass import pkpass_response
 from api.auth import current_tenant, protect, requires_scope
 from api.errors import ApiError
 from api.passes.schemas import (
+    LOOKUP_PARAMETER,
     SEARCH_DYNAMIC_PARAMETERS,
     AcceptedSchema,
     CreatePassQuerySchema,
@@ -26,6 +27,7 @@ from api.passes.schemas import (
     PassSearch,
     SearchPassesQuerySchema,
     UpdatePassSchema,
+    load_pass_lookup,
     load_pass_search,
 )
 from api.passes.self_service import issue_self_service
@@ -85,6 +87,27 @@ class PassCollection(MethodView):
             limit=wanted.page_size,
         )
         return [public_view(document) for document in documents], _page_headers(wanted, total)
+
+    @requires_scope(PASS_WRITE)
+    @blp.arguments(UpdatePassSchema)
+    @blp.doc(parameters=[LOOKUP_PARAMETER])
+    @blp.response(202, AcceptedSchema)
+    def patch(self, body: dict[str, Any], tenantId: str) -> Any:
+        """Update the one pass an external identifier names (`id.<system>.<key>=value`, or
+        `id=<passId>`): 404 when none matches, 409 when several do."""
+        lookup = load_pass_lookup(request.args)
+        matches = passes_repo.find_pass_ids(
+            services.database(), current_tenant().id, lookup, limit=2
+        )
+        if not matches:
+            raise ApiError(404, "No pass matches.", errors=[{"field": "id", "reason": "no match"}])
+        if len(matches) > 1:
+            raise ApiError(
+                409,
+                "Several passes match; name one by its id or a unique identifier.",
+                errors=[{"field": "id", "reason": "more than one pass matches"}],
+            )
+        return _update(matches[0], body)
 
     @requires_scope(PASS_WRITE, self_service=True)
     # webargs ignores unknown query parameters unless told otherwise.
@@ -228,15 +251,18 @@ class PassItem(MethodView):
     def patch(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
         """Merge a JSON Merge Patch into the pass's data; a worker re-renders it and pushes
         its devices when the rendered pass changed (an unchanged one counts `unchanged`)."""
-        document = _find_pass(passId)
-        correlation_id = new_correlation_id()
-        intent = {"passId": document["_id"], "patch": body}
-        with correlation_context(correlation_id):
-            return _accept(
-                current_tenant().id,
-                "update",
-                task_name=UPDATE_PASS,
-                correlation_id=correlation_id,
-                pass_id=document["_id"],
-                intent=intent,
-            )
+        return _update(_find_pass(passId)["_id"], body)
+
+
+def _update(pass_id: str, patch: dict[str, Any]) -> Any:
+    correlation_id = new_correlation_id()
+    intent = {"passId": pass_id, "patch": patch}
+    with correlation_context(correlation_id):
+        return _accept(
+            current_tenant().id,
+            "update",
+            task_name=UPDATE_PASS,
+            correlation_id=correlation_id,
+            pass_id=pass_id,
+            intent=intent,
+        )

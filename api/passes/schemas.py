@@ -208,3 +208,42 @@ def load_pass_search(args: MultiDict[str, str]) -> PassSearch:
 
 def _installed(state: str | None) -> bool | None:
     return None if state is None else state == "installed"
+
+
+LOOKUP_PARAMETER: dict[str, Any] = {
+    "in": "query",
+    "name": "id.<system>.<key>",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The pass to update: `id=<passId>`, or an external identifier such as "
+    "`id.crm=C-1` or `id.y2.customerId=1233332` (all given must match).",
+}
+
+
+def load_pass_lookup(args: MultiDict[str, str]) -> dict[str, str]:
+    """`id=<passId>` and `id.<path>=<value>` → {"_id" or "identifiers.<path>": value}."""
+    lookup: dict[str, str] = {}
+    errors: list[dict[str, str]] = []
+    for name, values in args.lists():
+        if name != "id" and not name.startswith("id."):
+            errors.append({"field": name, "reason": "Unknown field."})
+            continue
+        if len(values) != 1 or not 0 < len(values[0]) <= 256:
+            errors.append({"field": name, "reason": "give one value of 1 to 256 characters"})
+            continue
+        if name == "id":
+            lookup["_id"] = values[0]
+            continue
+        try:
+            found = search.data_path("identifiers." + name[3:])
+        except search.SearchError:
+            found = None
+        if found is None:
+            errors.append({"field": name, "reason": "must be id.<key> or id.<system>.<key>"})
+        else:
+            lookup[f"identifiers.{found[1]}"] = values[0]
+    if not lookup and not errors:
+        errors.append({"field": "id", "reason": "name the pass: id=… or id.<system>.<key>=…"})
+    if errors:
+        raise ApiError(422, "The request is invalid.", errors=errors)
+    return lookup

@@ -92,3 +92,10 @@ def set_install_state(
         query = {"_id": pass_id, "tenant": tenant_id, field: {"$ne": None}}
         change = {"$set": {field: None, f"providers.{wallet}UninstalledAt": now}}
     return db[COLLECTION].update_one(query, change).modified_count == 1
+
+
+def find_pass_ids(db: Database[Any], tenant_id: str, lookup: Document, *, limit: int) -> list[str]:
+    """Ids of the tenant's passes matching every field of `lookup` (at most `limit`)."""
+    query = {**lookup, "tenant": tenant_id}  # the tenant last: nothing in lookup replaces it
+    cursor = db[COLLECTION].find(query, {"_id": 1}).limit(limit)
+    return [str(document["_id"]) for document in cursor]
