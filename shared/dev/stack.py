@@ -20,7 +20,8 @@ from honcho.printer import Printer
 from config.celery import QUEUES
 from shared.dev.dev_certs import DevCerts, ensure_dev_certs
 
-DEV_CERTS_DIR = Path(".run") / "dev-certs"
+# Absolute: tenant.toml paths that are relative resolve against the tenant folder.
+DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
 
 
 def _port(name: str, default: int) -> int:

@@ -13,7 +13,7 @@ import yaml
 
 from config.celery import QUEUES, TASK_ROUTES
 from shared.dev.dev_certs import ensure_dev_certs
-from shared.dev.stack import build_processes
+from shared.dev.stack import DEV_CERTS_DIR, build_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"mongo", "redis"}
@@ -99,3 +99,8 @@ def test_flower_refuses_to_start_without_auth_outside_local() -> None:
     )
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH" in result.stderr
+
+
+def test_the_local_stack_names_its_certificates_absolutely() -> None:
+    # tenant.toml resolves relative certificate paths against the tenant folder.
+    assert DEV_CERTS_DIR.is_absolute()
