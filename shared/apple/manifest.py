@@ -33,9 +33,28 @@ def check_member_name(name: str) -> None:
         raise ValueError(f"{name!r}: only <language>.lproj/ folders are allowed in a pass")
 
 
+_MANIFEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once
+
+
 def manifest_from_digests(digests: Mapping[str, str]) -> bytes:
     """Serialise precomputed digests. Sorted keys so equal content gives equal bytes."""
-    return json.dumps(dict(digests), sort_keys=True, separators=(",", ":")).encode()
+    return _MANIFEST_ENCODER.encode(dict(digests)).encode()
+
+
+def digest_slot(digests: Mapping[str, str], name: str) -> tuple[bytes, bytes]:
+    """(before, after) such that, for any SHA-1 hex `digest`,
+    `manifest_from_digests({**digests, name: digest}) == before + digest + after`.
+
+    Lets a pass type serialise its manifest once: per pass only pass.json's digest changes.
+    JSON writes each entry on its own, in key order, and hex digits need no escaping, so the
+    value is a 40-byte run at a fixed place; found by serialising two different values."""
+    zeros = manifest_from_digests({**digests, name: "0" * 40})
+    ones = manifest_from_digests({**digests, name: "1" * 40})
+    start = next(i for i, (a, b) in enumerate(zip(zeros, ones, strict=True)) if a != b)
+    before, after = zeros[:start], zeros[start + 40 :]
+    if zeros != before + b"0" * 40 + after or ones != before + b"1" * 40 + after:
+        raise AssertionError("manifest entry is not a fixed 40-byte slot")  # cannot happen
+    return before, after
 
 
 def build_manifest(files: Mapping[str, bytes]) -> bytes:

@@ -2,10 +2,11 @@
 
 Throughput design: everything that is the same for every pass of a pass type lives in an
 immutable `PassTypeAssets` prepared once and shared by all threads: the SHA-1 of each image
-and localisation file, and those files already written as a zip archive. Per pass we only
-hash pass.json, serialise the manifest, sign it, and append pass.json, manifest.json and
-signature to a copy of that archive (zipfile "a" mode), so images are never re-read,
-re-checksummed or re-compressed. The RSA signature dominates the remaining cost.
+and localisation file, the manifest around pass.json's digest, and those files already
+written as a zip archive. Per pass we only hash pass.json, put its digest in the manifest,
+sign it, and append pass.json, manifest.json and signature to a copy of that archive (zipfile
+"a" mode), so images are never re-read, re-checksummed or re-compressed. The RSA signature
+dominates the remaining cost.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.apple.manifest import (
     PASS_JSON_NAME,
     SIGNATURE_NAME,
     check_member_name,
+    digest_slot,
     manifest_from_digests,
     sha1_hex,
 )
@@ -66,6 +68,8 @@ class PassTypeAssets:
 
     digests: Mapping[str, str]  # name -> SHA-1 hex, read-only view
     archive: bytes  # zip of the static files; each pass appends its own members to a copy
+    # manifest.json of a pass without extra files, around pass.json's digest (digest_slot)
+    manifest_slot: tuple[bytes, bytes] | None = None
 
     @classmethod
     def prepare(cls, files: Mapping[str, bytes]) -> PassTypeAssets:
@@ -78,7 +82,8 @@ class PassTypeAssets:
             for name in names:
                 _write(zf, name, files[name], compression_for(name))
         digests = {name: sha1_hex(files[name]) for name in names}
-        return cls(MappingProxyType(digests), buffer.getvalue())
+        slot = digest_slot(digests, PASS_JSON_NAME)
+        return cls(MappingProxyType(digests), buffer.getvalue(), slot)
 
 
 def _check_pass_json(pass_json: bytes, identity: SigningIdentity) -> None:
@@ -127,9 +132,13 @@ def sign_pass(
     for name in extras:
         _checked_name(name)
 
-    digests = {**assets.digests, PASS_JSON_NAME: sha1_hex(pass_json)}
-    digests.update((name, sha1_hex(data)) for name, data in extras.items())
-    manifest = manifest_from_digests(digests)
+    if not extras and assets.manifest_slot is not None:
+        before, after = assets.manifest_slot
+        manifest = b"".join((before, sha1_hex(pass_json).encode("ascii"), after))
+    else:
+        digests = {**assets.digests, PASS_JSON_NAME: sha1_hex(pass_json)}
+        digests.update((name, sha1_hex(data)) for name, data in extras.items())
+        manifest = manifest_from_digests(digests)
     signature = sign_manifest(manifest, identity)
     return SignedPass(pass_json, manifest, signature, MappingProxyType(extras))
 

@@ -286,29 +286,48 @@ class DuplicateKeyError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # json.loads would silently keep the last one; a template typo hides that way.
-            raise DuplicateKeyError(f"key {key!r} appears twice in one object")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        # json.loads would silently keep the last one; a template typo hides that way.
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"key {key!r} appears twice in one object")
+            seen.add(key)
     return out
+
+
+# Made once: json.loads builds a new decoder on every call given a hook. Same result.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def parse_json_value(text: str) -> Any:
+    """Parse any JSON value, refusing duplicate keys. Raises ValueError."""
+    return _DECODER.decode(text)
 
 
 def parse_pass_json(text: str) -> dict[str, Any]:
     """Parse JSON text into an object, refusing duplicate keys. Raises ValueError."""
-    doc = json.loads(text, object_pairs_hook=_no_duplicates)
+    doc = parse_json_value(text)
     if not isinstance(doc, dict):
         raise ValueError("pass.json must be a JSON object")
     return doc
 
 
+# Made once (json.dumps builds an encoder per call when given options); same output.
+_COMPACT = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+
+
+def compact_text(value: Any) -> str:
+    """`value` as serialise writes it (compact, keys sorted), as text."""
+    return _COMPACT.encode(value)
+
+
 def serialise(doc: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON with sorted keys: equal content gives equal bytes."""
-    text = json.dumps(
-        doc, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-    )
-    return text.encode("utf-8")
+    return _COMPACT.encode(doc).encode("utf-8")
 
 
 def _check_dict(
@@ -437,3 +456,75 @@ def validate_pass_json(doc: Mapping[str, Any]) -> Problems:
     problems.extend(_check_list(doc, "beacons", BEACON_KEYS, ("proximityUUID",)))
     problems.extend(_relevant_dates(doc))
     return problems
+
+
+# Top-level keys whose value validate_pass_json looks into beyond the value's own check.
+_NESTED_RULES = frozenset({*STYLE_KEYS, "barcodes", "locations", "beacons", "relevantDates"})
+_ITEM_KEYS = {"barcodes": BARCODE_KEYS, "locations": LOCATION_KEYS, "beacons": BEACON_KEYS}
+_RELEVANT_DATE_KEYS = ("startDate", "endDate", "relevantDate", "date")
+_BLIND_CHECKS = (_object, _array, _anything)  # never look inside the value
+# Checks that pass every string: a string in their place needs no check per pass.
+ANY_STRING_CHECKS = frozenset({_string, _field_value, _anything})
+
+
+def isolated_check(path: tuple[str | int, ...]) -> _Check | None:
+    """The one check validate_pass_json applies to the value at `path` (keys and list
+    indexes from the top), when no other rule reads that value; None when some other rule
+    does (a field's "key" is checked for duplicates, a style body or a barcodes list has
+    rules inside, an unknown key...) or the path is not one validate_pass_json knows.
+
+    So in a document whose other values are fixed and raise no problem, the value at `path`
+    raises a problem exactly when this check returns one. KEEP IN STEP WITH
+    validate_pass_json: any rule added there that reads a value must show up here."""
+    root, rest = path[0], path[1:]
+    if not isinstance(root, str) or root in OWNED_KEYS or root not in TOP_LEVEL_KEYS:
+        return None
+    if root in STYLE_KEYS:
+        return _field_check(rest)
+    if root in _ITEM_KEYS:
+        return _item_check(rest, _ITEM_KEYS[root])
+    if root == "relevantDates":
+        return _relevant_date_check(rest)
+    if root in _NESTED_RULES:
+        return None
+    check = TOP_LEVEL_KEYS[root]
+    if not rest:
+        return check
+    return _anything if check in _BLIND_CHECKS else None
+
+
+def _field_check(rest: tuple[str | int, ...]) -> _Check | None:
+    """(group, index, field key[, ...]) inside a style body."""
+    if len(rest) < 3 or rest[0] not in FIELD_GROUPS or not isinstance(rest[1], int):
+        return None
+    key = rest[2]
+    if not isinstance(key, str) or key == "key" or key not in FIELD_KEYS:
+        return None
+    check = FIELD_KEYS[key]
+    if len(rest) == 3:
+        return check
+    return _anything if check in _BLIND_CHECKS else None
+
+
+def _item_check(rest: tuple[str | int, ...], checks: Mapping[str, _Check]) -> _Check | None:
+    """(index, key) inside a barcodes, locations or beacons item: scalar checks only."""
+    if len(rest) != 2 or not isinstance(rest[0], int) or not isinstance(rest[1], str):
+        return None
+    return checks.get(rest[1])
+
+
+def _relevant_date_check(rest: tuple[str | int, ...]) -> _Check | None:
+    """(index, key[, ...]) inside a relevantDates entry: only the date keys are read."""
+    if len(rest) < 2 or not isinstance(rest[0], int) or not isinstance(rest[1], str):
+        return None
+    if rest[1] in _RELEVANT_DATE_KEYS:
+        return _date if len(rest) == 2 else None
+    return _anything
+
+
+def dotted_path(path: tuple[str | int, ...]) -> str:
+    """`path` as validate_pass_json names it: "storeCard.headerFields[0].value"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text

@@ -18,12 +18,18 @@ The data a template may read is declared in passtype.toml:
 The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.identifiers.<name>`,
 `pass.metadata.<name>`, `pass.additionalData.<name>`, `external.<name>` and `now`. A template
 referencing anything else fails to load.
+
+Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
+load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
+any other template, and any pass the shortcut is not sure of, takes the full path: render,
+parse, validate, serialise.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +39,17 @@ from typing import Any
 from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
 from shared.apple.manifest import PASS_JSON_NAME
 from shared.apple.package import PassTypeAssets
-from shared.apple.pass_json import parse_pass_json, serialise, styles_in, validate_pass_json
+from shared.apple.pass_json import (
+    ANY_STRING_CHECKS,
+    compact_text,
+    dotted_path,
+    isolated_check,
+    parse_json_value,
+    parse_pass_json,
+    serialise,
+    styles_in,
+    validate_pass_json,
+)
 from shared.apple.strings import (
     LPROJ_PATTERN,
     STRINGS_NAME,
@@ -47,8 +63,11 @@ from shared.apple.templates import (
     Reference,
     TemplateRenderError,
     TemplateSyntaxError,
+    TextAndOutputs,
+    escape_string_body,
     parse_template,
     referenced_variables,
+    split_at_outputs,
     unknown_filters,
 )
 
@@ -191,6 +210,207 @@ def read_declared_data(passtype_toml: Path) -> DeclaredData:
     return parse_declared_data(raw.get("data"), source=str(passtype_toml))
 
 
+_Check = Callable[[object], str | None]
+_SENTINEL = re.compile("\ue000([0-9]+)\ue001")  # private-use characters around a number
+_MARKS = ("\ue000", "\ue001")
+# Values render_pass_json sets (pass_json.OWNED_KEYS but formatVersion, always 1), in the
+# order of its arguments.
+_OWNED_STRINGS = (
+    "serialNumber",
+    "authenticationToken",
+    "webServiceURL",
+    "passTypeIdentifier",
+    "teamIdentifier",
+)
+
+
+def _sentinel(index: int) -> str:
+    return f"\ue000{index}\ue001"
+
+
+@dataclass(frozen=True)
+class _StringHole:
+    """A JSON string the outputs write into: fixed text (str) and output indexes (int)."""
+
+    parts: tuple[str | int, ...]
+    check: _Check
+
+
+@dataclass(frozen=True)
+class _ValueHole:
+    """An output written where a JSON value goes (`{{ x | json }}`)."""
+
+    output: int
+    check: _Check
+
+
+_Path = tuple[str | int, ...]
+
+
+def _strings_in(value: object, path: _Path) -> Iterator[tuple[_Path, str, bool]]:
+    """(path, string, is a key) for every key and string value in a parsed JSON document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, key), key, True
+            yield from _strings_in(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings_in(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, value, False
+
+
+@dataclass(frozen=True, eq=False)
+class PrecheckedTemplate:
+    """What can be checked once about a pass.json template, checked once.
+
+    For a template made only of JSON text and `{{ }}` outputs (no tags), everything but the
+    output values is the same for every pass: the JSON structure, every key, every fixed
+    value. At load time (`learn`) the template is rendered with a marker in place of each
+    output and that skeleton is parsed, validated and serialised once. What moved out of the
+    per-pass path, and why the guarantees hold:
+
+    - JSON syntax and duplicate keys: the skeleton parses, so the real output does: an output
+      inside a string is escaped and cannot leave it; one outside is the json filter's text,
+      parsed on its own (duplicate keys refused) and standing where a string stood.
+    - Validation: every rule of validate_pass_json reading only fixed values passed on the
+      skeleton. Outputs may only sit where `isolated_check` names the one check that reads
+      them (a field value, a barcode message...), and per pass exactly those checks run on
+      the real values. The skeleton's own problems must be exactly those checks failing on
+      the markers, else the template is not prechecked.
+    - Style and owned keys: fixed by the skeleton's keys.
+    - Serialisation: serialise writes each value on its own in key order, so the output is
+      the skeleton's serialisation with each marker replaced by its value's serialisation.
+
+    Per pass Liquid still evaluates every output (`TextAndOutputs.evaluate`). Whenever
+    anything is not as expected (an error, a failed check, json text in a string, a value
+    that cannot be written) `render` returns None and render_pass_json runs the full path,
+    which accepts or refuses exactly as before and reports the same problems."""
+
+    outputs: TextAndOutputs
+    strings: tuple[_StringHole, ...]
+    values: tuple[_ValueHole, ...]
+    layout: str  # the serialised skeleton, a str.format pattern with a field per value
+
+    def render(self, context: Mapping[str, Any], owned: tuple[str, ...]) -> bytes | None:
+        """The pass.json bytes, or None to take the full path. `owned`: _OWNED_STRINGS."""
+        written = self.outputs.evaluate(context)
+        if written is None:
+            return None
+        texts = [text for text, _ in written]
+        try:
+            for string in self.strings:  # only those whose check some strings fail
+                value = "".join(
+                    part if isinstance(part, str) else written[part][1] for part in string.parts
+                )
+                if string.check(value) is not None:
+                    return None
+            for hole in self.values:
+                parsed = parse_json_value(written[hole.output][1])
+                if hole.check(parsed) is not None:
+                    return None
+                texts[hole.output] = compact_text(parsed)
+            texts.extend(escape_string_body(value) for value in owned)
+            return self.layout.format(*texts).encode("utf-8")
+        except Exception:  # NaN, a lone surrogate...: the full path raises as it always did
+            return None
+
+    @classmethod
+    def learn(
+        cls, template: JsonTemplate, style: str, sample: Mapping[str, Any]
+    ) -> PrecheckedTemplate | None:
+        """The prechecked form of a template that loaded, or None if it has tags or its
+        outputs sit where more than one rule reads them. `sample`: a render context the
+        full path accepts, to confirm both paths give the same bytes."""
+        outputs = split_at_outputs(template)
+        if outputs is None or any(mark in text for text in outputs.texts for mark in _MARKS):
+            return None
+        count = len(outputs.outputs)
+        markers = [
+            _sentinel(index) if slot.in_string else f'"{_sentinel(index)}"'
+            for index, slot in enumerate(outputs.outputs)
+        ]
+        source = "".join(
+            text + marker for text, marker in zip(outputs.texts[:-1], markers, strict=True)
+        )
+        try:
+            skeleton = parse_pass_json(source + outputs.texts[-1])
+        except ValueError:
+            return None
+        holes = cls._holes(skeleton, outputs)
+        if holes is None or styles_in(skeleton) != [style]:
+            return None
+        strings, values, expected = holes
+        if sorted(validate_pass_json(skeleton)) != sorted(expected):
+            return None
+        skeleton.update(formatVersion=1)
+        skeleton.update((key, _sentinel(count + index)) for index, key in enumerate(_OWNED_STRINGS))
+        layout = cls._layout(compact_text(skeleton), count, {hole.output for hole in values})
+        if layout is None:
+            return None
+        prechecked = cls(outputs, tuple(strings), tuple(values), layout)
+        owned = tuple(f'sample {key} {{}}\\"\n' for key in _OWNED_STRINGS)
+        doc, problems = _render_document(template, sample, style=style, show_output=False)
+        if doc is None or problems:
+            return None
+        doc.update(formatVersion=1, **dict(zip(_OWNED_STRINGS, owned, strict=True)))
+        return prechecked if prechecked.render(sample, owned) == serialise(doc) else None
+
+    @staticmethod
+    def _holes(
+        skeleton: dict[str, Any], outputs: TextAndOutputs
+    ) -> tuple[list[_StringHole], list[_ValueHole], list[tuple[str, str]]] | None:
+        """String and value holes, and the problems their checks find in the markers."""
+        strings: list[_StringHole] = []
+        values: list[_ValueHole] = []
+        expected: list[tuple[str, str]] = []
+        seen: list[int] = []
+        for path, text, is_key in _strings_in(skeleton, ()):
+            if not any(mark in text for mark in _MARKS):
+                continue
+            check = None if is_key else isolated_check(path)
+            split = _SENTINEL.split(text)
+            fixed, indexes = split[::2], [int(number) for number in split[1::2]]
+            if (
+                check is None  # a marker in a key, or where other rules read it
+                or any(mark in part for part in fixed for mark in _MARKS)
+                or any("\ud800" <= char <= "\udfff" for part in fixed for char in part)
+                or any(index >= len(outputs.outputs) for index in indexes)
+            ):
+                return None
+            seen.extend(indexes)
+            if any(not outputs.outputs[index].in_string for index in indexes):
+                if fixed != ["", ""]:  # a json output is a whole value
+                    return None
+                values.append(_ValueHole(indexes[0], check))
+            else:
+                parts = [part for pair in zip(fixed[:-1], indexes, strict=True) for part in pair]
+                if check not in ANY_STRING_CHECKS:
+                    strings.append(_StringHole((*parts, fixed[-1]), check))
+            if (reason := check(text)) is not None:
+                expected.append((dotted_path(path), reason))
+        if sorted(seen) != list(range(len(outputs.outputs))):
+            return None
+        return strings, values, expected
+
+    @staticmethod
+    def _layout(text: str, count: int, value_outputs: set[int]) -> str | None:
+        """The serialised skeleton as a str.format pattern: `{n}` for output n (a value
+        output's quotes dropped), then for the owned values (count, count + 1...)."""
+        split = _SENTINEL.split(text)
+        fixed, indexes = split[::2], [int(number) for number in split[1::2]]
+        if sorted(indexes) != list(range(count + len(_OWNED_STRINGS))):
+            return None
+        for at, index in enumerate(indexes):
+            if index in value_outputs:
+                if not (fixed[at].endswith('"') and fixed[at + 1].startswith('"')):
+                    return None
+                fixed[at], fixed[at + 1] = fixed[at][:-1], fixed[at + 1][1:]
+        literal = [part.replace("{", "{{").replace("}", "}}") for part in fixed]
+        fields = [f"{{{index}}}" for index in indexes]
+        return "".join(part + field for part, field in zip(literal, [*fields, ""], strict=True))
+
+
 @dataclass(frozen=True, eq=False)
 class ApplePassType:
     """A loaded, validated Apple pass type; immutable and shared by all threads."""
@@ -200,6 +420,8 @@ class ApplePassType:
     files: dict[str, bytes]  # images and lproj files by pass member name
     declared: DeclaredData
     assets: PassTypeAssets  # `files` hashed and zipped once, for build_pkpass
+    # The template's per-pass shortcut (PrecheckedTemplate), None for templates with tags.
+    prechecked: PrecheckedTemplate | None = field(default=None, repr=False)
 
 
 def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
@@ -419,6 +641,9 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         files=folder.files,
         declared=declared,
         assets=PassTypeAssets.prepare(folder.files),
+        prechecked=PrecheckedTemplate.learn(
+            template, style, sample_context(declared, pass_type_id=directory.name)
+        ),
     )
 
 
@@ -438,6 +663,17 @@ def render_pass_json(
     template outputs is missing). Identifiers come from the signing certificate."""
     if len(authentication_token) < MIN_AUTHENTICATION_TOKEN:
         raise ValueError("authenticationToken must be at least 16 characters (Apple's minimum)")
+    if pass_type.prechecked is not None:
+        owned = (
+            serial_number,
+            authentication_token,
+            web_service_url,
+            pass_type_identifier,
+            team_identifier,
+        )
+        rendered = pass_type.prechecked.render(context, owned)
+        if rendered is not None:
+            return rendered
     doc, problems = _render_document(
         pass_type.template, context, style=pass_type.style, show_output=False
     )

@@ -37,6 +37,7 @@ from liquid import (
     RenderContext,
     is_undefined,
 )
+from liquid.builtin.content import ContentNode
 from liquid.builtin.output import Output, OutputNode
 from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
 from liquid.exceptions import LiquidError
@@ -92,6 +93,11 @@ def _to_json_value(value: object) -> object:
     raise TypeError(f"cannot convert {type(value).__name__} to JSON")
 
 
+# Made once: json.dumps builds a new encoder on every call that passes options. Same output.
+_FILTER_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_to_json_value)
+_encode_string = json.encoder.encode_basestring  # what json.dumps(s, ensure_ascii=False) runs
+
+
 def json_filter(value: object) -> JsonText:
     """`{{ x | json }}`: the value as a complete JSON value."""
     if is_undefined(value):
@@ -99,10 +105,23 @@ def json_filter(value: object) -> JsonText:
     if isinstance(value, datetime | date):
         return JsonText(json.dumps(value.isoformat()))
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=_to_json_value)
+        text = _FILTER_ENCODER.encode(value)
     except ValueError as exc:  # NaN or infinity: not JSON
         raise TypeError(str(exc)) from exc
     return JsonText(text)
+
+
+def output_text(value: object) -> str:
+    """The text a value stands for in a JSON string: dates in ISO 8601, others as Liquid
+    writes them."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return to_liquid_string(value, autoescape=False)
+
+
+def escape_string_body(text: str) -> str:
+    """`text` as the inside of a JSON string (json.dumps(text, ensure_ascii=False)[1:-1])."""
+    return _encode_string(text)[1:-1]
 
 
 def json_string_body(value: object) -> str:
@@ -110,11 +129,7 @@ def json_string_body(value: object) -> str:
     use outside quotes), anything else escaped so it cannot end the JSON string it is in."""
     if isinstance(value, JsonText):
         return str(value)
-    if isinstance(value, datetime | date):
-        text = value.isoformat()
-    else:
-        text = to_liquid_string(value, autoescape=False)
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+    return escape_string_body(output_text(value))
 
 
 class _JsonOutputNode(OutputNode):
@@ -214,6 +229,84 @@ class JsonTemplate:
             return self.bound.render(dict(context))
         except LiquidError as err:
             raise TemplateRenderError(str(err.message), _error_line(err)) from err
+
+
+@dataclass(frozen=True)
+class OutputSlot:
+    """An output of a template made only of text and outputs (see `split_at_outputs`)."""
+
+    node: _JsonOutputNode
+    in_string: bool  # between the quotes of a JSON string; else where a JSON value goes
+
+
+@dataclass(frozen=True, eq=False)
+class TextAndOutputs:
+    """A template with no tags, only fixed text and `{{ }}` outputs: rendering it writes
+    texts[0], output 0, texts[1], ..., texts[-1]. Lets a caller learn the fixed structure
+    once and, per render, evaluate just the outputs (`evaluate`)."""
+
+    template: JsonTemplate
+    texts: tuple[str, ...]  # one more than outputs
+    outputs: tuple[OutputSlot, ...]
+    fixed_size: int  # UTF-8 bytes of the texts, for the output stream limit
+
+    def evaluate(self, context: Mapping[str, Any]) -> list[tuple[str, str]] | None:
+        """What each output writes for `context`, evaluated by Liquid exactly as `render`
+        evaluates it, as (text written, raw): for an output in a string, raw is the text
+        before escaping; for one outside, the json filter's text again.
+
+        None if rendering would not simply write them: an error (a missing value...), json
+        filter text inside a string, plain text where a JSON value goes, or output near the
+        size limit. `render` then gives the answer, or the error."""
+        bound = self.template.bound
+        render_context = bound.context_class(bound, globals=bound.make_globals(dict(context)))
+        values: list[tuple[str, str]] = []
+        size = self.fixed_size
+        try:
+            with render_context.extend(namespace=bound.make_partial_namespace(False, {})):
+                for slot in self.outputs:
+                    value = slot.node.expression.evaluate(render_context)
+                    if isinstance(value, JsonText) == slot.in_string:
+                        return None
+                    raw = str(value) if isinstance(value, JsonText) else output_text(value)
+                    text = escape_string_body(raw) if slot.in_string else raw
+                    size += 4 * len(text)  # at most 4 UTF-8 bytes per character
+                    values.append((text, raw))
+        except Exception:  # whatever it is, `render` reports it
+            return None
+        limit = bound.env.output_stream_limit
+        return None if limit is not None and size > limit else values
+
+
+def split_at_outputs(template: JsonTemplate) -> TextAndOutputs | None:
+    """The template as fixed texts and outputs, each output placed inside or outside a JSON
+    string by scanning the texts; None if the template has tags (if, for, echo...) or an
+    output splits a backslash escape."""
+    texts: list[str] = []
+    outputs: list[OutputSlot] = []
+    pending = ""
+    in_string = escaped = False
+    for node in template.bound.nodes:
+        if type(node) is ContentNode:
+            pending += node.text
+            continue
+        if type(node) is not _JsonOutputNode:
+            return None
+        for char in pending:
+            if escaped:
+                escaped = False
+            elif in_string and char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = not in_string
+        if escaped:
+            return None
+        texts.append(pending)
+        pending = ""
+        outputs.append(OutputSlot(node, in_string))
+    texts.append(pending)
+    size = sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+    return TextAndOutputs(template, tuple(texts), tuple(outputs), size)
 
 
 def parse_template(source: str, name: str) -> JsonTemplate:
