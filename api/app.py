@@ -13,7 +13,9 @@ from api.errors import ErrorSchema, register_error_handlers
 from api.health.routes import blp as health_blp
 from api.operations.routes import blp as operations_blp
 from api.pages.routes import blp as pages_blp
+from api.pass_data.routes import blp as pass_data_blp
 from api.passes.routes import blp as passes_blp
+from api.push_updates.routes import blp as push_updates_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
 from shared.jobs import JobQueue
@@ -59,7 +61,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         "BearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"ApiKey": []}, {"BearerAuth": []}]
-    for blueprint in (health_blp, passes_blp, operations_blp, apple_blp, webhooks_blp):
+    for blueprint in (
+        health_blp,
+        passes_blp,
+        pass_data_blp,
+        push_updates_blp,
+        operations_blp,
+        apple_blp,
+        webhooks_blp,
+    ):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document
     register_error_handlers(app)

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify
 from marshmallow import Schema, fields
@@ -16,6 +18,8 @@ from werkzeug.exceptions import HTTPException
 from shared.repositories import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _CODES = {
     400: "bad_request",
@@ -34,15 +38,86 @@ _CODES = {
 
 
 class FieldErrorSchema(Schema):
-    field = fields.String(required=True)
+    field = fields.String(
+        required=True,
+        metadata={"description": "Dotted path of the field, parameter or header at fault."},
+    )
     reason = fields.String(required=True)
 
 
 class ErrorSchema(Schema):
-    status = fields.Integer(required=True)
-    code = fields.String(required=True)
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status."})
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "Machine-readable: "
+            + ", ".join(sorted({*_CODES.values(), "not_ready"}))
+            + " (more may be added)."
+        },
+    )
     message = fields.String(required=True)
     errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+# What each error answer means in the OpenAPI document; views may say more precisely.
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request: the body is not valid JSON or nested too deeply, or a header "
+    "is invalid; `errors` names what.",
+    401: "Missing or invalid credential.",
+    403: "The credential is of another tenant or lacks the scope.",
+    404: "Unknown tenant.",
+    409: "A request with this Idempotency-Key is still being processed.",
+    413: "The request body is too large.",
+    415: "The body is not `application/json`.",
+    422: "Invalid parameters or body; `errors` names each field.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+    503: "A dependency (database or job queue) is unavailable; nothing was done.",
+}
+
+# Every `/api/<tenantId>/...` operation: credential (401), tenant or scope (403, 404) and
+# database (503); those taking a JSON body (POST, PATCH) add 400, 409 (Idempotency-Key),
+# 413, 415 and 422.
+TENANT_API_ERRORS = (401, 403, 404, 503)
+JSON_BODY_ERRORS = (400, 409, 413, 415, 422)
+
+
+def error_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> Callable[[F], F]:
+    """Declare a view's error answers in the OpenAPI document, each with the envelope.
+
+    `descriptions` overrides the text per status (`{404: "Unknown tenant or pass."}`). Put it
+    above every other decorator of the view: it completes what they documented (the 401/403
+    of `requires_scope` keep their text; the 422 of `@blp.arguments` gets the precise one)
+    without declaring a status twice. Only documents: what a view answers is unchanged."""
+    texts = dict(descriptions or {})
+    if unknown := set(statuses) - set(ERROR_DESCRIPTIONS):
+        raise ValueError(f"no error description for {sorted(unknown)}")
+    if extra := set(texts) - set(statuses):
+        raise ValueError(f"descriptions of undeclared statuses {sorted(extra)}")
+
+    def decorate(view: F) -> F:
+        apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
+        # flask-smorest keys the statuses its decorators document by int, manual docs (and
+        # requires_scope) by str: reuse the key already there so none appears twice.
+        by_decorators = {
+            int(code)
+            for section in ("arguments", "response")
+            for code in apidoc.get(section, {}).get("responses", {})
+            if str(code).isdigit()
+        }
+        responses = apidoc.setdefault("manual_doc", {}).setdefault("responses", {})
+        for status in statuses:
+            existing = responses.pop(str(status), None) or responses.pop(status, None)
+            entry = dict(existing) if isinstance(existing, Mapping) else {}
+            if status in texts or "description" not in entry:
+                entry["description"] = texts.get(status, ERROR_DESCRIPTIONS[status])
+            entry["content"] = {"application/json": {"schema": ErrorSchema}}
+            responses[status if status in by_decorators else str(status)] = entry
+        view._apidoc = apidoc  # type: ignore[attr-defined]
+        return view
+
+    return decorate
 
 
 class ApiError(HTTPException):

@@ -28,6 +28,7 @@ from shared.apple.passtype import (
 )
 from shared.credentials.jwt_tokens import JwtConfig
 from shared.credentials.scopes import ALL_SCOPES
+from shared.providers.config import ProviderConfig, ProviderConfigError, parse_providers
 from shared.self_service import SelfServiceConfig
 from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
 
@@ -80,6 +81,7 @@ class Tenant:
     jwt: JwtConfig | None = None
     webhooks: tuple[WebhookEndpoint, ...] = ()
     self_service: SelfServiceConfig | None = None
+    providers: tuple[ProviderConfig, ...] = ()
 
 
 class _ApiKeySchema(Schema):
@@ -149,6 +151,8 @@ class _TenantSchema(Schema):
     # Validated by the webhook config parser, which knows its rules.
     webhooks = fields.Raw(load_default=list)
     self_service = fields.Nested(_SelfServiceSchema, load_default=None)
+    # Validated by the provider config parser (shared/providers/config.py).
+    providers = fields.Raw(load_default=list)
 
 
 class _PassTypeSchema(Schema):
@@ -258,6 +262,12 @@ def load_tenant(tenant_dir: Path) -> Tenant:
                 f"{pass_type.directory / 'passtype.toml'}: apple.pass_type_identifier "
                 f"{identifier} has no [[apple_certificates]] entry in tenant.toml"
             )
+    try:
+        providers = parse_providers(
+            data["providers"], str(tenant_dir / "tenant.toml"), known_pass_types=pass_types
+        )
+    except ProviderConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
     return Tenant(
         id=tenant_dir.name,
         name=data["name"],
@@ -268,6 +278,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         jwt=_jwt_config(tenant_dir, data["jwt"]),
         webhooks=webhooks,
         self_service=_self_service(tenant_dir, data["self_service"], pass_types),
+        providers=providers,
     )
 
 

@@ -30,6 +30,7 @@ from tests.support.apple import (
     generate_apple_pki,
     start_fake_apns,
 )
+from tests.support.crm import DEMO_PROVIDERS, RunningCrm, add_member_pass_type, running_crm
 from tests.support.processes import (
     ManagedProcess,
     free_port,
@@ -144,13 +145,24 @@ def webhook_receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="session")
-def tenants_dir(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Receiver) -> Path:
+def fake_crm() -> Iterator[RunningCrm]:
+    """The demo tenant's external data provider (tests/support/crm.py)."""
+    with running_crm() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def tenants_dir(
+    tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Receiver, fake_crm: RunningCrm
+) -> Path:
     import hashlib
 
     root = tmp_path_factory.mktemp("tenants")
     shutil.copytree(CONFIG_DIR / "tenants" / "demo", root / "demo")
     with (root / "demo" / "tenant.toml").open("a") as demo_toml:
         demo_toml.write(DEMO_SELF_SERVICE)
+        demo_toml.write(DEMO_PROVIDERS)
+    add_member_pass_type(root / "demo")
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
     _write_jwt_key_pair(rival)
@@ -213,7 +225,10 @@ def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path, apple_pki: App
 
 @pytest.fixture(scope="session")
 def stack_env(
-    settings: Settings, apple_pki: ApplePki, fake_apns_server: FakeApnsProcess
+    settings: Settings,
+    apple_pki: ApplePki,
+    fake_apns_server: FakeApnsProcess,
+    fake_crm: RunningCrm,
 ) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -228,8 +243,11 @@ def stack_env(
         APNS_PORT=str(fake_apns_server.port),
         APNS_CA_FILE=str(fake_apns_server.server_ca),
         LOG_LEVEL="INFO",
+        # Small campaign batches: tests/e2e/test_push_updates.py cancels between them.
+        PASSWIRE_CAMPAIGN_BATCH_SIZE="100",
     )
     env.update(WEBHOOK_TEST_ENV)
+    env.update(fake_crm.env)
     return env
 
 

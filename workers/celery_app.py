@@ -19,7 +19,7 @@ from workers.runtime import settings, tenants
 log = logging.getLogger(__name__)
 
 # Task modules are listed explicitly: registration never depends on discovery order.
-TASK_MODULES = ["workers.tasks.passes", "workers.tasks.webhooks"]
+TASK_MODULES = ["workers.tasks.passes", "workers.tasks.webhooks", "workers.tasks.campaigns"]
 
 app = Celery("passwire", include=TASK_MODULES)
 app.config_from_object(celery_config(settings))

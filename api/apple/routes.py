@@ -22,13 +22,18 @@ from api.apple import storm
 from api.apple.pkpass import pkpass_response
 from api.apple.schemas import (
     IDENTIFIER_PATTERN,
+    NOT_MODIFIED_HEADERS,
+    PKPASS,
+    PKPASS_HEADERS,
+    PKPASS_SCHEMA,
+    RETRY_AFTER_HEADERS,
     SERIAL_PATTERN,
     AppleLogSchema,
     AppleRegisterSchema,
     AppleSerialNumbersSchema,
     AppleUpdatedSinceQuerySchema,
 )
-from api.errors import ApiError, field_errors, handle_http_exception
+from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
 from shared.clock import utcnow
 from shared.jobs import EnqueueError
@@ -51,6 +56,18 @@ _PATH_RULES = {
     "serialNumber": (SERIAL_PATTERN, "must be 5 to 50 letters, digits, '_' or '-'"),
 }
 _REGISTRATION_PATH = "/devices/<deviceLibraryIdentifier>/registrations/<passTypeIdentifier>"
+# Error answers in the OpenAPI document.
+_BAD_PATH = {
+    400: "A malformed path parameter (or body); `errors` names it.",
+    404: "Unknown tenant.",
+}
+_NOT_AUTHORIZED = {401: "Missing or invalid `ApplePass` token for this pass."}
+_RETRY_LATER = {
+    "schema": ErrorSchema,
+    "headers": RETRY_AFTER_HEADERS,
+    "description": "Too many registration calls from this device, or it holds too many "
+    "registrations; retry after `Retry-After` seconds.",
+}
 
 
 class _Parser(FlaskParser):
@@ -143,10 +160,31 @@ def _authorized_pass(
 
 @blp.route("/passes/<passTypeIdentifier>/<serialNumber>")
 class LatestPass(MethodView):
+    @error_responses(
+        400,
+        401,
+        404,
+        503,
+        descriptions={
+            **_BAD_PATH,
+            **_NOT_AUTHORIZED,
+            404: "Unknown tenant, or the pass has no Apple Wallet version.",
+        },
+    )
     @blp.doc(security=_APPLE_PASS)
-    @blp.response(200, description="The latest .pkpass (application/vnd.apple.pkpass).")
-    @blp.alt_response(304, description="Not modified since If-Modified-Since.", success=True)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.response(
+        200,
+        PKPASS_SCHEMA,
+        content_type=PKPASS,
+        headers=PKPASS_HEADERS,
+        description="The latest .pkpass.",
+    )
+    @blp.alt_response(
+        304,
+        description="Not modified since If-Modified-Since.",
+        headers=NOT_MODIFIED_HEADERS,
+        success=True,
+    )
     def get(self, tenantId: str, passTypeIdentifier: str, serialNumber: str) -> Response:
         """The latest version of a pass, for a device that was told it changed."""
         ref = webservice.PassRef(tenantId, passTypeIdentifier, serialNumber)
@@ -170,12 +208,12 @@ def _tenant(tenant_id: str) -> Tenant:
 
 @blp.route(f"{_REGISTRATION_PATH}/<serialNumber>")
 class Registration(MethodView):
+    @error_responses(400, 401, 404, 413, 503, descriptions={**_BAD_PATH, **_NOT_AUTHORIZED})
     @blp.doc(security=_APPLE_PASS)
     @blp.arguments(AppleRegisterSchema)
     @blp.response(201, description="The device is now registered for the pass.")
     @blp.alt_response(200, description="Already registered; push token updated.", success=True)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(429, **_RETRY_LATER)
     def post(
         self,
         body: dict[str, Any],
@@ -206,10 +244,10 @@ class Registration(MethodView):
             _announce_install_state(ref)
         return Response(status=201 if created else 200)
 
+    @error_responses(400, 401, 404, 503, descriptions={**_BAD_PATH, **_NOT_AUTHORIZED})
     @blp.doc(security=_APPLE_PASS)
     @blp.response(200, description="The device is no longer registered for the pass.")
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(429, **_RETRY_LATER)
     def delete(
         self,
         tenantId: str,
@@ -242,6 +280,7 @@ def _announce_install_state(ref: webservice.PassRef) -> None:
 
 @blp.route(_REGISTRATION_PATH)
 class UpdatedPasses(MethodView):
+    @error_responses(400, 404, 503, descriptions=_BAD_PATH)
     @blp.doc(security=[])
     @blp.arguments(AppleUpdatedSinceQuerySchema, location="query")
     @blp.response(200, AppleSerialNumbersSchema)
@@ -272,6 +311,12 @@ class UpdatedPasses(MethodView):
 
 @blp.route("/log")
 class DeviceLog(MethodView):
+    @error_responses(
+        400,
+        404,
+        413,
+        descriptions={400: 'The body is not `{"logs": [...]}`.', 404: "Unknown tenant."},
+    )
     @blp.doc(security=[])
     @blp.arguments(AppleLogSchema)
     @blp.response(200, description="Logged.")

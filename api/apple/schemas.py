@@ -6,6 +6,41 @@ import re
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+from shared.apple.delivery import PKPASS_MEDIA_TYPE
+
+# A signed .pkpass (zip) in the OpenAPI document, with the headers it is served with.
+PKPASS = PKPASS_MEDIA_TYPE
+PKPASS_SCHEMA = {"type": "string", "format": "binary"}
+_VALIDATOR_HEADERS: dict[str, dict[str, object]] = {
+    "ETag": {
+        "description": "The version's content hash, for If-None-Match.",
+        "schema": {"type": "string"},
+    },
+    "Last-Modified": {
+        "description": "When the pass last changed, for If-Modified-Since.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`private, no-cache`: personal data, revalidated every time.",
+        "schema": {"type": "string"},
+    },
+}
+PKPASS_HEADERS = {
+    **_VALIDATOR_HEADERS,
+    "Content-Disposition": {
+        "description": 'attachment; filename="<passId>.pkpass"',
+        "schema": {"type": "string"},
+    },
+}
+NOT_MODIFIED_HEADERS = _VALIDATOR_HEADERS
+RETRY_AFTER_HEADERS = {
+    "Retry-After": {
+        "description": "Seconds to wait before calling again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
 # `\Z`, not `$`: `$` also matches before a trailing newline.
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}\Z")
 PUSH_TOKEN_PATTERN = re.compile(r"^[0-9a-fA-F]{16,200}\Z")
@@ -21,7 +56,11 @@ class AppleRegisterSchema(Schema):
         validate=validate.Regexp(
             PUSH_TOKEN_PATTERN, error="must be 16 to 200 hexadecimal characters"
         ),
-        metadata={"description": "The device's APNs token for this pass type (hex)."},
+        # The documented pattern in ECMA syntax (no `\Z`), as OpenAPI validators read it.
+        metadata={
+            "description": "The device's APNs token for this pass type (hex).",
+            "pattern": "^[0-9a-fA-F]{16,200}$",
+        },
     )
 
 

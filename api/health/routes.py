@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api import services
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from shared.readiness import check_apple_certificates, check_mongodb, check_redis
 
 blp = Blueprint("health", __name__, description="Probes")
@@ -22,6 +22,7 @@ class ProbeSchema(Schema):
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, ProbeSchema)
     def get(self) -> Any:
         """The API process is up."""
@@ -30,6 +31,14 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @error_responses(
+        503,
+        descriptions={
+            503: "Not ready (code `not_ready`): `errors` names each dependency (redis, "
+            "mongodb, apple_certificates) that is not, and why."
+        },
+    )
+    @blp.doc(security=[])
     @blp.response(200, ProbeSchema)
     def get(self) -> Any:
         """Redis and MongoDB are reachable and every Apple certificate is usable; 503 naming

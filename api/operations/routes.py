@@ -9,9 +9,11 @@ from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
-from api.errors import ApiError
+from api.errors import TENANT_API_ERRORS, ApiError, error_responses
 from api.operations.schemas import OperationSchema
 from shared import operations
+from shared.campaigns.statistics import progress
+from shared.clock import utcnow
 from shared.credentials.scopes import OPERATION_CANCEL, OPERATION_READ
 from shared.repositories import operations as operations_repo
 
@@ -24,21 +26,28 @@ blp = Blueprint(
 protect(blp)
 
 _UNKNOWN = [{"field": "correlationId", "reason": "no such operation"}]
+_NOT_FOUND = {404: "Unknown tenant or operation."}
 
 
 @blp.route("/<correlationId>")
 class Operation(MethodView):
+    @error_responses(*TENANT_API_ERRORS, descriptions=_NOT_FOUND)
     @requires_scope(OPERATION_READ)
     @blp.response(200, OperationSchema)
     def get(self, tenantId: str, correlationId: str) -> Any:
-        """Status, counters and timestamps of a job."""
+        """Status, counters and timestamps of a job; throughput and ETA once it started."""
         document = operations_repo.find_operation(
             services.database(), current_tenant().id, correlationId
         )
         if document is None:
             raise ApiError(404, "Unknown operation.", errors=_UNKNOWN)
-        return document
+        return {**document, **progress(document, utcnow())}
 
+    @error_responses(
+        *TENANT_API_ERRORS,
+        409,
+        descriptions={**_NOT_FOUND, 409: "The operation already ended: nothing to cancel."},
+    )
     @requires_scope(OPERATION_CANCEL)
     @blp.response(202, OperationSchema)
     def delete(self, tenantId: str, correlationId: str) -> Any:

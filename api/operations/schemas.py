@@ -50,3 +50,11 @@ class OperationSchema(Schema):
     startedAt = fields.DateTime(allow_none=True)
     finishedAt = fields.DateTime(allow_none=True)
     cancelRequestedAt = fields.DateTime(allow_none=True)
+    throughput = fields.Float(
+        allow_none=True,
+        metadata={"description": "Items processed per second since startedAt (to finishedAt)."},
+    )
+    eta = fields.Float(
+        allow_none=True,
+        metadata={"description": "Seconds left at that rate; only while the job runs."},
+    )

@@ -14,9 +14,11 @@ from marshmallow import RAISE
 
 from api import services
 from api.apple.pkpass import pkpass_response
+from api.apple.schemas import NOT_MODIFIED_HEADERS, PKPASS, PKPASS_HEADERS, PKPASS_SCHEMA
 from api.auth import current_tenant, protect, requires_scope
-from api.errors import ApiError
+from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.passes.schemas import (
+    ACCEPTED_HEADERS,
     LOOKUP_PARAMETER,
     SEARCH_DYNAMIC_PARAMETERS,
     AcceptedSchema,
@@ -49,15 +51,22 @@ protect(blp)
 _PAGINATION_HEADERS = {
     "x-pagination-total": {
         "description": "Passes matching the filters.",
-        "schema": {"type": "integer"},
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
     },
     "x-pagination-page-index": {
         "description": "This page (zero-based).",
-        "schema": {"type": "integer"},
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
     },
-    "x-pagination-page-size": {"description": "Passes per page.", "schema": {"type": "integer"}},
+    "x-pagination-page-size": {
+        "description": "Passes per page.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
     "Link": {
         "description": "first, prev, next and last pages (RFC 8288).",
+        "required": True,
         "schema": {"type": "string"},
     },
 }
@@ -65,6 +74,7 @@ _PAGINATION_HEADERS = {
 
 @blp.route("")
 class PassCollection(MethodView):
+    @error_responses(*TENANT_API_ERRORS, 422)
     @requires_scope(PASS_READ)
     # Parsed by load_pass_search (identifiers.* / metadata.* names are dynamic); the schema
     # and the dynamic names are listed here for the OpenAPI document.
@@ -88,10 +98,19 @@ class PassCollection(MethodView):
         )
         return [public_view(document) for document in documents], _page_headers(wanted, total)
 
+    @error_responses(
+        *TENANT_API_ERRORS,
+        *JSON_BODY_ERRORS,
+        descriptions={
+            404: "Unknown tenant, or no pass matches.",
+            409: "Several passes match (or a request with this Idempotency-Key is still "
+            "being processed).",
+        },
+    )
     @requires_scope(PASS_WRITE)
     @blp.arguments(UpdatePassSchema)
     @blp.doc(parameters=[LOOKUP_PARAMETER])
-    @blp.response(202, AcceptedSchema)
+    @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
     def patch(self, body: dict[str, Any], tenantId: str) -> Any:
         """Update the one pass an external identifier names (`id.<system>.<key>=value`, or
         `id=<passId>`): 404 when none matches, 409 when several do."""
@@ -109,11 +128,19 @@ class PassCollection(MethodView):
             )
         return _update(matches[0], body)
 
+    @error_responses(
+        *TENANT_API_ERRORS,
+        *JSON_BODY_ERRORS,
+        descriptions={
+            401: "Missing or invalid credential; without one (self-service), an identifier "
+            "that is not vouched for.",
+        },
+    )
     @requires_scope(PASS_WRITE, self_service=True)
     # webargs ignores unknown query parameters unless told otherwise.
     @blp.arguments(CreatePassQuerySchema, location="query", unknown=RAISE)
     @blp.arguments(CreatePassSchema)
-    @blp.response(202, AcceptedSchema)
+    @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
     @blp.alt_response(200, schema=AcceptedSchema, description="Self-service: the existing pass.")
     def post(self, query: dict[str, Any], body: dict[str, Any], tenantId: str) -> Any:
         """Issue a pass: answers at once with a correlationId; a worker creates the pass.
@@ -229,13 +256,34 @@ def _find_pass(pass_id: str) -> dict[str, Any]:
     return document
 
 
+_ONE_PASS = "The pass (JSON), or with `device=apple` its signed .pkpass."
+
+
 @blp.route("/<passId>")
 class PassItem(MethodView):
+    @error_responses(
+        *TENANT_API_ERRORS,
+        422,
+        descriptions={
+            404: "Unknown tenant or pass, or (`device=apple`) a pass without an Apple Wallet "
+            "version."
+        },
+    )
     @requires_scope(PASS_READ)
     @blp.arguments(PassQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, PassSchema)
+    @blp.response(200, PassSchema, description=_ONE_PASS)
     @blp.alt_response(
-        200, description="With device=apple: the .pkpass (application/vnd.apple.pkpass)."
+        200,
+        schema=PKPASS_SCHEMA,
+        content_type=PKPASS,
+        headers=PKPASS_HEADERS,
+        description=_ONE_PASS,
+    )
+    @blp.alt_response(
+        304,
+        description="`device=apple`: not modified since If-None-Match / If-Modified-Since.",
+        headers=NOT_MODIFIED_HEADERS,
+        success=True,
     )
     def get(self, query: dict[str, Any], tenantId: str, passId: str) -> Any:
         """One pass as stored (identifiers, metadata, additionalData, install state), or with
@@ -245,9 +293,12 @@ class PassItem(MethodView):
             return pkpass_response(current_tenant(), document)
         return public_view(document)
 
+    @error_responses(
+        *TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
+    )
     @requires_scope(PASS_WRITE)
     @blp.arguments(UpdatePassSchema)
-    @blp.response(202, AcceptedSchema)
+    @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
     def patch(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
         """Merge a JSON Merge Patch into the pass's data; a worker re-renders it and pushes
         its devices when the rendered pass changed (an unchanged one counts `unchanged`)."""

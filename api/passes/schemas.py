@@ -10,6 +10,24 @@ from api.errors import ApiError, field_errors
 from api.fields import Identifiers, JsonObject
 from shared.passes import search
 
+# How the JSON-object fields read in the OpenAPI document (api/fields.py validates them): an
+# identifier is a string, or one nested object of strings; in a merge patch null removes it.
+_IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 256}
+_IDENTIFIERS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [_IDENTIFIER, {"type": "object", "additionalProperties": _IDENTIFIER}]
+    },
+}
+_PATCH_IDENTIFIER = {**_IDENTIFIER, "nullable": True}
+_PATCH_IDENTIFIERS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [_PATCH_IDENTIFIER, {"type": "object", "additionalProperties": _PATCH_IDENTIFIER}]
+    },
+}
+_KEYS = "Keys: a letter, then up to 63 letters, digits, '_' or '-'."
+
 
 class CreatePassQuerySchema(Schema):
     class Meta:
@@ -29,18 +47,31 @@ class CreatePassSchema(Schema):
     identifiers = Identifiers(
         with_signatures=True,
         load_default=dict,
-        metadata={"description": 'External identifiers per system, e.g. {"crm": "C-1233332"}.'},
+        metadata={
+            **_IDENTIFIERS,
+            "description": 'External identifiers per system, e.g. {"crm": "C-1233332"} or '
+            '{"y2": {"customerId": "1233332"}}. Without a credential (self-service), '
+            "`<key>.hmac` beside `<key>` carries its hex HMAC-SHA256. " + _KEYS,
+        },
     )
     metadata = JsonObject(
         max_depth=2,
         scalar_values_only=True,
         load_default=dict,
-        metadata={"description": 'Segmentation values, e.g. {"store": "42"}.'},
+        metadata={
+            "type": "object",
+            "description": 'Segmentation values, e.g. {"store": "42"}: strings (at most 2048 '
+            "characters), numbers, booleans or null, or one nested object of those. " + _KEYS,
+        },
     )
     additionalData = JsonObject(
         max_depth=5,
         load_default=dict,
-        metadata={"description": "Display-only extras rendered on the pass."},
+        metadata={
+            "type": "object",
+            "description": "Display-only extras rendered on the pass: any JSON nested at most "
+            "5 levels. " + _KEYS,
+        },
     )
 
 
@@ -50,9 +81,9 @@ class UpdatePassSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    identifiers = Identifiers(for_patch=True)
-    metadata = JsonObject(max_depth=2, scalar_values_only=True)
-    additionalData = JsonObject(max_depth=5)
+    identifiers = Identifiers(for_patch=True, metadata=_PATCH_IDENTIFIERS)
+    metadata = JsonObject(max_depth=2, scalar_values_only=True, metadata={"type": "object"})
+    additionalData = JsonObject(max_depth=5, metadata={"type": "object"})
 
 
 class PassQuerySchema(Schema):
@@ -68,6 +99,17 @@ class PassQuerySchema(Schema):
 class AcceptedSchema(Schema):
     correlationId = fields.String(required=True)
     passId = fields.String(required=True)
+
+
+# Answers that start a job (202) say where to follow it.
+ACCEPTED_HEADERS: dict[str, Any] = {
+    "Location": {
+        "description": "The job's operation, to follow with GET: "
+        "`/api/{tenantId}/operations/{correlationId}`.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 
 
 class PassSchema(Schema):

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
+from api.errors import TENANT_API_ERRORS, error_responses
 from api.webhooks.schemas import DeliveriesQuerySchema, DeliveriesSchema, WebhooksSchema
 from shared.credentials.scopes import PASS_READ
 from shared.repositories import webhook_deliveries as deliveries_repo
@@ -30,6 +31,7 @@ def _configured() -> tuple[WebhookEndpoint, ...]:
 
 @blp.route("")
 class Webhooks(MethodView):
+    @error_responses(*TENANT_API_ERRORS)
     @requires_scope(PASS_READ)
     @blp.response(200, WebhooksSchema)
     def get(self, tenantId: str) -> Any:
@@ -41,6 +43,7 @@ class Webhooks(MethodView):
 
 @blp.route("/deliveries")
 class Deliveries(MethodView):
+    @error_responses(*TENANT_API_ERRORS, 422)
     @requires_scope(PASS_READ)
     @blp.arguments(DeliveriesQuerySchema, location="query")
     @blp.response(200, DeliveriesSchema)

@@ -21,15 +21,17 @@ def new_apple_version(
     document: Mapping[str, Any],
     *,
     now: datetime,
+    external: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The `apple` sub-document for `document`'s data, or None when nothing changed (or the
-    pass type has no Apple template). Raises issuing.AppleRenderFailed."""
+    pass type has no Apple template). `external` is the pass's external data (rendered,
+    never stored). Raises issuing.AppleRenderFailed."""
     rendition = issuing.render(
         tenant,
         pass_type,
         document,
         web_service_url=context.settings.apple_web_service_url(tenant.id),
-        external={},
+        external=external or {},
         now=now,
     )
     previous = document.get("apple")

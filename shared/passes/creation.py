@@ -10,7 +10,7 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
-from shared.passes.jobs import JobContext, UnknownPassType
+from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_CREATED
 
@@ -52,9 +52,13 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
     )
     try:
         tenant, pass_type = context.pass_type(operation["tenant"], intent["passType"])
-        # Rendered before the insert: a pass is stored complete, or not at all.
-        document["apple"] = new_apple_version(context, tenant, pass_type, document, now=now)
-    except (AppleRenderFailed, UnknownPassType) as exc:
+        # Rendered before the insert: a pass is stored complete, or not at all. External
+        # data is rendered, then dropped: never part of the document.
+        external = context.external_data(tenant, pass_type, document)
+        document["apple"] = new_apple_version(
+            context, tenant, pass_type, document, now=now, external=external
+        )
+    except (AppleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):
         return _created(context, correlation_id, document)

@@ -14,6 +14,7 @@ from config.settings import Settings
 from shared import operations
 from shared.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.providers.fetching import ExternalDataClient, ExternalResult, process_client
 from shared.tenants import PassType, Tenant, TenantRegistry
 from shared.webhooks.config import OPERATION_COMPLETED
 from shared.webhooks.events import Queue, emit, enqueue_deliveries
@@ -25,12 +26,18 @@ class UnknownPassType(Exception):
     pass
 
 
+class ExternalDataFailed(Exception):
+    """A provider of the pass's external data failed; the message names it and the reason."""
+
+
 @dataclass(frozen=True)
 class JobContext:
     db: Database[Any]
     tenants: TenantRegistry
     settings: Settings
     events_queue: Queue | None = None  # None: events stay in the outbox until re-queued
+    # Calls the tenants' external data providers; None: this process's shared client.
+    external: ExternalDataClient | None = None
 
     def pass_type(self, tenant_id: str, pass_type_id: str) -> tuple[Tenant, PassType]:
         tenant = self.tenants.get(tenant_id)
@@ -38,6 +45,27 @@ class JobContext:
         if tenant is None or pass_type is None:
             raise UnknownPassType(f"pass type '{pass_type_id}' of tenant '{tenant_id}' is gone")
         return tenant, pass_type
+
+    def external_data(
+        self, tenant: Tenant, pass_type: PassType, document: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The external data `pass_type`'s templates read (`[data] external`) for `document`,
+        from the tenant's providers; only returned, never stored. No declared names, no call.
+        Raises ExternalDataFailed when a provider fails."""
+        result = self.fetch_external(tenant, pass_type, document)
+        if result.error is not None:
+            raise ExternalDataFailed(result.error)
+        return result.data
+
+    def fetch_external(
+        self, tenant: Tenant, pass_type: PassType, document: Mapping[str, Any]
+    ) -> ExternalResult:
+        needed = pass_type.declared.external
+        providers = tenant.providers
+        if not needed or not providers:
+            return ExternalResult()
+        client = self.external or process_client()
+        return client.fetch_for_pass(providers, document, needed=needed)
 
     def emit(
         self, tenant_id: str, event_type: str, data: Mapping[str, Any], *, correlation_id: str

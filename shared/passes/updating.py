@@ -15,7 +15,7 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
 from shared.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
-from shared.passes.jobs import JobContext, UnknownPassType
+from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_UPDATED
@@ -47,7 +47,7 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
             )
         try:
             outcome = _apply(context, document, operation["intent"]["patch"])
-        except (AppleRenderFailed, UnknownPassType) as exc:
+        except (AppleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
             return _failed(context, correlation_id, pass_id, str(exc))
         if outcome is not None:
             stored, changed = outcome
@@ -66,7 +66,9 @@ def _apply(
     for field in PATCHABLE:
         if field in patch:
             patched[field] = merge_patch(document.get(field) or {}, patch[field])
-    apple = new_apple_version(context, tenant, pass_type, patched, now=now)
+    # A provider failing raises ExternalDataFailed before anything is written.
+    external = context.external_data(tenant, pass_type, patched)
+    apple = new_apple_version(context, tenant, pass_type, patched, now=now, external=external)
     changes: dict[str, Any] = {field: patched[field] for field in PATCHABLE}
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)

@@ -8,12 +8,19 @@ from shared.jobs import CREATE_PASS, UPDATE_PASS
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update
+from shared.providers.fetching import process_client
 from workers.base import PasswireTask
 from workers.runtime import database, settings, tenants
 
 
 def _context() -> JobContext:
-    return JobContext(db=database(), tenants=tenants(), settings=settings, events_queue=current_app)
+    return JobContext(
+        db=database(),
+        tenants=tenants(),
+        settings=settings,
+        events_queue=current_app,
+        external=process_client(),  # one session per worker process, kept alive across jobs
+    )
 
 
 def _status(operation: dict[str, Any] | None) -> str:

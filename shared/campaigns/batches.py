@@ -1,0 +1,232 @@
+"""One campaign batch: apply the operation's merge patch to an explicit list of passes.
+
+Per batch: one bulk read, render and sign only the passes whose rendered pass.json changed,
+one bulk write (version-guarded; passes changed concurrently are re-read and retried, then
+counted failed), one APNs fan-out per pass type certificate, one record of the results (the
+batch id makes it count once under at-least-once delivery), then the push flags are cleared.
+Cancellation is checked between passes, not only between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared import operations
+from shared.apple.issuing import AppleRenderFailed
+from shared.apple.push import PushCounts, apns_client, push_to_devices
+from shared.clock import utcnow
+from shared.passes.apple_versions import new_apple_version
+from shared.passes.jobs import JobContext, UnknownPassType
+from shared.passes.merge_patch import merge_patch
+from shared.passes.updating import PATCHABLE
+from shared.repositories import campaigns as repo
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_PASSES = 50
+CHECK_EVERY_SECONDS = 0.5
+WRITE_ROUNDS = 3  # a pass that keeps changing under us is counted failed after these
+GONE = "the pass no longer exists"
+KEPT_CHANGING = "the pass kept changing during the campaign; try again"
+
+
+class CancelWatch:
+    """Tells whether to stop before the next pass, reading the operation's status at most
+    every `every` passes or `interval` seconds (whichever comes first)."""
+
+    def __init__(
+        self,
+        read_status: Callable[[], str | None],
+        *,
+        every: int = CHECK_EVERY_PASSES,
+        interval: float = CHECK_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        status: str = operations.RUNNING,  # as just read: a batch starting late stops at once
+    ) -> None:
+        self._read, self._every, self._interval, self._clock = read_status, every, interval, clock
+        self._since, self._last, self._stop = 0, clock(), status != operations.RUNNING
+
+    def stop(self) -> bool:
+        if not self._stop and (
+            self._since >= self._every or self._clock() - self._last >= self._interval
+        ):
+            self._stop = self._read() != operations.RUNNING
+            self._since, self._last = 0, self._clock()
+        self._since += 1
+        return self._stop
+
+
+@dataclass
+class _Tally:
+    succeeded: int = 0
+    unchanged: int = 0
+    cancelled: int = 0
+    errors: list[operations.ItemError] = field(default_factory=list)
+    to_push: dict[str, tuple[str, int]] = field(default_factory=dict)  # id → (topic, tag)
+
+    def fail(self, pass_id: str, reason: str) -> None:
+        self.errors.append(operations.ItemError(pass_id, reason))
+
+    def done(self, document: Mapping[str, Any], *, written: bool) -> None:
+        """Count a pass whose new state is stored; a push is owed when its flag is set."""
+        if document.get("applePushPending") and document.get("apple"):
+            apple = document["apple"]
+            self.to_push[document["_id"]] = (apple["passTypeIdentifier"], apple["updateTag"])
+        if written or document["_id"] in self.to_push:
+            self.succeeded += 1
+        else:
+            self.unchanged += 1
+
+
+def _prepare(
+    context: JobContext, document: Mapping[str, Any], patch: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The changes to store for `document`, or None when nothing changed. Raises
+    AppleRenderFailed / UnknownPassType."""
+    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
+    patched = dict(document)
+    for name in PATCHABLE:
+        if name in patch:
+            patched[name] = merge_patch(document.get(name) or {}, patch[name])
+    apple = new_apple_version(context, tenant, pass_type, patched, now=now)
+    if apple is None and all(patched.get(n) == document.get(n) for n in PATCHABLE):
+        return None
+    changes: dict[str, Any] = {name: patched.get(name) or {} for name in PATCHABLE}
+    if apple is not None:
+        changes.update(apple=apple, applePushPending=True)
+    changes["updatedAt"] = now
+    return changes
+
+
+_Writes = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # id → (as read, changes)
+
+
+def _prepare_one(
+    context: JobContext,
+    document: dict[str, Any],
+    patch: Mapping[str, Any],
+    now: datetime,
+    *,
+    tally: _Tally,
+    writes: _Writes,
+) -> None:
+    """Render one pass: a render failure fails that pass only."""
+    try:
+        changes = _prepare(context, document, patch, now)
+    except (AppleRenderFailed, UnknownPassType) as exc:
+        tally.fail(document["_id"], str(exc))
+        return
+    if changes is None:
+        tally.done(document, written=False)
+    else:
+        writes[document["_id"]] = (document, changes)
+
+
+def _write(
+    context: JobContext, tenant_id: str, writes: _Writes, now: datetime, tally: _Tally
+) -> list[str]:
+    """Store the prepared passes in one bulk write; returns the ids the version guard refused."""
+    requests = [repo.PassWrite(i, d["version"], c) for i, (d, c) in writes.items()]
+    written = repo.write_passes(context.db, tenant_id, requests, now=now)
+    for pass_id in written:
+        document, changes = writes[pass_id]
+        tally.done({**document, **changes}, written=True)
+    return [pass_id for pass_id in writes if pass_id not in written]
+
+
+def _retry(
+    context: JobContext,
+    tenant_id: str,
+    refused: list[str],
+    patch: Mapping[str, Any],
+    tally: _Tally,
+) -> None:
+    """Passes another writer changed meanwhile: re-read, re-apply, a few rounds at most."""
+    for _ in range(WRITE_ROUNDS - 1):
+        if not refused:
+            return
+        reloaded = repo.load_passes(context.db, tenant_id, refused)
+        now = utcnow()
+        writes: _Writes = {}
+        for pass_id in refused:
+            if pass_id in reloaded:
+                _prepare_one(context, reloaded[pass_id], patch, now, tally=tally, writes=writes)
+            else:
+                tally.fail(pass_id, GONE)
+        refused = _write(context, tenant_id, writes, now, tally)
+    for pass_id in refused:
+        tally.fail(pass_id, KEPT_CHANGING)
+
+
+def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
+    """One fan-out per pass type certificate (a batch usually has one)."""
+    by_topic: dict[str, list[str]] = {}
+    for pass_id, (topic, _) in tally.to_push.items():
+        by_topic.setdefault(topic, []).append(pass_id)
+    tenant = context.tenants.get(tenant_id)
+    pushed = failed = unregistered = 0
+    for topic, pass_ids in by_topic.items():
+        if tenant is None:
+            break
+        counts = push_to_devices(
+            context.db,
+            apns_client(tenant.apple_identities.get(topic), context.settings),
+            tenant_id=tenant_id,
+            pass_type_identifier=topic,
+            pass_ids=pass_ids,
+        )
+        pushed, failed = pushed + counts.pushed, failed + counts.failed
+        unregistered += counts.unregistered
+    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered)
+
+
+def run_batch(
+    context: JobContext, correlation_id: str, batch_id: str, pass_ids: Sequence[str]
+) -> dict[str, Any] | None:
+    """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice."""
+    db = context.db
+    operation = repo.load_campaign(db, correlation_id)
+    if operation is None or operation["status"] in operations.FINAL_STATUSES:
+        return operation
+    tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
+    watch = CancelWatch(
+        lambda: repo.operation_status(db, correlation_id), status=operation["status"]
+    )
+    documents = repo.load_passes(db, tenant_id, pass_ids)
+    tally, now = _Tally(), utcnow()
+    writes: _Writes = {}
+    for index, pass_id in enumerate(pass_ids):
+        if watch.stop():
+            # Passes before this one are finished as usual; the rest are not touched.
+            tally.cancelled = len(pass_ids) - index
+            break
+        document = documents.get(pass_id)
+        if document is None:
+            tally.fail(pass_id, GONE)
+        else:
+            _prepare_one(context, document, patch, now, tally=tally, writes=writes)
+    _retry(context, tenant_id, _write(context, tenant_id, writes, now, tally), patch, tally)
+    counts = _push(context, tenant_id, tally)
+    result = context.finished(
+        operations.record_results(
+            db,
+            correlation_id,
+            batch_id,
+            succeeded=tally.succeeded,
+            unchanged=tally.unchanged,
+            failed=len(tally.errors),
+            cancelled=tally.cancelled,
+            delivery=counts.as_counters(),
+            errors=tuple(tally.errors),
+        )
+    )
+    # Cleared after counting: a crash in between pushes again (harmless), never loses one.
+    repo.clear_apple_push_pending(
+        db, tenant_id, [(pass_id, tag) for pass_id, (_, tag) in tally.to_push.items()]
+    )
+    return result

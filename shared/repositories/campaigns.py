@@ -1,0 +1,143 @@
+"""Campaign reads and writes: walking a segment's pass ids, loading and writing a batch of
+passes in bulk, and the planning marks on a campaign's operation.
+
+Segments are walked in `_id` order with a projection of `_id` only and a batch-sized cursor,
+so a segment of millions never sits in memory; the `(tenant, _id)` index serves the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.database import Database
+
+from shared.repositories import operations, passes
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PassWrite:
+    pass_id: str
+    expected_version: int
+    changes: Document
+
+
+def count_segment(db: Database[Any], query: Mapping[str, Any]) -> int:
+    return int(db[passes.COLLECTION].count_documents(dict(query)))
+
+
+def segment_ids(
+    db: Database[Any], query: Mapping[str, Any], *, limit: int, batch_size: int
+) -> Iterator[str]:
+    """At most `limit` matching pass ids in `_id` order, fetched `batch_size` at a time."""
+    if limit <= 0:
+        return
+    cursor = db[passes.COLLECTION].find(
+        dict(query), {"_id": 1}, sort=[("_id", 1)], limit=limit, batch_size=batch_size
+    )
+    with cursor:
+        for document in cursor:
+            yield str(document["_id"])
+
+
+def load_passes(db: Database[Any], tenant_id: str, pass_ids: Sequence[str]) -> dict[str, Document]:
+    found = db[passes.COLLECTION].find({"_id": {"$in": list(pass_ids)}, "tenant": tenant_id})
+    return {str(document["_id"]): document for document in found}
+
+
+def write_passes(
+    db: Database[Any], tenant_id: str, writes: Sequence[PassWrite], *, now: datetime
+) -> set[str]:
+    """Apply each write unless its pass changed since it was read (version guard), in one
+    `bulk_write`; returns the ids written. `changes` must set `updatedAt` to `now`: that and
+    the new version tell our writes from a concurrent writer's when some were refused."""
+    if not writes:
+        return set()
+    requests = [
+        UpdateOne(
+            {"_id": w.pass_id, "tenant": tenant_id, "version": w.expected_version},
+            {"$set": {**w.changes, "version": w.expected_version + 1}},
+        )
+        for w in writes
+    ]
+    result = db[passes.COLLECTION].bulk_write(requests, ordered=False)
+    ids = [w.pass_id for w in writes]
+    if result.modified_count == len(writes):
+        return set(ids)
+    expected = {w.pass_id: w.expected_version + 1 for w in writes}
+    current = db[passes.COLLECTION].find(
+        {"_id": {"$in": ids}, "tenant": tenant_id}, {"version": 1, "updatedAt": 1}
+    )
+    return {
+        str(d["_id"])
+        for d in current
+        if d.get("version") == expected[str(d["_id"])] and d.get("updatedAt") == now
+    }
+
+
+def clear_apple_push_pending(
+    db: Database[Any], tenant_id: str, pushed: Iterable[tuple[str, int]]
+) -> None:
+    """The pushes for these (pass id, Apple update tag) were sent; newer versions keep theirs."""
+    requests = [
+        UpdateOne(
+            {"_id": pass_id, "tenant": tenant_id, "apple.updateTag": tag},
+            {"$unset": {"applePushPending": ""}},
+        )
+        for pass_id, tag in pushed
+    ]
+    if requests:
+        db[passes.COLLECTION].bulk_write(requests, ordered=False)
+
+
+def operation_status(db: Database[Any], correlation_id: str) -> str | None:
+    found = db[operations.COLLECTION].find_one({"_id": correlation_id}, {"status": 1})
+    return None if found is None else str(found["status"])
+
+
+def mark_planned(
+    db: Database[Any], correlation_id: str, *, total: int, active: Sequence[str], now: datetime
+) -> Document | None:
+    """Set the segment's size as the operation's total, once (a re-delivered planning job
+    keeps the first count); returns the operation as it now is."""
+    updated: Document | None = db[operations.COLLECTION].find_one_and_update(
+        {"_id": correlation_id, "status": {"$in": list(active)}, "plannedAt": None},
+        {"$set": {"counters.total": total, "plannedAt": now, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        updated = db[operations.COLLECTION].find_one({"_id": correlation_id})
+    return updated
+
+
+def settle_total(
+    db: Database[Any], correlation_id: str, *, walked: int, active: Sequence[str], now: datetime
+) -> Document | None:
+    """Lower the total to the passes actually walked (some left the segment after it was
+    counted), once; returns the operation as it now is."""
+    updated: Document | None = db[operations.COLLECTION].find_one_and_update(
+        {
+            "_id": correlation_id,
+            "status": {"$in": list(active)},
+            "walkedAt": None,
+            "counters.total": {"$gt": walked},
+        },
+        {"$set": {"counters.total": walked, "walkedAt": now, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        updated = db[operations.COLLECTION].find_one({"_id": correlation_id})
+    return updated
+
+
+def load_campaign(db: Database[Any], correlation_id: str) -> Document | None:
+    """The operation without its list of recorded batches (thousands for a large campaign)."""
+    found: Document | None = db[operations.COLLECTION].find_one(
+        {"_id": correlation_id}, {"recordedBatches": 0}
+    )
+    return found
