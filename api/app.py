@@ -24,6 +24,17 @@ from shared.tenants import load_registry
 
 log = logging.getLogger(__name__)
 
+API_DESCRIPTION = """\
+Issue, update and push Apple Wallet passes, driven from a brand's systems.
+
+* Credentials: `X-API-Key` (a key of the tenant in the path) or `Authorization: Bearer <JWT>`
+  signed by the tenant; each operation names the scope it needs in `x-required-scope`.
+* Jobs answer `202` with a `correlationId`; follow them at `/api/{tenantId}/operations/{id}`.
+* `Idempotency-Key` (request header, POST and PATCH): a repeat within 24 h gets the original
+  answer, marked `Idempotent-Replayed: true`; the same key for another request gets `422`.
+* Every error has the `Error` shape: `status`, `code`, `message`, `errors[{field, reason}]`.
+"""
+
 
 class PasswireApi(Api):  # type: ignore[misc]
     # Documents our envelope as the error response of every operation in the OpenAPI spec.
@@ -39,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         API_TITLE="passwire",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
+        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         # Interactive docs only where they help a developer; the JSON spec is always served.

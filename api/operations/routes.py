@@ -6,11 +6,12 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
 from api.errors import TENANT_API_ERRORS, ApiError, error_responses
-from api.operations.schemas import OperationSchema
+from api.operations.schemas import OperationListQuerySchema, OperationSchema
 from shared import operations
 from shared.campaigns.statistics import progress
 from shared.clock import utcnow
@@ -27,6 +28,36 @@ protect(blp)
 
 _UNKNOWN = [{"field": "correlationId", "reason": "no such operation"}]
 _NOT_FOUND = {404: "Unknown tenant or operation."}
+
+
+_PAGE_HEADERS = {
+    "x-pagination-total": {
+        "description": "Operations matching the filters.",
+        "schema": {"type": "integer"},
+        "required": True,
+    }
+}
+
+
+@blp.route("")
+class Operations(MethodView):
+    @error_responses(*TENANT_API_ERRORS, 422, descriptions={404: "Unknown tenant."})
+    @requires_scope(OPERATION_READ)
+    @blp.arguments(OperationListQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, OperationSchema(many=True), headers=_PAGE_HEADERS)
+    def get(self, query: dict[str, Any], tenantId: str) -> Any:
+        """Recent operations, newest first, by kind and status; total in x-pagination-total."""
+        documents, total = operations_repo.list_operations(
+            services.database(),
+            current_tenant().id,
+            kind=query.get("kind"),
+            status=query.get("status"),
+            skip=query["pageIndex"] * query["pageSize"],
+            limit=query["pageSize"],
+        )
+        now = utcnow()
+        body = [{**document, **progress(document, now)} for document in documents]
+        return body, {"x-pagination-total": str(total)}
 
 
 @blp.route("/<correlationId>")

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
+
+from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES
+
+STATUSES = (*ACTIVE_STATUSES, *FINAL_STATUSES)
 
 
 class AppleCountersSchema(Schema):
@@ -58,3 +62,18 @@ class OperationSchema(Schema):
         allow_none=True,
         metadata={"description": "Seconds left at that rate; only while the job runs."},
     )
+
+
+class OperationListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.String(
+        validate=validate.OneOf(["create", "update", "pushUpdate"]),
+        metadata={"description": "Only operations of this kind."},
+    )
+    status = fields.String(
+        validate=validate.OneOf(list(STATUSES)), metadata={"description": "Only this status."}
+    )
+    pageIndex = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000))
+    pageSize = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))

@@ -83,3 +83,30 @@ def record_batch(
         return_document=ReturnDocument.AFTER,
     )
     return updated
+
+
+def list_operations(
+    db: Database[Any],
+    tenant_id: str,
+    *,
+    kind: str | None,
+    status: str | None,
+    skip: int,
+    limit: int,
+) -> tuple[list[Document], int]:
+    """The tenant's operations, newest first (served by the tenant_createdAt index)."""
+    query: Document = {}
+    if kind:
+        query["kind"] = kind
+    if status:
+        query["status"] = status
+    query["tenant"] = tenant_id  # set last: no filter can replace it
+    projection = {"intent": 0, "recordedBatches": 0}
+    cursor = (
+        db[COLLECTION]
+        .find(query, projection)
+        .sort([("createdAt", -1), ("_id", -1)])
+        .skip(skip)
+        .limit(limit)
+    )
+    return list(cursor), int(db[COLLECTION].count_documents(query))
