@@ -132,10 +132,9 @@ def require_json_body() -> None:
 
 def protect(blueprint: Blueprint) -> None:
     """Tenant API hooks, in order: authenticate, check the body's media type, then honour an
-    Idempotency-Key (which needs the authenticated tenant)."""
+    Idempotency-Key (claimed by requires_scope once the caller may do the request)."""
     blueprint.before_request(authenticate_tenant)
     blueprint.before_request(require_json_body)
-    blueprint.before_request(idempotency.before_request)
     blueprint.after_request(idempotency.after_request)
 
 
@@ -157,6 +156,9 @@ def requires_scope(scope: str, *, self_service: bool = False) -> Callable[[F], F
                 g.self_service = True
             elif scope not in principal.scopes:
                 raise _refuse(403, f"This credential lacks the {scope} scope.", "scope", scope)
+            replay = idempotency.claim_or_replay()
+            if replay is not None:
+                return replay
             return view(*args, **kwargs)
 
         checked.required_scope = scope  # type: ignore[attr-defined]

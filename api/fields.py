@@ -110,3 +110,5 @@ class Identifiers(JsonObject):
             return
         elif not isinstance(item, str) or not item or len(item) > 256:
             errors[where] = "must be a non-empty string of at most 256 characters"
+        elif item.strip(".") == "":
+            errors[where] = "must not consist of dots only"

@@ -44,8 +44,9 @@ def _replay(record: dict[str, Any]) -> Response:
     return response
 
 
-def before_request() -> Response | None:
-    """Blueprint hook, after authentication."""
+def claim_or_replay() -> Response | None:
+    """Called once the caller is authenticated and holds the view's scope (requires_scope):
+    a caller who may not do the request can neither claim a key nor see an answer."""
     key = request.headers.get(HEADER)
     if key is None or request.method not in _METHODS:
         return None
@@ -56,7 +57,8 @@ def before_request() -> Response | None:
             errors=[{"field": HEADER, "reason": "1 to 255 visible ASCII characters"}],
         )
     db = services.database()
-    record_id = f"{g.tenant.id}:{key}"
+    # Per credential: one caller's key never replays, or blocks, another caller's request.
+    record_id = f"{g.tenant.id}:{g.principal.credential}:{key}"
     fingerprint, now = _fingerprint(), utcnow()
     existing = repo.claim(db, record_id, fingerprint, now)
     if existing is not None and existing["createdAt"] < now - WINDOW:
@@ -85,7 +87,7 @@ def after_request(response: Response) -> Response:
     if record_id is None:
         return response
     db = services.database()
-    if response.status_code >= 500 or not response.is_json:
+    if response.status_code >= 500 or response.status_code in {401, 403} or not response.is_json:
         repo.release(db, record_id)  # let the client retry; only JSON answers are replayed
         return response
     body = response.get_data(as_text=True)

@@ -76,7 +76,8 @@ class ProviderConfig:
     def build_url(self, identifiers: Mapping[str, Any]) -> str | None:
         """The URL for a pass's identifiers (percent-encoded), or None when it lacks one."""
         value = self.identifier_value(identifiers)
-        if value is None:
+        if value is None or value.strip(".") == "":
+            # "." and ".." would be resolved as path segments: never let a value walk the URL.
             return None
         encoded = quote(value, safe="")
         return PLACEHOLDER.sub(lambda _: encoded, self.url_template)

@@ -74,6 +74,7 @@ class TestRefusedRequests:
             ({"additionalData": {"x": [{"$where": 1}]}}, "additionalData.x.0.$where"),
             ({"additionalData": {"a": [[[[[[1]]]]]]}}, "additionalData.a.0.0.0.0"),
             ({"identifiers": {"crm\n": "x"}}, "identifiers.crm\n"),
+            ({"identifiers": {"crm": ".."}}, "identifiers.crm"),
         ],
     )
     def test_wrong_types(self, client: Any, body: dict[str, Any], field: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shared.clock import utcnow
+from shared.credentials.api_keys import issue_key
 from tests.conftest import DEMO_KEY
 
 URL = "/api/demo/passes?passType=loyalty"
@@ -34,7 +35,7 @@ def test_a_repeat_returns_the_original_answer(client: Any, db: Any) -> None:
     assert second.headers["Location"] == first.headers["Location"]
     assert second.headers["Idempotent-Replayed"] == "true"
     assert db.operations.count_documents({}) == operations_before + 1  # the work was done once
-    assert db.idempotency_keys.count_documents({"_id": f"demo:{key}"}) == 1
+    assert db.idempotency_keys.count_documents({"_id": f"demo:config-key:local-demo:{key}"}) == 1
 
 
 def test_the_same_key_for_another_request_is_422(client: Any, db: Any) -> None:
@@ -51,7 +52,8 @@ def test_a_key_older_than_a_day_starts_afresh(client: Any, db: Any) -> None:
     key = secrets.token_hex(8)
     first = _post(client, key, {}).get_json()
     db.idempotency_keys.update_one(
-        {"_id": f"demo:{key}"}, {"$set": {"createdAt": utcnow() - timedelta(hours=25)}}
+        {"_id": f"demo:config-key:local-demo:{key}"},
+        {"$set": {"createdAt": utcnow() - timedelta(hours=25)}},
     )
     second = _post(client, key, {}).get_json()
     assert second["correlationId"] != first["correlationId"]
@@ -61,7 +63,9 @@ def test_a_request_still_running_is_409(client: Any, db: Any) -> None:
     key = secrets.token_hex(8)
     assert _post(client, key, {}).status_code == 202
     # As if the first request with this key were still being processed.
-    db.idempotency_keys.update_one({"_id": f"demo:{key}"}, {"$set": {"state": "in_progress"}})
+    db.idempotency_keys.update_one(
+        {"_id": f"demo:config-key:local-demo:{key}"}, {"$set": {"state": "in_progress"}}
+    )
     response = _post(client, key, {})
     assert response.status_code == 409
     assert response.get_json()["errors"][0]["reason"] == "in progress"
@@ -79,3 +83,27 @@ def test_an_invalid_key_is_400(client: Any) -> None:
     response = _post(client, "x" * 300, {})
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_caller_who_may_not_do_the_request_cannot_claim_or_replay(client: Any, db: Any) -> None:
+    reader = issue_key(
+        db, tenant_id="demo", name="reader-only", scopes=frozenset({"Pass.Read"}), now=utcnow()
+    )
+    key = secrets.token_hex(8)
+    refused = client.post(
+        URL, json={}, headers={"X-API-Key": reader.plaintext, "Idempotency-Key": key}
+    )
+    assert refused.status_code == 403
+    # The key was not taken: the real caller's request runs.
+    first = _post(client, key, {})
+    assert first.status_code == 202
+    assert "Idempotent-Replayed" not in first.headers
+    # Another credential of the same tenant repeating the request does not get that answer.
+    writer = issue_key(
+        db, tenant_id="demo", name="writer", scopes=frozenset({"Pass.Write"}), now=utcnow()
+    )
+    other = client.post(
+        URL, json={}, headers={"X-API-Key": writer.plaintext, "Idempotency-Key": key}
+    )
+    assert other.status_code == 202
+    assert other.get_json()["correlationId"] != first.get_json()["correlationId"]
