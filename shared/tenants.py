@@ -336,4 +336,22 @@ def load_registry(tenants_dir: Path, *, include_local_only: bool) -> TenantRegis
     tenants = {
         tenant.id: tenant for tenant in loaded if include_local_only or not tenant.local_only
     }
+    _refuse_shared_jwt_keys(tenants_dir, tenants)
     return TenantRegistry(tenants=tenants)
+
+
+def _refuse_shared_jwt_keys(tenants_dir: Path, tenants: dict[str, Tenant]) -> None:
+    """A token signed with key material two tenants share would open both: refuse that."""
+    owners: dict[str, str] = {}
+    for tenant in tenants.values():
+        if tenant.jwt is None:
+            continue
+        material = [f"env:{tenant.jwt.hs256_secret_env}"] if tenant.jwt.hs256_secret_env else []
+        material += [f"file:{path.resolve()}" for path in tenant.jwt.rs256_public_key_files]
+        for item in material:
+            other = owners.setdefault(item, tenant.id)
+            if other != tenant.id:
+                raise TenantConfigError(
+                    f"{tenants_dir}: tenants '{other}' and '{tenant.id}' share JWT key material "
+                    f"({item.split(':', 1)[0]}); give each tenant its own"
+                )

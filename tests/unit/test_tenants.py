@@ -49,3 +49,13 @@ def test_a_plaintext_key_is_refused(tmp_path: Path) -> None:
 def test_the_demo_tenant_is_never_loaded_in_production() -> None:
     registry = load_registry(CONFIG_DIR / "tenants", include_local_only=False)
     assert registry.get("demo") is None
+
+
+def test_two_tenants_sharing_a_jwt_secret_are_refused(tmp_path: Path) -> None:
+    for tenant in ("acme", "bolt"):
+        (tmp_path / tenant).mkdir()
+        (tmp_path / tenant / "tenant.toml").write_text(
+            f'name = "{tenant}"\n[jwt]\naudience = "x"\nhs256_secret_env = "SHARED_SECRET"\n'
+        )
+    with pytest.raises(TenantConfigError, match="share JWT key material"):
+        load_registry(tmp_path, include_local_only=True)
