@@ -29,15 +29,14 @@ from api.errors import (
     handle_http_exception,
     handle_unexpected,
 )
+from api.lookup import find_tenant_pass
 from api.pages.content import headline, logo_data_uri, qr_svg
 from shared.clock import utcnow
 from shared.credentials.api_keys import Principal
 from shared.credentials.scopes import PASS_READ
-from shared.ids import PASS_ID_PATTERN
 from shared.links import SECRET_ENV, LinkCheck, link_secret, sign_link, verify_link
 from shared.repositories import DatabaseUnavailable
 from shared.repositories import install_clicks as clicks_repo
-from shared.repositories import passes as passes_repo
 from shared.tenants import PassType
 
 log = logging.getLogger(__name__)
@@ -122,15 +121,6 @@ def _medium() -> str | None:
     return medium
 
 
-def _find_pass(pass_id: str) -> dict[str, Any]:
-    document = None
-    if PASS_ID_PATTERN.fullmatch(pass_id):
-        document = passes_repo.find_pass(services.database(), current_tenant().id, pass_id)
-    if document is None:
-        raise ApiError(404, "Unknown pass.", errors=[{"field": "passId", "reason": "no such pass"}])
-    return document
-
-
 def _pass_type(document: dict[str, Any]) -> PassType | None:
     return current_tenant().pass_types.get(document["passType"])
 
@@ -174,7 +164,7 @@ def _html(body: str, status: int, nonce: str) -> Response:
 @requires_scope(PASS_READ)
 def view(tenantId: str, passId: str) -> Response:
     medium = _medium()
-    document = _find_pass(passId)
+    document = find_tenant_pass(passId)
     pass_type = _pass_type(document)
     apple = document.get("apple") or {}
     nonce = secrets.token_urlsafe(16)
@@ -211,7 +201,7 @@ def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
 def download_apple(tenantId: str, passId: str) -> Response:
     """Record the install click, then serve the .pkpass (404 when there is none)."""
     medium = _medium()
-    document = _find_pass(passId)
+    document = find_tenant_pass(passId)
     response = pkpass_response(current_tenant(), document)
     if request.method == "GET":  # link checkers send HEAD: not an install
         _record_click(passId, "apple", medium)
@@ -222,7 +212,7 @@ def download_apple(tenantId: str, passId: str) -> Response:
 @requires_scope(PASS_READ)
 def download_google(tenantId: str, passId: str) -> Response:
     _medium()
-    document = _find_pass(passId)
+    document = find_tenant_pass(passId)
     if not _has_google(_pass_type(document)):
         raise ApiError(
             404,

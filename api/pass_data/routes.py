@@ -10,15 +10,13 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api import services
 from api.auth import current_tenant, protect, requires_scope
-from api.errors import TENANT_API_ERRORS, ApiError, error_responses
+from api.errors import TENANT_API_ERRORS, error_responses
+from api.lookup import find_tenant_pass
 from api.pass_data.schemas import PassDataSchema, RawPassSchema
 from shared.credentials.scopes import PASS_READ
-from shared.ids import PASS_ID_PATTERN
 from shared.passes.documents import public_view
 from shared.providers.fetching import process_client
-from shared.repositories import passes as passes_repo
 
 blp = Blueprint(
     "pass_data",
@@ -34,15 +32,6 @@ SIGNED_APPLE_FIELDS = ("passJson", "manifest", "signature")
 _NOT_FOUND = {404: "Unknown tenant or pass."}
 
 
-def _find_pass(pass_id: str) -> dict[str, Any]:
-    document = None
-    if PASS_ID_PATTERN.fullmatch(pass_id):
-        document = passes_repo.find_pass(services.database(), current_tenant().id, pass_id)
-    if document is None:
-        raise ApiError(404, "Unknown pass.", errors=[{"field": "passId", "reason": "no such pass"}])
-    return document
-
-
 @blp.route("/<passId>/data")
 class PassData(MethodView):
     @error_responses(*TENANT_API_ERRORS, descriptions=_NOT_FOUND)
@@ -52,7 +41,7 @@ class PassData(MethodView):
         """The pass as `GET /passes/{passId}` shows it, plus `external`: what the tenant's
         providers serving its pass type answer now (fetched for this request, never stored),
         `externalErrors` per provider that failed and `externalSkipped` (no identifier)."""
-        document = _find_pass(passId)
+        document = find_tenant_pass(passId)
         providers = current_tenant().providers
         result = process_client().fetch_for_pass(providers, document)
         return {
@@ -72,7 +61,7 @@ class RawPassData(MethodView):
         """The pass document as stored in MongoDB, except `authenticationToken` and the
         signed Apple package (`apple.passJson`, `apple.manifest`, `apple.signature`; binary
         values in general), which are listed in `omitted`. Dates are ISO 8601."""
-        document = _find_pass(passId)
+        document = find_tenant_pass(passId)
         omitted: list[str] = [name for name in SECRET_FIELDS if name in document]
         shown = {key: value for key, value in document.items() if key not in SECRET_FIELDS}
         apple = shown.get("apple")

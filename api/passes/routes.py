@@ -17,6 +17,7 @@ from api.apple.pkpass import pkpass_response
 from api.apple.schemas import NOT_MODIFIED_HEADERS, PKPASS, PKPASS_HEADERS, PKPASS_SCHEMA
 from api.auth import current_tenant, protect, requires_scope
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
+from api.lookup import find_tenant_pass
 from api.passes.schemas import (
     ACCEPTED_HEADERS,
     LOOKUP_PARAMETER,
@@ -35,7 +36,7 @@ from api.passes.schemas import (
 from api.passes.self_service import issue_self_service
 from shared import operations
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
-from shared.ids import PASS_ID_PATTERN, new_correlation_id, new_pass_id
+from shared.ids import new_correlation_id, new_pass_id
 from shared.jobs import CREATE_PASS, UPDATE_PASS, EnqueueError
 from shared.logs import correlation_context
 from shared.passes.documents import public_view
@@ -247,15 +248,6 @@ def _accept(
     return {"correlationId": correlation_id, "passId": pass_id}, 202, {"Location": location}
 
 
-def _find_pass(pass_id: str) -> dict[str, Any]:
-    document = None
-    if PASS_ID_PATTERN.fullmatch(pass_id):
-        document = passes_repo.find_pass(services.database(), current_tenant().id, pass_id)
-    if document is None:
-        raise ApiError(404, "Unknown pass.", errors=[{"field": "passId", "reason": "no such pass"}])
-    return document
-
-
 _ONE_PASS = "The pass (JSON), or with `device=apple` its signed .pkpass."
 
 
@@ -288,7 +280,7 @@ class PassItem(MethodView):
     def get(self, query: dict[str, Any], tenantId: str, passId: str) -> Any:
         """One pass as stored (identifiers, metadata, additionalData, install state), or with
         `device=apple` its signed .pkpass (conditional requests answered with 304)."""
-        document = _find_pass(passId)
+        document = find_tenant_pass(passId)
         if query.get("device") == "apple":
             return pkpass_response(current_tenant(), document)
         return public_view(document)
@@ -302,7 +294,7 @@ class PassItem(MethodView):
     def patch(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
         """Merge a JSON Merge Patch into the pass's data; a worker re-renders it and pushes
         its devices when the rendered pass changed (an unchanged one counts `unchanged`)."""
-        return _update(_find_pass(passId)["_id"], body)
+        return _update(find_tenant_pass(passId)["_id"], body)
 
 
 def _update(pass_id: str, patch: dict[str, Any]) -> Any:
