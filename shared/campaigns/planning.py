@@ -66,11 +66,8 @@ def run_plan(
 ) -> dict[str, Any] | None:
     """Plan the campaign of `correlation_id`. Safe to run more than once."""
     db = context.db
-    operation = operations.start(db, correlation_id)
-    if operation is None:
-        log.warning("campaign planning for unknown operation %s ignored", correlation_id)
-        return None
-    if operation["status"] in operations.FINAL_STATUSES:
+    operation, active = context.begin(correlation_id, "campaign planning")
+    if operation is None or not active:
         return operation
     query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
     planned = repo.mark_planned(

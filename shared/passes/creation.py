@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from shared import operations
@@ -14,19 +13,14 @@ from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_CREATED
 
-log = logging.getLogger(__name__)
-
 CREATE_BATCH = "create"
 
 
 def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
     """Create the pass an operation asks for. Safe to run more than once for one operation."""
     db = context.db
-    operation = operations.start(db, correlation_id)
-    if operation is None:
-        log.warning("create job for unknown operation %s ignored", correlation_id)
-        return None
-    if operation["status"] in operations.FINAL_STATUSES:
+    operation, active = context.begin(correlation_id, "create")
+    if operation is None or not active:
         return operation
     intent = operation["intent"]
     pass_id = intent["passId"]
@@ -78,9 +72,4 @@ def _created(
 def _failed(
     context: JobContext, correlation_id: str, pass_id: str, reason: str
 ) -> dict[str, Any] | None:
-    error = operations.ItemError(pass_id, reason)
-    return context.finished(
-        operations.record_results(
-            context.db, correlation_id, CREATE_BATCH, failed=1, errors=(error,)
-        )
-    )
+    return context.item_failed(correlation_id, CREATE_BATCH, pass_id, reason)

@@ -90,6 +90,24 @@ class JobContext:
             except EnqueueError:
                 log.warning("webhook deliveries stay in the outbox until re-queued")
 
+    def begin(self, correlation_id: str, job: str) -> tuple[dict[str, Any] | None, bool]:
+        """Mark the operation running. Returns it, and whether there is work to do: not when
+        it is unknown or already ended (a redelivered or late job)."""
+        operation = operations.start(self.db, correlation_id)
+        if operation is None:
+            log.warning("%s job for unknown operation %s ignored", job, correlation_id)
+            return None, False
+        return operation, operation["status"] not in operations.FINAL_STATUSES
+
+    def item_failed(
+        self, correlation_id: str, batch_id: str, pass_id: str, reason: str
+    ) -> dict[str, Any] | None:
+        """Count one pass failed, with the reason, and announce the operation if it ended."""
+        error = operations.ItemError(pass_id, reason)
+        return self.finished(
+            operations.record_results(self.db, correlation_id, batch_id, failed=1, errors=(error,))
+        )
+
     def finished(self, operation: dict[str, Any] | None) -> dict[str, Any] | None:
         """Announce an operation that reached its final state (`operation.completed`)."""
         if operation is not None and operation["status"] in operations.FINAL_STATUSES:

@@ -7,7 +7,6 @@ pushing leaves the push to the job's next delivery instead of losing it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from shared import operations
@@ -20,8 +19,6 @@ from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_UPDATED
 
-log = logging.getLogger(__name__)
-
 UPDATE_BATCH = "update"
 PATCHABLE = ("identifiers", "metadata", "additionalData")
 _MAX_CONFLICTS = 5
@@ -30,11 +27,8 @@ _MAX_CONFLICTS = 5
 def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
     """Apply the operation's patch to its pass. Safe to run more than once."""
     db = context.db
-    operation = operations.start(db, correlation_id)
-    if operation is None:
-        log.warning("update job for unknown operation %s ignored", correlation_id)
-        return None
-    if operation["status"] in operations.FINAL_STATUSES:
+    operation, active = context.begin(correlation_id, "update")
+    if operation is None or not active:
         return operation
     tenant_id, pass_id = operation["tenant"], operation["intent"]["passId"]
     for _ in range(_MAX_CONFLICTS):
@@ -128,9 +122,4 @@ def _deliver(
 def _failed(
     context: JobContext, correlation_id: str, pass_id: str, reason: str
 ) -> dict[str, Any] | None:
-    error = operations.ItemError(pass_id, reason)
-    return context.finished(
-        operations.record_results(
-            context.db, correlation_id, UPDATE_BATCH, failed=1, errors=(error,)
-        )
-    )
+    return context.item_failed(correlation_id, UPDATE_BATCH, pass_id, reason)
