@@ -33,6 +33,8 @@ from urllib.parse import quote
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.config_tables import load_tables
+
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 30.0
 PLACEHOLDER = re.compile(r"\{identifiers\.([A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,3})\}")
@@ -124,23 +126,10 @@ def parse_providers(
 ) -> tuple[ProviderConfig, ...]:
     """Validate the `[[providers]]` array of `source` (a file name, for error messages).
     With `known_pass_types`, `pass_types` may only name those."""
-    if not isinstance(entries, list):
-        raise ProviderConfigError(
-            f"{source}: providers: must be an array of tables ([[providers]])"
-        )
     providers: list[ProviderConfig] = []
     owners: dict[str, str] = {}  # external name -> provider id
-    for index, entry in enumerate(entries):
-        where = f"providers[{index}]"
-        if not isinstance(entry, dict):
-            raise ProviderConfigError(f"{source}: {where}: must be a table")
-        try:
-            data: dict[str, Any] = ProviderSchema().load(entry)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{where}.{name}: {_text(messages)}" for name, messages in exc.messages_dict.items()
-            )
-            raise ProviderConfigError(f"{source}: {problems}") from exc
+    tables = load_tables(entries, "providers", ProviderSchema(), source, ProviderConfigError)
+    for where, data in tables:
         try:
             provider = _provider(data, owners, known_pass_types, environ)
         except _FieldProblem as problem:
@@ -232,11 +221,3 @@ def _json_path(name: str, path: str) -> str:
     if not all(_PATH_SEGMENT.fullmatch(segment) for segment in segments):
         raise _FieldProblem(f"fields.{name}", f"{path!r} is not a dotted JSON path")
     return path
-
-
-def _text(messages: Any) -> str:
-    if isinstance(messages, dict):
-        return "; ".join(f"{key}: {_text(value)}" for key, value in messages.items())
-    if isinstance(messages, list):
-        return " ".join(_text(message) for message in messages)
-    return str(messages)

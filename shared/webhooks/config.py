@@ -18,6 +18,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from shared.config_tables import load_tables
+
 PASS_CREATED = "pass.created"
 PASS_UPDATED = "pass.updated"
 PASS_INSTALLED = "pass.installed"
@@ -73,21 +75,9 @@ class WebhookEndpointSchema(Schema):
 
 def parse_webhooks(entries: Any, source: str) -> tuple[WebhookEndpoint, ...]:
     """Validate the `[[webhooks]]` array of `source` (a file name, for error messages)."""
-    if not isinstance(entries, list):
-        raise WebhookConfigError(f"{source}: webhooks: must be an array of tables ([[webhooks]])")
     endpoints: list[WebhookEndpoint] = []
-    for index, entry in enumerate(entries):
-        where = f"webhooks[{index}]"
-        if not isinstance(entry, dict):
-            raise WebhookConfigError(f"{source}: {where}: must be a table")
-        try:
-            data: dict[str, Any] = WebhookEndpointSchema().load(entry)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{where}.{field}: {_text(messages)}"
-                for field, messages in exc.messages_dict.items()
-            )
-            raise WebhookConfigError(f"{source}: {problems}") from exc
+    tables = load_tables(entries, "webhooks", WebhookEndpointSchema(), source, WebhookConfigError)
+    for where, data in tables:
         if any(endpoint.id == data["id"] for endpoint in endpoints):
             raise WebhookConfigError(
                 f"{source}: {where}.id: {data['id']!r} is used by another endpoint"
@@ -101,11 +91,3 @@ def parse_webhooks(entries: Any, source: str) -> tuple[WebhookEndpoint, ...]:
             )
         )
     return tuple(endpoints)
-
-
-def _text(messages: Any) -> str:
-    if isinstance(messages, dict):
-        return "; ".join(f"{key}: {_text(value)}" for key, value in messages.items())
-    if isinstance(messages, list):
-        return " ".join(_text(message) for message in messages)
-    return str(messages)
