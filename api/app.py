@@ -10,10 +10,15 @@ from flask_smorest import Api
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
 from api.errors import ErrorSchema, register_error_handlers
+from api.google.callbacks import blp as google_blp
 from api.health.routes import blp as health_blp
+from api.imports.routes import blp as imports_blp
+from api.lifecycle.routes import blp as lifecycle_blp
+from api.notifications.routes import blp as notifications_blp
 from api.operations.routes import blp as operations_blp
 from api.pages.routes import blp as pages_blp
 from api.pass_data.routes import blp as pass_data_blp
+from api.pass_email.routes import blp as pass_email_blp
 from api.passes.routes import blp as passes_blp
 from api.push_updates.routes import blp as push_updates_blp
 from api.webhooks.routes import blp as webhooks_blp
@@ -25,7 +30,7 @@ from shared.tenants import load_registry
 log = logging.getLogger(__name__)
 
 API_DESCRIPTION = """\
-Issue, update and push Apple Wallet passes, driven from a brand's systems.
+Issue, update and push Apple Wallet and Google Wallet passes, driven from a brand's systems.
 
 * Credentials: `X-API-Key` (a key of the tenant in the path) or `Authorization: Bearer <JWT>`
   signed by the tenant; each operation names the scope it needs in `x-required-scope`.
@@ -76,10 +81,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health_blp,
         passes_blp,
+        lifecycle_blp,
         pass_data_blp,
+        pass_email_blp,
         push_updates_blp,
+        imports_blp,
+        notifications_blp,
         operations_blp,
         apple_blp,
+        google_blp,
         webhooks_blp,
     ):
         api.register_blueprint(blueprint)

@@ -12,6 +12,7 @@ from typing import Any
 from kombu.entity import Queue
 
 from config.settings import Settings
+from shared.lifecycle import EXPIRE_DUE
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
@@ -26,6 +27,10 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "passwire.passes.*": {"queue": INTERACTIVE_QUEUE},
     "passwire.operations.*": {"queue": INTERACTIVE_QUEUE},
     "passwire.campaigns.*": {"queue": BULK_QUEUE},
+    # Flat-file imports: planning and batches of rows, like campaigns (shared/imports).
+    "passwire.imports.*": {"queue": BULK_QUEUE},
+    # The expiry sweep and the refresh jobs it sends (shared/lifecycle/expiry.py).
+    "passwire.lifecycle.*": {"queue": BULK_QUEUE},
     "passwire.delivery.*": {"queue": DELIVERY_QUEUE},
 }
 
@@ -62,4 +67,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,
+        # `celery beat` (one process per deployment) sends the periodic jobs.
+        "beat_schedule": beat_schedule(settings),
+    }
+
+
+# Sweeps queued longer than this (workers down, a long campaign ahead of them on the bulk
+# queue) are dropped: any later one does the same work. Not the interval itself, or a backlog
+# longer than one interval would drop every sweep until it clears.
+SWEEP_EXPIRES_S = 3600.0
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "expire-due-passes": {
+            "task": EXPIRE_DUE,
+            "schedule": float(settings.expiry_interval_s),
+            "options": {"expires": SWEEP_EXPIRES_S},
+        }
     }

@@ -38,16 +38,30 @@ class Settings:
     broker_visibility_timeout: int = 3600
     worker_prefetch_multiplier: int = 1
     task_time_limit: int = 900
+    # Seconds between two runs of the expiry sweep (Celery beat).
+    expiry_interval_s: int = 60
     log_level: str = "INFO"
     max_request_bytes: int = 64 * 1024
+    # An import's CSV (POST /api/{tenantId}/imports) has limits of its own.
+    max_import_bytes: int = 8 * 1024 * 1024
+    max_import_rows: int = 100_000
     tenants_dir: Path = field(default=CONFIG_DIR / "tenants")
     flower_basic_auth: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     apns_host: str = "api.push.apple.com"
     apns_port: int = 443
     apns_ca_file: str = ""
+    google_api_base_url: str = "https://walletobjects.googleapis.com"
+    # Empty: the token_uri of each service-account key file (Google's).
+    google_token_uri: str = ""
+    google_save_url: str = "https://pay.google.com/gp/v/save"
+    google_callback_keys_url: str = "https://pay.google.com/gp/m/issuer/keys"
 
     def __post_init__(self) -> None:
+        if self.expiry_interval_s < 1:
+            raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
+        if self.max_import_bytes < 1 or self.max_import_rows < 1:
+            raise ValueError("PASSWIRE_MAX_IMPORT_BYTES and PASSWIRE_MAX_IMPORT_ROWS must be >= 1")
         if not 60 <= self.task_time_limit < self.broker_visibility_timeout:
             raise ValueError(
                 "CELERY_TASK_TIME_LIMIT must be at least 60 s and below CELERY_VISIBILITY_TIMEOUT, "
@@ -63,6 +77,10 @@ class Settings:
     def apple_web_service_url(self, tenant_id: str) -> str:
         """The webServiceURL written into every Apple pass of a tenant."""
         return f"{self.public_base_url}/apple/{tenant_id}"
+
+    def google_callback_url(self, tenant_id: str) -> str:
+        """Where Google posts save/delete callbacks for a tenant's classes."""
+        return f"{self.public_base_url}/google/{tenant_id}/callbacks"
 
     @property
     def is_local(self) -> bool:
@@ -83,12 +101,21 @@ def load_settings() -> Settings:
             "CELERY_PREFETCH_MULTIPLIER", Settings.worker_prefetch_multiplier
         ),
         task_time_limit=_env_int("CELERY_TASK_TIME_LIMIT", Settings.task_time_limit),
+        expiry_interval_s=_env_int("PASSWIRE_EXPIRY_INTERVAL_S", Settings.expiry_interval_s),
         log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
         max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
+        max_import_bytes=_env_int("PASSWIRE_MAX_IMPORT_BYTES", Settings.max_import_bytes),
+        max_import_rows=_env_int("PASSWIRE_MAX_IMPORT_ROWS", Settings.max_import_rows),
         tenants_dir=Path(_env("PASSWIRE_TENANTS_DIR", str(CONFIG_DIR / "tenants"))),
         flower_basic_auth=_env("FLOWER_BASIC_AUTH", ""),
         public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
         apns_host=_env("APNS_HOST", Settings.apns_host),
         apns_port=_env_int("APNS_PORT", Settings.apns_port),
         apns_ca_file=_env("APNS_CA_FILE", ""),
+        google_api_base_url=_env("GOOGLE_WALLET_API_URL", Settings.google_api_base_url),
+        google_token_uri=_env("GOOGLE_TOKEN_URI", ""),
+        google_save_url=_env("GOOGLE_SAVE_URL", Settings.google_save_url),
+        google_callback_keys_url=_env(
+            "GOOGLE_CALLBACK_KEYS_URL", Settings.google_callback_keys_url
+        ),
     )

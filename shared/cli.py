@@ -4,8 +4,10 @@
     passwire keys list --tenant demo
     passwire keys revoke <keyId>
     passwire links sign --tenant demo --pass <passId> [--days 30] [--medium email]
+    passwire ops watch <correlationId> --tenant demo [--url http://127.0.0.1:8000]
 
-It talks to MongoDB with the same settings as the API (MONGODB_URI, ...).
+`keys` and `links` talk to MongoDB with the same settings as the API (MONGODB_URI, ...);
+`ops watch` talks to the HTTP API with the key in PASSWIRE_API_KEY.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shared.credentials.scopes import ALL_SCOPES, parse_scopes
 from shared.db import get_database
 from shared.links import SECRET_ENV as LINK_SECRET_ENV
 from shared.links import link_secret, sign_link
+from shared.ops_watch.command import add_ops_commands
 from shared.repositories import api_keys as keys_repo
 from shared.repositories import passes as passes_repo
 from shared.tenants import load_registry
@@ -108,12 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--days", type=float, default=30.0, help="valid for (default 30)")
     sign.add_argument("--medium", help="tag install clicks, e.g. email, sms")
     sign.set_defaults(run=_links_sign)
+    add_ops_commands(areas)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    db = get_database(load_settings())
+    db = get_database(load_settings()) if getattr(args, "needs_database", True) else None
     code: int = args.run(args, db)
     return code
 

@@ -14,6 +14,9 @@ from config.settings import Settings
 
 CREATE_PASS = "passwire.passes.create"
 UPDATE_PASS = "passwire.passes.update"
+EMAIL_PASS = "passwire.passes.email"
+# Void a pass in both wallets, then delete (or erase) it: shared/lifecycle/deletion.py.
+DELETE_PASS = "passwire.passes.delete"
 
 
 class EnqueueError(Exception):

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from urllib.parse import quote, urlencode
 
 SECRET_ENV = "PASSWIRE_LINK_SECRET"
 MIN_SECRET_BYTES = 32
@@ -65,3 +66,11 @@ def verify_link(secret: bytes, tenant_id: str, pass_id: str, token: str, now: in
     if not hmac.compare_digest(match.group(2).encode("ascii"), expected.encode("ascii")):
         return LinkCheck.INVALID
     return LinkCheck.VALID if now < expires_at else LinkCheck.EXPIRED
+
+
+def download_page_url(base_url: str, tenant_id: str, pass_id: str, token: str, medium: str) -> str:
+    """The absolute URL of a pass's download page (api/pages/routes.py serves it) opened by
+    `token`, with the `medium` the link is published in, for processes without Flask's
+    url_for (workers)."""
+    path = f"/api/{quote(tenant_id, safe='')}/passes/{quote(pass_id, safe='')}/view"
+    return f"{base_url.rstrip('/')}{path}?{urlencode({'t': token, 'medium': medium})}"

@@ -36,6 +36,16 @@ def check_apple_certificates(tenants: TenantRegistry) -> str | None:
     return "; ".join(problems) or None
 
 
+def check_google_credentials(tenants: TenantRegistry) -> str | None:
+    """Unreadable or unusable Google service-account keys, named by tenant and issuer."""
+    problems = [
+        f"{tenant.id}: {problem}"
+        for tenant in tenants.tenants.values()
+        for problem in tenant.google_issuers.problems()
+    ]
+    return "; ".join(problems) or None
+
+
 def check_mongodb(settings: Settings) -> str | None:
     # A dedicated client with a short timeout: the shared one waits longer for a server.
     timeout_ms = int(PROBE_TIMEOUT_S * 1000)

@@ -2,8 +2,8 @@
 
 Layout: `<tenants_dir>/<tenantId>/tenant.toml` and
 `<tenants_dir>/<tenantId>/passtypes/<passTypeId>/passtype.toml` (with the Apple template in
-`apple/` beside it). Everything is validated when loaded, so a typo fails start-up with the
-file and field named instead of failing a request.
+`apple/` and the Google templates in `google/` beside it). Everything is validated when
+loaded, so a typo fails start-up with the file and field named instead of failing a request.
 """
 
 from __future__ import annotations
@@ -28,6 +28,30 @@ from shared.apple.passtype import (
 )
 from shared.credentials.jwt_tokens import JwtConfig
 from shared.credentials.scopes import ALL_SCOPES
+from shared.email.config import EmailConfigError
+from shared.email.tenant_email import TenantEmail, load_tenant_email
+from shared.google.issuers import (
+    DEFAULT_REQUESTS_PER_SECOND,
+    ISSUER_ID_PATTERN,
+    GoogleIssuerRef,
+    GoogleIssuerStore,
+    origin_problem,
+)
+from shared.google.object_json import GOOGLE_KINDS
+from shared.google.passtype import (
+    DEFAULT_GOOGLE_KIND,
+    GOOGLE_FOLDER,
+    RESOURCE_SUFFIX_PATTERN,
+    GooglePassType,
+    GooglePassTypeError,
+    load_google_pass_type,
+)
+from shared.lifecycle.config import (
+    BalanceConfig,
+    LifecycleConfigError,
+    is_redeemable,
+    parse_balance,
+)
 from shared.providers.config import ProviderConfig, ProviderConfigError, parse_providers
 from shared.self_service import SelfServiceConfig
 from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
@@ -68,6 +92,11 @@ class PassType:
     # The Apple template and the certificate that signs it; None for a Google-only type.
     apple: ApplePassType | None = None
     apple_pass_type_identifier: str | None = None
+    # The Google class and object templates and their issuer; None for an Apple-only type.
+    google: GooglePassType | None = None
+    # Lifecycle (shared/lifecycle/config.py): redeemable, and the balance passwire keeps.
+    redeemable: bool = False
+    balance: BalanceConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +107,13 @@ class Tenant:
     pass_types: dict[str, PassType]
     local_only: bool = False
     apple_identities: IdentityStore = field(default_factory=lambda: IdentityStore({}))
+    google_issuers: GoogleIssuerStore = field(default_factory=lambda: GoogleIssuerStore({}))
     jwt: JwtConfig | None = None
     webhooks: tuple[WebhookEndpoint, ...] = ()
     self_service: SelfServiceConfig | None = None
     providers: tuple[ProviderConfig, ...] = ()
+    # [smtp] and the email/ templates (shared/email/); None: the tenant sends no email.
+    email: TenantEmail | None = None
 
 
 class _ApiKeySchema(Schema):
@@ -127,6 +159,43 @@ class _ApplePassTypeSchema(Schema):
     pass_type_identifier = fields.String(required=True, validate=_IDENTIFIER)
 
 
+def _origin(value: str) -> None:
+    if (reason := origin_problem(value)) is not None:
+        raise ValidationError(f"{value!r} {reason}")
+
+
+_ISSUER_ID = validate.Regexp(
+    f"^{ISSUER_ID_PATTERN.pattern}$", error="must be a Google issuer id, 1-25 digits, quoted"
+)
+
+
+class _GoogleIssuerSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    issuer_id = fields.String(required=True, validate=_ISSUER_ID)
+    service_account_key = fields.String(required=True, validate=validate.Length(min=1))
+    origins = fields.List(fields.String(validate=_origin), load_default=list)
+    requests_per_second = fields.Integer(
+        strict=True, validate=validate.Range(1, 1000), load_default=DEFAULT_REQUESTS_PER_SECOND
+    )
+
+
+class _GooglePassTypeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    issuer_id = fields.String(required=True, validate=_ISSUER_ID)
+    kind = fields.String(validate=validate.OneOf(GOOGLE_KINDS), load_default=None)
+    class_suffix = fields.String(
+        validate=validate.Regexp(
+            f"^{RESOURCE_SUFFIX_PATTERN.pattern}$",
+            error="must be 1-100 letters, digits, '.', '_' or '-'",
+        ),
+        load_default=None,
+    )
+
+
 class _SelfServiceSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -147,12 +216,15 @@ class _TenantSchema(Schema):
     local_only = fields.Boolean(load_default=False)
     api_keys = fields.List(fields.Nested(_ApiKeySchema), load_default=list)
     apple_certificates = fields.List(fields.Nested(_AppleCertificateSchema), load_default=list)
+    google_issuers = fields.List(fields.Nested(_GoogleIssuerSchema), load_default=list)
     jwt = fields.Nested(_JwtSchema, load_default=None)
     # Validated by the webhook config parser, which knows its rules.
     webhooks = fields.Raw(load_default=list)
     self_service = fields.Nested(_SelfServiceSchema, load_default=None)
     # Validated by the provider config parser (shared/providers/config.py).
     providers = fields.Raw(load_default=list)
+    # Validated by the email config parser (shared/email/config.py).
+    smtp = fields.Raw(load_default=None)
 
 
 class _PassTypeSchema(Schema):
@@ -164,6 +236,10 @@ class _PassTypeSchema(Schema):
     # Validated by the data declaration parser, which knows its rules.
     data = fields.Raw(load_default=dict)
     apple = fields.Nested(_ApplePassTypeSchema, load_default=None)
+    google = fields.Nested(_GooglePassTypeSchema, load_default=None)
+    # Validated by the lifecycle config parser (shared/lifecycle/config.py).
+    redeemable = fields.Raw(load_default=None)
+    balance = fields.Raw(load_default=None)
 
 
 def _read_toml(path: Path, schema: Schema) -> dict[str, Any]:
@@ -202,18 +278,20 @@ def _load_pass_types(tenant_dir: Path) -> dict[str, PassType]:
             raise TenantConfigError(
                 f"{directory}: pass type folder name must match {PASS_TYPE_ID_PATTERN.pattern}"
             )
-        pass_types[directory.name] = _load_pass_type(directory)
+        pass_types[directory.name] = _load_pass_type(directory, tenant_id=tenant_dir.name)
     return pass_types
 
 
-def _load_pass_type(directory: Path) -> PassType:
+def _load_pass_type(directory: Path, *, tenant_id: str) -> PassType:
     source = directory / "passtype.toml"
     data = _read_toml(source, _PassTypeSchema())
     try:
         declared = parse_declared_data(data["data"], source=str(source))
         has_template = (directory / "apple").is_dir()
         apple = load_apple_pass_type(directory, declared) if has_template else None
-    except (DataDeclarationError, ApplePassTypeError) as exc:
+        redeemable = is_redeemable(data["kind"], data["redeemable"], source=str(source))
+        balance = parse_balance(data["balance"], source=str(source))
+    except (DataDeclarationError, ApplePassTypeError, LifecycleConfigError) as exc:
         raise TenantConfigError(str(exc)) from exc
     apple_identifier = data["apple"]["pass_type_identifier"] if data["apple"] else None
     if (apple is None) != (apple_identifier is None):
@@ -228,7 +306,34 @@ def _load_pass_type(directory: Path) -> PassType:
         declared=declared,
         apple=apple,
         apple_pass_type_identifier=apple_identifier,
+        google=_google_pass_type(directory, declared, data, tenant_id=tenant_id),
+        redeemable=redeemable,
+        balance=balance,
     )
+
+
+def _google_pass_type(
+    directory: Path, declared: DeclaredData, data: dict[str, Any], *, tenant_id: str
+) -> GooglePassType | None:
+    """The google/ templates and the [google] table: both or neither."""
+    source = directory / "passtype.toml"
+    settings = data["google"]
+    if (settings is None) == (directory / GOOGLE_FOLDER).is_dir():
+        raise TenantConfigError(f"{source}: a {GOOGLE_FOLDER}/ folder and [google] go together")
+    if settings is None:
+        return None
+    try:
+        return load_google_pass_type(
+            directory,
+            declared,
+            tenant_id=tenant_id,
+            pass_type_id=directory.name,
+            issuer_id=settings["issuer_id"],
+            kind=settings["kind"] or DEFAULT_GOOGLE_KIND[data["kind"]],
+            class_suffix=settings["class_suffix"],
+        )
+    except GooglePassTypeError as exc:
+        raise TenantConfigError(str(exc)) from exc
 
 
 def _certificate_refs(tenant_dir: Path, entries: list[dict[str, Any]]) -> dict[str, CertificateRef]:
@@ -243,6 +348,27 @@ def _certificate_refs(tenant_dir: Path, entries: list[dict[str, Any]]) -> dict[s
     return refs
 
 
+def _google_issuer_refs(
+    tenant_dir: Path, entries: list[dict[str, Any]]
+) -> dict[str, GoogleIssuerRef]:
+    refs: dict[str, GoogleIssuerRef] = {}
+    for index, entry in enumerate(entries):
+        ref = GoogleIssuerRef(
+            issuer_id=entry["issuer_id"],
+            base_dir=tenant_dir,
+            service_account_key=entry["service_account_key"],
+            origins=tuple(entry["origins"]),
+            requests_per_second=entry["requests_per_second"],
+        )
+        if ref.issuer_id in refs:
+            raise TenantConfigError(
+                f"{tenant_dir / 'tenant.toml'}: google_issuers.{index}.issuer_id: "
+                f"issuer {ref.issuer_id} is configured twice"
+            )
+        refs[ref.issuer_id] = ref
+    return refs
+
+
 def load_tenant(tenant_dir: Path) -> Tenant:
     if not TENANT_ID_PATTERN.fullmatch(tenant_dir.name):
         raise TenantConfigError(
@@ -250,6 +376,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         )
     data = _read_toml(tenant_dir / "tenant.toml", _TenantSchema())
     certificates = _certificate_refs(tenant_dir, data["apple_certificates"])
+    google_issuers = _google_issuer_refs(tenant_dir, data["google_issuers"])
     try:
         webhooks = parse_webhooks(data["webhooks"], str(tenant_dir / "tenant.toml"))
     except WebhookConfigError as exc:
@@ -262,11 +389,21 @@ def load_tenant(tenant_dir: Path) -> Tenant:
                 f"{pass_type.directory / 'passtype.toml'}: apple.pass_type_identifier "
                 f"{identifier} has no [[apple_certificates]] entry in tenant.toml"
             )
+        google = pass_type.google
+        if google is not None and google.issuer_id not in google_issuers:
+            raise TenantConfigError(
+                f"{pass_type.directory / 'passtype.toml'}: google.issuer_id: issuer "
+                f"{google.issuer_id} has no [[google_issuers]] entry in tenant.toml"
+            )
     try:
         providers = parse_providers(
             data["providers"], str(tenant_dir / "tenant.toml"), known_pass_types=pass_types
         )
     except ProviderConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
+    try:
+        email = load_tenant_email(data["smtp"], tenant_dir, local_only=data["local_only"])
+    except EmailConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
     return Tenant(
         id=tenant_dir.name,
@@ -275,10 +412,12 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         pass_types=pass_types,
         local_only=data["local_only"],
         apple_identities=IdentityStore(certificates),
+        google_issuers=GoogleIssuerStore(google_issuers),
         jwt=_jwt_config(tenant_dir, data["jwt"]),
         webhooks=webhooks,
         self_service=_self_service(tenant_dir, data["self_service"], pass_types),
         providers=providers,
+        email=email,
     )
 
 

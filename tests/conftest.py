@@ -22,6 +22,8 @@ from werkzeug.serving import make_server
 from config.celery import QUEUES
 from config.settings import CONFIG_DIR, Settings
 from shared.dev.fake_apns import FakeApnsControl
+from shared.dev.fake_google import FakeGoogleControl
+from shared.dev.smtp_sink import running_sink
 from tests.support.api_client import ApiClient
 from tests.support.apple import (
     PUBLIC_URL,
@@ -31,6 +33,9 @@ from tests.support.apple import (
     start_fake_apns,
 )
 from tests.support.crm import DEMO_PROVIDERS, RunningCrm, add_member_pass_type, running_crm
+from tests.support.google import FakeGoogleProcess, start_fake_google
+from tests.support.google_tenants import add_mini_google_pass_type, add_paced_google_issuer
+from tests.support.lifecycle import add_lifecycle_pass_types
 from tests.support.processes import (
     ManagedProcess,
     free_port,
@@ -38,6 +43,7 @@ from tests.support.processes import (
     redis_command,
     worker_command,
 )
+from tests.support.smtp import TestSink
 from tests.support.webhooks import (
     WEBHOOK_SECRET_ENV,
     WEBHOOK_TEST_ENV,
@@ -56,6 +62,7 @@ hmac_secret_env = "{DEMO_HMAC_SECRET_ENV}"
 allowlist = {{ crm = ["C-ALLOWLISTED"] }}
 """
 
+# No [smtp]: the tenant that sends no email (tests/api/test_email_pass.py).
 RIVAL_TENANT = """
 name = "Rival Burgers"
 
@@ -152,8 +159,21 @@ def fake_crm() -> Iterator[RunningCrm]:
 
 
 @pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[TestSink]:
+    """A real SMTP server on loopback; the demo tenant's [smtp] port is
+    $PASSWIRE_DEV_SMTP_PORT, set here before any process loads the tenants."""
+    sink = TestSink()
+    with running_sink(sink, port=free_port()) as port, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PASSWIRE_DEV_SMTP_PORT", str(port))
+        yield sink
+
+
+@pytest.fixture(scope="session")
 def tenants_dir(
-    tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Receiver, fake_crm: RunningCrm
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_receiver: Receiver,
+    fake_crm: RunningCrm,
+    smtp_sink: TestSink,
 ) -> Path:
     import hashlib
 
@@ -163,6 +183,9 @@ def tenants_dir(
         demo_toml.write(DEMO_SELF_SERVICE)
         demo_toml.write(DEMO_PROVIDERS)
     add_member_pass_type(root / "demo")
+    add_paced_google_issuer(root / "demo")
+    add_mini_google_pass_type(root / "demo")
+    add_lifecycle_pass_types(root / "demo")
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
     _write_jwt_key_pair(rival)
@@ -210,8 +233,44 @@ def fake_apns(fake_apns_server: FakeApnsProcess) -> Iterator[FakeApnsControl]:
     control.reset()
 
 
+# The demo tenant's issuer reads `$PASSWIRE_DEV_CERTS_DIR/google-service-account.json`.
+DEMO_GOOGLE_ACCOUNT = "google-service-account"
+# Most tests should not wait on Google's real quota (tests/e2e/test_google_pacing.py does).
+FAKE_GOOGLE_QUOTA_RPS = 5000
+
+
 @pytest.fixture(scope="session")
-def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path, apple_pki: ApplePki) -> Settings:
+def fake_google_server(apple_pki: ApplePki) -> Iterator[FakeGoogleProcess]:
+    """The fake Google Wallet API (OAuth token endpoint, REST, quotas, signed callbacks) as
+    its own process, with the demo issuer's service account registered."""
+    server = start_fake_google(
+        apple_pki.directory,
+        dict(os.environ),
+        accounts=(DEMO_GOOGLE_ACCOUNT,),
+        quota_rps=FAKE_GOOGLE_QUOTA_RPS,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_google(fake_google_server: FakeGoogleProcess) -> Iterator[FakeGoogleControl]:
+    """The fake Google's control surface, with no classes, objects, quotas spent or faults
+    (the accounts stay registered)."""
+    control = fake_google_server.control
+    control.reset()
+    yield control
+    control.reset()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    redis_url: str,
+    mongodb_uri: str,
+    tenants_dir: Path,
+    apple_pki: ApplePki,
+    fake_google_server: FakeGoogleProcess,
+) -> Settings:
     return Settings(
         environment="test",
         mongodb_uri=mongodb_uri,
@@ -220,6 +279,9 @@ def settings(redis_url: str, mongodb_uri: str, tenants_dir: Path, apple_pki: App
         tenants_dir=tenants_dir,
         log_level="INFO",
         public_base_url=PUBLIC_URL,
+        google_api_base_url=fake_google_server.base_url,
+        google_token_uri=fake_google_server.token_uri,
+        google_callback_keys_url=fake_google_server.keys_url,
     )
 
 
@@ -229,6 +291,7 @@ def stack_env(
     apple_pki: ApplePki,
     fake_apns_server: FakeApnsProcess,
     fake_crm: RunningCrm,
+    fake_google_server: FakeGoogleProcess,
 ) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -242,6 +305,9 @@ def stack_env(
         APNS_HOST=fake_apns_server.host,
         APNS_PORT=str(fake_apns_server.port),
         APNS_CA_FILE=str(fake_apns_server.server_ca),
+        GOOGLE_WALLET_API_URL=fake_google_server.base_url,
+        GOOGLE_TOKEN_URI=fake_google_server.token_uri,
+        GOOGLE_CALLBACK_KEYS_URL=fake_google_server.keys_url,
         LOG_LEVEL="INFO",
         # Small campaign batches: tests/e2e/test_push_updates.py cancels between them.
         PASSWIRE_CAMPAIGN_BATCH_SIZE="100",

@@ -19,7 +19,13 @@ from workers.runtime import settings, tenants
 log = logging.getLogger(__name__)
 
 # Task modules are listed explicitly: registration never depends on discovery order.
-TASK_MODULES = ["workers.tasks.passes", "workers.tasks.webhooks", "workers.tasks.campaigns"]
+TASK_MODULES = [
+    "workers.tasks.passes",
+    "workers.tasks.webhooks",
+    "workers.tasks.campaigns",
+    "workers.tasks.imports",
+    "workers.tasks.lifecycle",
+]
 
 app = Celery("passwire", include=TASK_MODULES)
 app.config_from_object(celery_config(settings))
@@ -36,6 +42,8 @@ def _prepare(**_: Any) -> None:
         for problem in tenant.apple_identities.problems():
             # Said at start-up, not discovered by the first customer who adds a pass.
             log.error("tenant %s: Apple certificate problem: %s", tenant.id, problem)
+        for problem in tenant.google_issuers.problems():
+            log.error("tenant %s: Google service account problem: %s", tenant.id, problem)
     # Compose starts workers alongside MongoDB: give it a minute to come up.
     ensure_indexes(get_database(settings), wait_s=60)
     # Webhook deliveries whose job was lost (a broker flush, a failed enqueue) go out again.

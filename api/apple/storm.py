@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
 from flask import current_app
 from flask.blueprints import BlueprintSetupState
+
+from shared.redis_clients import process_client
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ LIMIT_RETRY_AFTER_S = 3600
 _EXTENSION = "passwire.apple.storm_limits"
 _KEY_PREFIX = "passwire:apple:registration-calls:"
 _TIMEOUT_S = 1.0
-
-_lock = threading.Lock()
-_clients: dict[tuple[int, str], redis.Redis] = {}
 
 
 @dataclass(frozen=True)
@@ -76,24 +74,11 @@ def limits() -> StormLimits:
     return value
 
 
-def _client(redis_url: str) -> redis.Redis:
-    # One client (and connection pool) per process and URL, created on first use.
-    key = (os.getpid(), redis_url)
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            client = redis.Redis.from_url(
-                redis_url, socket_connect_timeout=_TIMEOUT_S, socket_timeout=_TIMEOUT_S
-            )
-            _clients[key] = client
-        return client
-
-
 def retry_after(redis_url: str, device: str, calls_per_window: int) -> int | None:
     """Count one registration call of the device; seconds to wait when over the rate."""
     name = f"{_KEY_PREFIX}{device}"
     try:
-        pipe = _client(redis_url).pipeline(transaction=True)
+        pipe = process_client(redis_url, timeout_s=_TIMEOUT_S).pipeline(transaction=True)
         pipe.set(name, 0, ex=WINDOW_S, nx=True)
         pipe.incr(name)
         pipe.ttl(name)

@@ -10,7 +10,12 @@ from marshmallow import Schema, fields
 
 from api import services
 from api.errors import ApiError, error_responses
-from shared.readiness import check_apple_certificates, check_mongodb, check_redis
+from shared.readiness import (
+    check_apple_certificates,
+    check_google_credentials,
+    check_mongodb,
+    check_redis,
+)
 
 blp = Blueprint("health", __name__, description="Probes")
 
@@ -35,14 +40,14 @@ class Ready(MethodView):
         503,
         descriptions={
             503: "Not ready (code `not_ready`): `errors` names each dependency (redis, "
-            "mongodb, apple_certificates) that is not, and why."
+            "mongodb, apple_certificates, google_credentials) that is not, and why."
         },
     )
     @blp.doc(security=[])
     @blp.response(200, ProbeSchema)
     def get(self) -> Any:
-        """Redis and MongoDB are reachable and every Apple certificate is usable; 503 naming
-        what is not."""
+        """Redis and MongoDB are reachable and every Apple certificate and Google service
+        account key is usable; 503 naming what is not."""
         settings = services.settings()
         problems = {
             name: reason
@@ -50,6 +55,7 @@ class Ready(MethodView):
                 ("redis", check_redis(settings)),
                 ("mongodb", check_mongodb(settings)),
                 ("apple_certificates", check_apple_certificates(services.tenants())),
+                ("google_credentials", check_google_credentials(services.tenants())),
             )
             if reason is not None
         }
@@ -61,5 +67,10 @@ class Ready(MethodView):
                 code="not_ready",
                 errors=[{"field": name, "reason": reason} for name, reason in problems.items()],
             )
-        checks = {"redis": "ok", "mongodb": "ok", "apple_certificates": "ok"}
+        checks = {
+            "redis": "ok",
+            "mongodb": "ok",
+            "apple_certificates": "ok",
+            "google_credentials": "ok",
+        }
         return {"status": "ready", "checks": checks}

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from shared import lifecycle
+from shared.imports import IMPORT
 from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES
 
 STATUSES = (*ACTIVE_STATUSES, *FINAL_STATUSES)
@@ -13,6 +15,34 @@ class AppleCountersSchema(Schema):
     unregistered = fields.Integer(load_default=0, dump_default=0)
 
 
+class GoogleCountersSchema(Schema):
+    updated = fields.Integer(
+        dump_default=0, metadata={"description": "objects brought up to date (inserted + patched)"}
+    )
+    inserted = fields.Integer(dump_default=0, metadata={"description": "objects inserted"})
+    patched = fields.Integer(dump_default=0, metadata={"description": "objects PATCHed"})
+    failed = fields.Integer(dump_default=0, metadata={"description": "passes Google refused"})
+    notified = fields.Integer(
+        dump_default=0, metadata={"description": "messages added with a notification"}
+    )
+    notificationSuppressed = fields.Integer(
+        dump_default=0,
+        metadata={
+            "description": "messages added silently: the pass's 3 notifications a day were spent"
+        },
+    )
+    requests = fields.Integer(
+        dump_default=0, metadata={"description": "REST calls made, retries included"}
+    )
+    waitedMs = fields.Integer(
+        dump_default=0,
+        metadata={
+            "description": "Time spent waiting for the issuer's shared rate limit and retry "
+            "backoff: the pacing of Google calls."
+        },
+    )
+
+
 class CountersSchema(Schema):
     total = fields.Integer(required=True)
     processed = fields.Integer(required=True)
@@ -21,6 +51,7 @@ class CountersSchema(Schema):
     unchanged = fields.Integer(dump_default=0, metadata={"description": "rendered the same"})
     cancelled = fields.Integer(required=True)
     apple = fields.Nested(AppleCountersSchema, dump_default=dict)
+    google = fields.Nested(GoogleCountersSchema, dump_default=dict)
 
 
 class ItemErrorSchema(Schema):
@@ -69,7 +100,9 @@ class OperationListQuerySchema(Schema):
         unknown = RAISE
 
     kind = fields.String(
-        validate=validate.OneOf(["create", "update", "pushUpdate"]),
+        validate=validate.OneOf(
+            ["create", "update", "pushUpdate", "email", IMPORT, *lifecycle.KINDS]
+        ),
         metadata={"description": "Only operations of this kind."},
     )
     status = fields.String(

@@ -29,6 +29,7 @@ from api.errors import (
     handle_http_exception,
     handle_unexpected,
 )
+from api.google.save import save_link_response
 from api.lookup import find_tenant_pass
 from api.pages.content import headline, logo_data_uri, qr_svg
 from shared.clock import utcnow
@@ -126,8 +127,7 @@ def _pass_type(document: dict[str, Any]) -> PassType | None:
 
 
 def _has_google(pass_type: PassType | None) -> bool:
-    # Google Wallet templates are not built yet; a pass type will carry one as `google`.
-    return getattr(pass_type, "google", None) is not None
+    return pass_type is not None and pass_type.google is not None
 
 
 def _links(tenant_id: str, pass_id: str, medium: str | None) -> dict[str, str]:
@@ -211,15 +211,13 @@ def download_apple(tenantId: str, passId: str) -> Response:
 @blp.get("/download/google")
 @requires_scope(PASS_READ)
 def download_google(tenantId: str, passId: str) -> Response:
-    _medium()
+    """Record the install click, then redirect to the Save to Google Wallet link."""
+    medium = _medium()
     document = find_tenant_pass(passId)
-    if not _has_google(_pass_type(document)):
-        raise ApiError(
-            404,
-            "This pass has no Google Wallet version.",
-            errors=[{"field": "wallet", "reason": "the pass type has no Google template"}],
-        )
-    raise ApiError(501, "Google Wallet downloads are not available yet.")
+    response = save_link_response(current_tenant(), document)
+    if request.method == "GET":  # link checkers send HEAD: not an install
+        _record_click(passId, "google", medium)
+    return response
 
 
 def _json_error(exc: Exception) -> tuple[Response, int]:

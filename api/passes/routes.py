@@ -1,4 +1,5 @@
-"""Passes: issuing (`POST`), searching, reading one (JSON or .pkpass) and updating (`PATCH`)."""
+"""Passes: issuing (`POST`), searching, reading one (JSON or .pkpass), updating (`PATCH`) and
+deleting (`DELETE`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import g, request, url_for
+from flask import g, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -17,10 +18,15 @@ from api.apple.pkpass import pkpass_response
 from api.apple.schemas import NOT_MODIFIED_HEADERS, PKPASS, PKPASS_HEADERS, PKPASS_SCHEMA
 from api.auth import current_tenant, protect, requires_scope
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
+from api.google.save import save_link_response, wallet_for_user_agent
 from api.lookup import find_tenant_pass
+from api.passes.deletion import DeletePassQuerySchema, accept_deletion
+from api.passes.jobs import accept
+from api.passes.preview import preview
 from api.passes.schemas import (
     ACCEPTED_HEADERS,
     LOOKUP_PARAMETER,
+    REDIRECT_HEADERS,
     SEARCH_DYNAMIC_PARAMETERS,
     AcceptedSchema,
     CreatePassQuerySchema,
@@ -28,16 +34,16 @@ from api.passes.schemas import (
     PassQuerySchema,
     PassSchema,
     PassSearch,
+    PreviewSchema,
     SearchPassesQuerySchema,
     UpdatePassSchema,
     load_pass_lookup,
     load_pass_search,
 )
 from api.passes.self_service import issue_self_service
-from shared import operations
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
 from shared.ids import new_correlation_id, new_pass_id
-from shared.jobs import CREATE_PASS, UPDATE_PASS, EnqueueError
+from shared.jobs import CREATE_PASS, UPDATE_PASS
 from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
@@ -209,7 +215,7 @@ def _issue(
         "metadata": body["metadata"],
         "additionalData": body["additionalData"],
     }
-    return _accept(
+    return accept(
         tenant_id,
         "create",
         task_name=CREATE_PASS,
@@ -219,36 +225,18 @@ def _issue(
     )
 
 
-def _accept(
-    tenant_id: str,
-    kind: str,
-    *,
-    task_name: str,
-    correlation_id: str,
-    pass_id: str,
-    intent: dict[str, Any],
-) -> Any:
-    """Write the operation with its intent, enqueue its job, answer 202."""
-    db = services.database()
-    operations.create(
-        db,
-        operations.new_operation(
-            correlation_id=correlation_id, tenant_id=tenant_id, kind=kind, total=1, intent=intent
-        ),
-    )
-    try:
-        services.jobs().enqueue(
-            task_name, tenant_id=tenant_id, correlation_id=correlation_id, pass_id=pass_id
-        )
-    except EnqueueError as exc:
-        log.error("%s (operation %s)", exc, correlation_id)
-        operations.fail(db, correlation_id, "the job queue is unavailable")
-        raise ApiError(503, "The job queue is unavailable; nothing was queued.") from exc
-    location = url_for("operations.Operation", tenantId=tenant_id, correlationId=correlation_id)
-    return {"correlationId": correlation_id, "passId": pass_id}, 202, {"Location": location}
-
-
-_ONE_PASS = "The pass (JSON), or with `device=apple` its signed .pkpass."
+_ONE_PASS = (
+    "The pass (JSON), with `device=preview` its Apple and Google renderings (JSON), or with "
+    "`device=apple` its signed .pkpass."
+)
+_PASS = PassSchema()
+# Two JSON bodies share the 200: the pass, or (`device=preview`) its renderings.
+PASS_OR_PREVIEW = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/Pass"},
+        {"$ref": "#/components/schemas/Preview"},
+    ]
+}
 
 
 @blp.route("/<passId>")
@@ -263,13 +251,19 @@ class PassItem(MethodView):
     )
     @requires_scope(PASS_READ)
     @blp.arguments(PassQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, PassSchema, description=_ONE_PASS)
+    @blp.response(200, PASS_OR_PREVIEW, description=_ONE_PASS)
     @blp.alt_response(
         200,
         schema=PKPASS_SCHEMA,
         content_type=PKPASS,
         headers=PKPASS_HEADERS,
         description=_ONE_PASS,
+    )
+    @blp.alt_response(
+        302,
+        description="`device=google` (or `auto` on Android): the Save to Google Wallet link.",
+        headers=REDIRECT_HEADERS,
+        success=True,
     )
     @blp.alt_response(
         304,
@@ -279,11 +273,26 @@ class PassItem(MethodView):
     )
     def get(self, query: dict[str, Any], tenantId: str, passId: str) -> Any:
         """One pass as stored (identifiers, metadata, additionalData, install state), or with
-        `device=apple` its signed .pkpass (conditional requests answered with 304)."""
+        `device=apple` its signed .pkpass (conditional requests answered with 304), with
+        `device=google` a redirect to its Save to Google Wallet link, with `device=auto` the
+        one of those the caller's device takes, with `device=preview` both renderings."""
         document = find_tenant_pass(passId)
-        if query.get("device") == "apple":
+        device = query.get("device")
+        if device == "auto":
+            device = wallet_for_user_agent(
+                request.user_agent.string,
+                has_apple=bool(document.get("apple")),
+                has_google=bool(document.get("google")),
+            )
+            if device is None:
+                raise ApiError(404, "This pass has no wallet version.")
+        if device == "apple":
             return pkpass_response(current_tenant(), document)
-        return public_view(document)
+        if device == "google":
+            return save_link_response(current_tenant(), document)
+        if device == "preview":
+            return jsonify(preview(document))
+        return jsonify(_PASS.dump(public_view(document)))
 
     @error_responses(
         *TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
@@ -296,12 +305,42 @@ class PassItem(MethodView):
         its devices when the rendered pass changed (an unchanged one counts `unchanged`)."""
         return _update(find_tenant_pass(passId)["_id"], body)
 
+    @error_responses(
+        *TENANT_API_ERRORS,
+        422,
+        descriptions={
+            404: "Unknown tenant or pass, or a pass deleted already (with `erase=true`, one "
+            "deleted without erasure is still found, to erase what its deletion kept)."
+        },
+    )
+    @requires_scope(PASS_WRITE)
+    @blp.arguments(DeletePassQuerySchema, location="query", unknown=RAISE)
+    @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
+    def delete(self, query: dict[str, Any], tenantId: str, passId: str) -> Any:
+        """Delete the pass: void it in both wallets, then remove it.
+
+        A worker voids it in Apple Wallet (one push to its devices, which still fetch the
+        voided version) and Google Wallet (INACTIVE), then removes it. With `erase=true`
+        every trace of the pass, its devices and its data goes too (GDPR erasure)."""
+        return accept_deletion(passId, erase=query["erase"])
+
+
+@blp.route("/<passId>/preview")
+class PassPreview(MethodView):
+    @error_responses(*TENANT_API_ERRORS, descriptions={404: "Unknown tenant or pass."})
+    @requires_scope(PASS_READ)
+    @blp.response(200, PreviewSchema)
+    def get(self, tenantId: str, passId: str) -> Any:
+        """The pass as each wallet shows it: the rendered Apple pass.json and Google object
+        (null for a wallet the pass type has no template for)."""
+        return preview(find_tenant_pass(passId))
+
 
 def _update(pass_id: str, patch: dict[str, Any]) -> Any:
     correlation_id = new_correlation_id()
     intent = {"passId": pass_id, "patch": patch}
     with correlation_context(correlation_id):
-        return _accept(
+        return accept(
             current_tenant().id,
             "update",
             task_name=UPDATE_PASS,

@@ -8,6 +8,8 @@ from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError, field_errors
 from api.fields import Identifiers, JsonObject
+from shared.lifecycle import config as lifecycle_config
+from shared.lifecycle import transitions
 from shared.passes import search
 
 # How the JSON-object fields read in the OpenAPI document (api/fields.py validates them): an
@@ -86,13 +88,32 @@ class UpdatePassSchema(Schema):
     additionalData = JsonObject(max_depth=5, metadata={"type": "object"})
 
 
+DEVICES = ("apple", "google", "auto", "preview")
+
+
 class PassQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
     device = fields.String(
-        validate=validate.OneOf(["apple"]),
-        metadata={"description": "`apple`: the signed .pkpass instead of the JSON pass."},
+        validate=validate.OneOf(DEVICES),
+        metadata={
+            "description": "`apple`: the signed .pkpass instead of the JSON pass. `google`: a "
+            "302 to the Save to Google Wallet link. `auto`: one of those two, picked from the "
+            "User-Agent (Android → Google, else Apple when the pass has it). `preview`: the "
+            "rendered Apple pass.json and Google object as JSON (as `…/preview` answers)."
+        },
+    )
+
+
+class PreviewSchema(Schema):
+    apple = fields.Dict(
+        allow_none=True, required=True, metadata={"description": "The rendered pass.json."}
+    )
+    google = fields.Dict(
+        allow_none=True,
+        required=True,
+        metadata={"description": "`classId`, `objectId` and the rendered `object`."},
     )
 
 
@@ -100,6 +121,14 @@ class AcceptedSchema(Schema):
     correlationId = fields.String(required=True)
     passId = fields.String(required=True)
 
+
+REDIRECT_HEADERS: dict[str, Any] = {
+    "Location": {
+        "description": "The Save to Google Wallet URL (`device=google`) or the preview.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 
 # Answers that start a job (202) say where to follow it.
 ACCEPTED_HEADERS: dict[str, Any] = {
@@ -112,6 +141,14 @@ ACCEPTED_HEADERS: dict[str, Any] = {
 }
 
 
+class BalanceSchema(Schema):
+    amount = fields.Integer(
+        required=True, metadata={"description": "Points, or money in minor units (cents)."}
+    )
+    unit = fields.String(required=True, metadata={"enum": list(lifecycle_config.UNITS)})
+    currency = fields.String(metadata={"description": "ISO 4217 code of a money balance."})
+
+
 class PassSchema(Schema):
     id = fields.String(required=True)
     passType = fields.String(required=True)
@@ -119,7 +156,11 @@ class PassSchema(Schema):
     metadata = fields.Dict()
     additionalData = fields.Dict()
     providers = fields.Dict()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(transitions.STATUSES)})
+    expirationDate = fields.DateTime(metadata={"description": "When the pass expires, if ever."})
+    balance = fields.Nested(
+        BalanceSchema, metadata={"description": "The balance passwire keeps, once it has one."}
+    )
     creationDate = fields.DateTime()
     lastUpdateDate = fields.DateTime()
 

@@ -111,7 +111,8 @@ def _installed(state: str | None) -> bool | None:
 
 
 class MessageSchema(Schema):
-    """Stored on the operation; not yet delivered (Apple needs template support for it)."""
+    """A message for the holders: added to Google Wallet objects (see the operation's
+    `google.notified` and `google.notificationSuppressed` counters)."""
 
     class Meta:
         unknown = RAISE

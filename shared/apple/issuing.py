@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.apple.barcodes import barcode_messages
 from shared.apple.certificates import SigningMaterialError
 from shared.apple.package import SignedPass, sign_pass
 from shared.apple.passtype import PassRenderError, build_render_context, render_pass_json
+from shared.lifecycle.apple_keys import status_keys
 from shared.tenants import PassType, Tenant
 
 
@@ -28,6 +30,8 @@ class AppleRendition:
     pass_type_identifier: str
     pass_json: bytes
     content_hash: str
+    # Stored with the pass: a scanned barcode names it (shared/apple/barcodes.py).
+    barcode_messages: tuple[str, ...] = ()
 
 
 def content_hash(pass_json: bytes) -> str:
@@ -56,12 +60,18 @@ def render(
             web_service_url=web_service_url,
             pass_type_identifier=identity.pass_type_identifier,
             team_identifier=identity.team_identifier,
+            status_keys=status_keys(document),
         )
     except PassRenderError as exc:
         raise AppleRenderFailed(f"Apple pass does not render: {exc}") from exc
     except SigningMaterialError as exc:
         raise AppleRenderFailed(f"Apple certificate unusable: {exc.reason}") from exc
-    return AppleRendition(pass_type.apple_pass_type_identifier, pass_json, content_hash(pass_json))
+    return AppleRendition(
+        pass_type.apple_pass_type_identifier,
+        pass_json,
+        content_hash(pass_json),
+        tuple(barcode_messages(pass_json)),
+    )
 
 
 def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> SignedPass:
@@ -98,6 +108,7 @@ def stored_form(
         "signature": signed.signature,
         "updateTag": update_tag,
         "lastModified": last_modified,
+        "barcodeMessages": list(rendition.barcode_messages),
     }
 
 

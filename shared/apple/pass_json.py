@@ -15,13 +15,19 @@ from datetime import datetime
 from typing import Any
 
 STYLE_KEYS = ("boardingPass", "coupon", "eventTicket", "generic", "storeCard")
+# Set by passwire from the pass's lifecycle (shared/lifecycle/apple_keys.py), and only on the
+# passes that need them: `voided` on a pass no longer usable, `expirationDate` on one that has
+# an expiration date.
+STATUS_KEYS = ("expirationDate", "voided")
 # Set by passwire from the pass and the signing certificate; a template must not set them.
 OWNED_KEYS = (
     "authenticationToken",
+    "expirationDate",
     "formatVersion",
     "passTypeIdentifier",
     "serialNumber",
     "teamIdentifier",
+    "voided",
     "webServiceURL",
 )
 REQUIRED_KEYS = ("description", "organizationName")

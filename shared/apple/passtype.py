@@ -15,9 +15,11 @@ The data a template may read is declared in passtype.toml:
     [data.sample.additionalData]   # optional: values for the check render at load time
     points = 120
 
-The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.identifiers.<name>`,
-`pass.metadata.<name>`, `pass.additionalData.<name>`, `external.<name>` and `now`. A template
-referencing anything else fails to load.
+The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.expirationDate` (absent
+when the pass has none: write it with `| default:` or inside `{% if %}`), `pass.balance` (the
+amount passwire keeps for the pass, in minor units for money, 0 when never set),
+`pass.identifiers.<name>`, `pass.metadata.<name>`, `pass.additionalData.<name>`,
+`external.<name>` and `now`. A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
 load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
@@ -74,11 +76,12 @@ from shared.apple.templates import (
 # Context groups holding named values, as written in templates and in the [data] table.
 PASS_GROUPS = ("identifiers", "metadata", "additionalData")
 GROUPS = (*PASS_GROUPS, "external")
-PASS_SCALARS = ("id", "passType", "status")
+PASS_SCALARS = ("id", "passType", "status", "expirationDate", "balance")
 APPLE_FOLDER = "apple"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 MIN_AUTHENTICATION_TOKEN = 16  # Apple: "at least 16 characters"
 SAMPLE_NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # fixed, so load checks are repeatable
+SAMPLE_BALANCE = 1250
 
 
 class DataDeclarationError(ValueError):
@@ -213,8 +216,9 @@ def read_declared_data(passtype_toml: Path) -> DeclaredData:
 _Check = Callable[[object], str | None]
 _SENTINEL = re.compile("\ue000([0-9]+)\ue001")  # private-use characters around a number
 _MARKS = ("\ue000", "\ue001")
-# Values render_pass_json sets (pass_json.OWNED_KEYS but formatVersion, always 1), in the
-# order of its arguments.
+# Values render_pass_json sets (pass_json.OWNED_KEYS but formatVersion, always 1, and the
+# STATUS_KEYS, which only some passes carry and which take the full path), in the order of
+# its arguments.
 _OWNED_STRINGS = (
     "serialNumber",
     "authenticationToken",
@@ -454,6 +458,8 @@ def sample_context(declared: DeclaredData, pass_type_id: str) -> dict[str, Any]:
             "id": "SAMPLE-PASS-ID",
             "passType": pass_type_id,
             "status": "active",
+            # No expirationDate: most passes have none, so templates must cope without it.
+            "balance": SAMPLE_BALANCE,
             **{name: group(name) for name in PASS_GROUPS},
         },
         "external": group("external"),
@@ -465,15 +471,19 @@ def build_render_context(
     document: Mapping[str, Any], *, external: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     """The render context for a stored pass document (shared/passes/documents.py)."""
+    the_pass: dict[str, Any] = {
+        "id": document["_id"],
+        "passType": document["passType"],
+        "status": document.get("status") or "active",
+        "balance": (document.get("balance") or {}).get("amount", 0),
+        "identifiers": dict(document.get("identifiers") or {}),
+        "metadata": dict(document.get("metadata") or {}),
+        "additionalData": dict(document.get("additionalData") or {}),
+    }
+    if document.get("expirationDate") is not None:
+        the_pass["expirationDate"] = document["expirationDate"]
     return {
-        "pass": {
-            "id": document["_id"],
-            "passType": document["passType"],
-            "status": document.get("status", "active"),
-            "identifiers": dict(document.get("identifiers") or {}),
-            "metadata": dict(document.get("metadata") or {}),
-            "additionalData": dict(document.get("additionalData") or {}),
-        },
+        "pass": the_pass,
         "external": dict(external),
         "now": now,
     }
@@ -656,14 +666,17 @@ def render_pass_json(
     web_service_url: str,
     pass_type_identifier: str,
     team_identifier: str,
+    status_keys: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The pass.json bytes for one pass: compact, keys sorted, so equal data gives equal bytes.
 
     Raises PassRenderError if the data does not render to a valid pass.json (e.g. a value the
-    template outputs is missing). Identifiers come from the signing certificate."""
+    template outputs is missing). Identifiers come from the signing certificate; `status_keys`
+    (pass_json.STATUS_KEYS: `voided`, `expirationDate`) from the pass's lifecycle."""
     if len(authentication_token) < MIN_AUTHENTICATION_TOKEN:
         raise ValueError("authenticationToken must be at least 16 characters (Apple's minimum)")
-    if pass_type.prechecked is not None:
+    # Passes with status keys are few (voided, expiring): they take the full path.
+    if pass_type.prechecked is not None and not status_keys:
         owned = (
             serial_number,
             authentication_token,
@@ -686,5 +699,6 @@ def render_pass_json(
         webServiceURL=web_service_url,
         passTypeIdentifier=pass_type_identifier,
         teamIdentifier=team_identifier,
+        **(status_keys or {}),
     )
     return serialise(doc)

@@ -18,6 +18,7 @@ from typing import Any
 from pymongo.database import Database
 
 from shared.clock import utcnow
+from shared.repositories import deleted_passes
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as repo
 from shared.webhooks.config import PASS_INSTALLED, PASS_UNINSTALLED
@@ -90,7 +91,10 @@ def is_authorized(
 
 
 def find_for_device(db: Database[Any], ref: PassRef) -> dict[str, Any] | None:
-    return passes_repo.find_pass(db, ref.tenant_id, ref.serial)
+    """The pass, or what is kept of it once deleted: its voided last version, for the
+    devices still registered (repositories/deleted_passes.py)."""
+    found = passes_repo.find_pass(db, ref.tenant_id, ref.serial)
+    return found or deleted_passes.find_remnant(db, ref.tenant_id, ref.serial)
 
 
 def authenticate(db: Database[Any], ref: PassRef, authorization: str | None) -> bool:
@@ -130,10 +134,14 @@ def register(
 
 
 def unregister(db: Database[Any], ref: PassRef, *, device: str) -> bool:
-    """Forget the device's registration for the pass; False when there was none."""
-    return repo.delete_registration(
+    """Forget the device's registration for the pass; False when there was none. A deleted
+    pass's remnant goes with its last device."""
+    removed = repo.delete_registration(
         db, device=device, pass_type_identifier=ref.pass_type_identifier, serial=ref.serial
     )
+    if removed and repo.count_for_pass(db, ref.tenant_id, ref.serial) == 0:
+        deleted_passes.forget_remnant(db, ref.tenant_id, ref.serial)
+    return removed
 
 
 def note_install_state(

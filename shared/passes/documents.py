@@ -51,7 +51,21 @@ def public_view(document: dict[str, Any]) -> dict[str, Any]:
         "metadata": document.get("metadata", {}),
         "additionalData": document.get("additionalData", {}),
         "providers": document.get("providers", {}),
-        "status": document.get("status", "active"),
+        "status": document.get("status") or "active",
+        **_lifecycle_view(document),
         "creationDate": document["createdAt"],
         "lastUpdateDate": document["updatedAt"],
     }
+
+
+def _lifecycle_view(document: dict[str, Any]) -> dict[str, Any]:
+    """expirationDate and balance, when the pass has them (never the applied references)."""
+    shown: dict[str, Any] = {}
+    if document.get("expirationDate") is not None:
+        shown["expirationDate"] = document["expirationDate"]
+    balance = document.get("balance")
+    if balance:
+        shown["balance"] = {
+            key: balance[key] for key in ("amount", "unit", "currency") if key in balance
+        }
+    return shown

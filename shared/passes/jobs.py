@@ -67,6 +67,20 @@ class JobContext:
         client = self.external or process_client()
         return client.fetch_for_pass(providers, document, needed=needed)
 
+    def external_data_for_batch(
+        self, tenant: Tenant, documents: list[dict[str, Any]]
+    ) -> dict[str, ExternalResult]:
+        """Each pass's external data by pass id, fetched a few passes at a time; a pass whose
+        pass type reads none costs no call."""
+        if not tenant.providers:
+            return {}
+        needed = {
+            pass_type_id: pass_type.declared.external
+            for pass_type_id, pass_type in tenant.pass_types.items()
+        }
+        client = self.external or process_client()
+        return client.fetch_for_passes(tenant.providers, documents, needed_by_pass_type=needed)
+
     def emit(
         self, tenant_id: str, event_type: str, data: Mapping[str, Any], *, correlation_id: str
     ) -> None:

@@ -55,6 +55,10 @@ LISTED_FIELDS: Final[Mapping[str, int]] = {
         "additionalData",
         "providers",
         "status",
+        "expirationDate",
+        "balance.amount",
+        "balance.unit",
+        "balance.currency",
         "createdAt",
         "updatedAt",
     )

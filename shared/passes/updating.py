@@ -7,13 +7,17 @@ pushing leaves the push to the job's next delivery instead of losing it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
 from shared.clock import utcnow
+from shared.google.delivery import GoogleCounts
 from shared.passes.apple_versions import new_apple_version
+from shared.passes.google_delivery import deliver_to_google
+from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
@@ -40,8 +44,8 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
                 operations.record_results(db, correlation_id, UPDATE_BATCH, cancelled=1)
             )
         try:
-            outcome = _apply(context, document, operation["intent"]["patch"])
-        except (AppleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
+            outcome = apply_patch(context, document, operation["intent"]["patch"])
+        except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
             return _failed(context, correlation_id, pass_id, str(exc))
         if outcome is not None:
             stored, changed = outcome
@@ -49,7 +53,7 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
     return _failed(context, correlation_id, pass_id, "the pass kept changing; try again")
 
 
-def _apply(
+def apply_patch(
     context: JobContext, document: dict[str, Any], patch: dict[str, Any]
 ) -> tuple[dict[str, Any], bool] | None:
     """Store the patched pass. Returns it as stored and whether a new Apple version was made,
@@ -63,11 +67,18 @@ def _apply(
     # A provider failing raises ExternalDataFailed before anything is written.
     external = context.external_data(tenant, pass_type, patched)
     apple = new_apple_version(context, tenant, pass_type, patched, now=now, external=external)
+    google = new_google_version(pass_type, patched, now=now, external=external)
     changes: dict[str, Any] = {field: patched[field] for field in PATCHABLE}
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
-    elif all(patched[field] == document.get(field) for field in PATCHABLE):
-        return document, False  # nothing to write (a push may still be pending, see _deliver)
+    if google is not None:
+        changes["google"] = google
+    if (
+        apple is None
+        and google is None
+        and all(patched[field] == document.get(field) for field in PATCHABLE)
+    ):
+        return document, False  # nothing to write (deliveries may still be owed, see _deliver)
     changes["updatedAt"] = now
     if not passes_repo.update_pass(
         context.db,
@@ -77,14 +88,28 @@ def _apply(
         changes=changes,
     ):
         return None
-    return {**patched, **changes}, apple is not None
+    return {**patched, **changes}, apple is not None or google is not None
 
 
-def _deliver(
-    context: JobContext, correlation_id: str, stored: dict[str, Any], *, changed: bool
-) -> dict[str, Any] | None:
-    """Push the pass's devices if a push is owed, then count the item."""
+@dataclass(frozen=True)
+class Delivered:
+    """What delivering a stored pass to its wallets did."""
+
+    owed: bool  # something had not reached a wallet yet: an Apple push or Google's object
+    apple: PushCounts
+    google: GoogleCounts
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {**self.apple.as_counters(), **self.google.as_counters()}
+
+
+def deliver_pass(context: JobContext, stored: dict[str, Any]) -> Delivered:
+    """Update Google's object and push the pass's devices, each only if owed. The caller
+    clears `applePushPending` once it has counted the push (see _deliver)."""
     counts = PushCounts()
+    google_owed = google_pending(stored)
+    google = deliver_to_google(context, stored)
     pending = bool(stored.get("applePushPending"))
     if pending:
         apple = stored["apple"]
@@ -97,7 +122,16 @@ def _deliver(
             pass_type_identifier=apple["passTypeIdentifier"],
             pass_ids=[stored["_id"]],
         )
-    changed = changed or pending
+    return Delivered(pending or google_owed, counts, google)
+
+
+def _deliver(
+    context: JobContext, correlation_id: str, stored: dict[str, Any], *, changed: bool
+) -> dict[str, Any] | None:
+    """Push the pass's devices and update Google's object if owed, then count the item."""
+    delivered = deliver_pass(context, stored)
+    pending = bool(stored.get("applePushPending"))
+    changed = changed or delivered.owed
     if changed:
         data = {"passId": stored["_id"], "passType": stored["passType"]}
         context.emit(stored["tenant"], PASS_UPDATED, data, correlation_id=correlation_id)
@@ -108,7 +142,7 @@ def _deliver(
             UPDATE_BATCH,
             succeeded=int(changed),
             unchanged=int(not changed),
-            delivery=counts.as_counters(),
+            delivery=delivered.counters,
         )
     )
     if pending:

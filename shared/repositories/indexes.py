@@ -11,10 +11,13 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
 from shared.repositories import (
+    deleted_passes,
+    imports,
     install_clicks,
     operations,
     passes,
     registrations,
+    tombstones,
     webhook_deliveries,
 )
 
@@ -43,6 +46,15 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenant", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)],
             name="tenant_updatedAt_id",
         ),
+        # The expiry sweep: active passes whose expirationDate has come, oldest first.
+        IndexModel(
+            [("status", ASCENDING), ("expirationDate", ASCENDING)], name="status_expirationDate"
+        ),
+        # A scanned barcode names its pass (POST /redemptions {"barcode": ...}).
+        IndexModel(
+            [("tenant", ASCENDING), ("apple.barcodeMessages", ASCENDING)],
+            name="tenant_barcodeMessages",
+        ),
     ],
     operations.COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("createdAt", DESCENDING)], name="tenant_createdAt"),
@@ -68,6 +80,28 @@ INDEXES: dict[str, list[IndexModel]] = {
     # A pass's install clicks (campaign reports, clean-up when a pass goes).
     install_clicks.COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+    ],
+    # What devices still fetch of a deleted pass goes RETENTION_S after the deletion at most.
+    deleted_passes.COLLECTION: [
+        IndexModel(
+            [("deletedAt", ASCENDING)],
+            name="retention",
+            expireAfterSeconds=deleted_passes.RETENTION_S,
+        ),
+    ],
+    # Deletions of a tenant's passes over time (statistics).
+    tombstones.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("deletedAt", DESCENDING)], name="tenant_deletedAt"),
+    ],
+    imports.COLLECTION: [
+        # An import's results, in file order (GET /imports/{correlationId}/results.csv).
+        IndexModel(
+            [("tenant", ASCENDING), ("correlationId", ASCENDING), ("index", ASCENDING)],
+            name="tenant_correlationId_index",
+        ),
+        IndexModel(
+            [("createdAt", ASCENDING)], name="retention", expireAfterSeconds=imports.RETENTION_S
+        ),
     ],
     webhook_deliveries.COLLECTION: [
         # Counts per endpoint and status; an endpoint's deliveries and failures, newest first.

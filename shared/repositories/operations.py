@@ -110,3 +110,27 @@ def list_operations(
         .limit(limit)
     )
     return list(cursor), int(db[COLLECTION].count_documents(query))
+
+
+def take_intent_fields(
+    db: Database[Any],
+    correlation_id: str,
+    names: Iterable[str],
+    *,
+    present: str,
+    statuses: Iterable[str],
+) -> Document | None:
+    """Remove `intent.<name>` for each of `names` and return the intent as it was, in one
+    atomic write; only while `intent.<present>` is there and the operation is in one of
+    `statuses`. None otherwise: of two deliveries of a job, one alone gets the fields."""
+    before: Document | None = db[COLLECTION].find_one_and_update(
+        {
+            "_id": correlation_id,
+            "status": {"$in": list(statuses)},
+            f"intent.{present}": {"$exists": True},
+        },
+        {"$unset": {f"intent.{name}": "" for name in names}},
+        projection={"intent": 1},
+        return_document=ReturnDocument.BEFORE,
+    )
+    return before["intent"] if before is not None else None

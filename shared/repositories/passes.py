@@ -99,3 +99,11 @@ def find_pass_ids(db: Database[Any], tenant_id: str, lookup: Document, *, limit:
     query = {**lookup, "tenant": tenant_id}  # the tenant last: nothing in lookup replaces it
     cursor = db[COLLECTION].find(query, {"_id": 1}).limit(limit)
     return [str(document["_id"]) for document in cursor]
+
+
+def mark_google_synced(db: Database[Any], tenant_id: str, pass_id: str, content_hash: str) -> None:
+    """Google acknowledged the object rendered as `content_hash`; a newer rendering stays owed."""
+    db[COLLECTION].update_one(
+        {"_id": pass_id, "tenant": tenant_id, "google.contentHash": content_hash},
+        {"$set": {"google.syncedHash": content_hash}},
+    )

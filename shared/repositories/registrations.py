@@ -13,7 +13,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared.repositories import passes
+from shared.repositories import deleted_passes, passes
 
 Document = dict[str, Any]
 COLLECTION = "registrations"
@@ -82,7 +82,8 @@ def updated_passes_for_device(
     since: int | None,
 ) -> list[tuple[str, int]]:
     """(serial, updateTag) of the tenant's passes this device registered for the pass type,
-    whose Apple update tag is greater than `since` (all of them when None)."""
+    whose Apple update tag is greater than `since` (all of them when None); deleted passes
+    whose voided version devices still fetch included."""
     registered = db[COLLECTION].find(
         {DEVICE: device, PASS_TYPE: pass_type_identifier, "tenant": tenant_id},
         {SERIAL: 1, "_id": 0},
@@ -97,7 +98,11 @@ def updated_passes_for_device(
     }
     if since is not None:
         query["apple.updateTag"] = {"$gt": since}
-    found = db[passes.COLLECTION].find(query, {"apple.updateTag": 1})
+    found = [
+        document
+        for collection in (passes.COLLECTION, deleted_passes.COLLECTION)
+        for document in db[collection].find(query, {"apple.updateTag": 1})
+    ]
     return [(document["_id"], int(document["apple"].get("updateTag") or 0)) for document in found]
 
 

@@ -15,9 +15,13 @@ resource (JSON and .pkpass, 202s with Location, device registrations, cancelling
 that fuzzing seldom reaches (304s, 413, 429, replays, self-service) get one explicit case
 each, validated the same way.
 
-Not fuzzed: `POST /api/{tenantId}/push-updates` (see `EXCLUDED`). The Apple registration
-storm guard is fuzzed as it is: its counters live in this session's Redis, per device, and a
-fuzzed device id that reaches the limit gets the documented 429.
+Not fuzzed: `POST /api/{tenantId}/push-updates` (see `EXCLUDED`), and `DELETE` of the known
+pass (its job would void and delete it once a worker runs; `test_deleting_a_pass` deletes
+one of its own). The Apple registration storm guard is fuzzed as it is: its counters live in
+this session's Redis, per device, and a fuzzed device id that reaches the limit gets the
+documented 429. Imports are fuzzed as they are: fuzzed files are refused (400/422), and one
+that is accepted names passes by fuzzed identifiers, which match none; its job stays queued
+and is cancelled with the other 202s.
 """
 
 from __future__ import annotations
@@ -51,10 +55,14 @@ from config.settings import Settings
 from shared import operations
 from shared.clock import utcnow
 from shared.ids import new_correlation_id, new_pass_id
+from shared.imports.batches import run_import_batch
+from shared.imports.csv_file import read_import_file
+from shared.imports.planning import run_import_plan
+from shared.imports.storing import store_import
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.repositories.indexes import ensure_indexes
-from tests.conftest import DEMO_KEY
+from tests.conftest import DEMO_KEY, RIVAL_KEY
 
 MAX_EXAMPLES = 12
 SEED = 20240301
@@ -87,6 +95,7 @@ class Known:
     last_modified: str
     completed_operation: str  # the pass's create operation
     queued_operation: str  # never run: the first DELETE cancels it, later ones get 409
+    import_operation: str  # an import that ran (its row names no pass): results.csv is 200
 
 
 def _create_operation(db: Any, pass_id: str) -> str:
@@ -107,15 +116,34 @@ def _create_operation(db: Any, pass_id: str) -> str:
     return correlation_id
 
 
-@pytest.fixture(scope="module")
-def known(app: Any, db: Any, settings: Settings) -> Iterator[Known]:
-    ensure_indexes(db)  # workers create them at start-up; no worker runs here
-    started = utcnow()
+def _issued_pass(app: Any, db: Any, settings: Settings) -> tuple[str, str]:
+    """A demo loyalty pass, rendered and signed as the create job does it; its id and its
+    create operation."""
     pass_id = new_pass_id()
     created = _create_operation(db, pass_id)
     context = JobContext(db=db, tenants=app.extensions["passwire.tenants"], settings=settings)
     operation = run_create(context, created)
     assert operation is not None and operation["status"] == "completed"
+    return pass_id, created
+
+
+def _ran_import(app: Any, db: Any, settings: Settings) -> str:
+    """An import of one row that names no pass, run as its jobs run it."""
+    correlation_id = new_correlation_id()
+    upload = read_import_file(b"id.crm,metadata.store\r\nNO-SUCH-CARD,42\r\n", max_rows=1)
+    store_import(db, tenant_id="demo", correlation_id=correlation_id, upload=upload)
+    context = JobContext(db=db, tenants=app.extensions["passwire.tenants"], settings=settings)
+    run_import_plan(context, correlation_id, lambda index: None)
+    operation = run_import_batch(context, correlation_id, 0)
+    assert operation is not None and operation["status"] == "failed"
+    return correlation_id
+
+
+@pytest.fixture(scope="module")
+def known(app: Any, db: Any, settings: Settings) -> Iterator[Known]:
+    ensure_indexes(db)  # workers create them at start-up; no worker runs here
+    started = utcnow()
+    pass_id, created = _issued_pass(app, db, settings)
     document = db.passes.find_one({"_id": pass_id})
     with app.test_client() as client:
         pkpass = client.get(
@@ -130,6 +158,7 @@ def known(app: Any, db: Any, settings: Settings) -> Iterator[Known]:
         last_modified=pkpass.headers["Last-Modified"],
         completed_operation=created,
         queued_operation=_create_operation(db, new_pass_id()),
+        import_operation=_ran_import(app, db, settings),
     )
     # The jobs of the 202s stay queued in Redis: cancelled, a worker that a later test
     # starts skips them instead of creating and pushing fuzzed passes.
@@ -149,10 +178,19 @@ def _choices(case: Any, known: Known) -> Any:
     if path.startswith("/api/"):
         options["credential"] = st.sampled_from([fuzzed] * 7 + [None])  # None: no X-API-Key
     if "passId" in params:
-        options["passId"] = st.sampled_from([known.pass_id, fuzzed, fuzzed])
+        # Not DELETE: its job would void and delete the pass the other cases need, as soon
+        # as a worker runs (test_deleting_a_pass deletes a pass of its own).
+        mine = [] if case.method.upper() == "DELETE" else [known.pass_id]
+        options["passId"] = st.sampled_from([*mine, fuzzed, fuzzed])
     if "correlationId" in params:
         options["correlationId"] = st.sampled_from(
-            [known.completed_operation, known.queued_operation, fuzzed, fuzzed]
+            [
+                known.completed_operation,
+                known.queued_operation,
+                known.import_operation,
+                fuzzed,
+                fuzzed,
+            ]
         )
     if "serialNumber" in params or "passTypeIdentifier" in params:
         options["apple"] = st.sampled_from([True, False])
@@ -339,6 +377,30 @@ def test_idempotent_replay_and_self_service(contract_schema: Any) -> None:
     _call(contract_schema, ISSUE, 200, body=allowlisted, **anonymous)
 
 
+def test_a_tenant_without_smtp_sends_no_email(contract_schema: Any, known: Known) -> None:
+    email = "POST /api/{tenantId}/passes/{passId}/email"
+    rival = {"tenantId": "rival", "passId": known.pass_id}
+    body = {"to": "ada@example.com"}
+    headers = {"X-API-Key": RIVAL_KEY}
+    refused = _call(contract_schema, email, 409, path_parameters=rival, headers=headers, body=body)
+    assert refused.json()["errors"] == [
+        {"field": "smtp", "reason": "not configured for this tenant"}
+    ]
+
+
+def test_deleting_a_pass(contract_schema: Any, app: Any, db: Any, settings: Settings) -> None:
+    delete = "DELETE /api/{tenantId}/passes/{passId}"
+    pass_id, _ = _issued_pass(app, db, settings)
+    ids = {**DEMO, "passId": pass_id}
+    erase = {"erase": "true"}
+    accepted = _call(contract_schema, delete, 202, path_parameters=ids, query=erase, headers=KEY)
+    # Its job stays queued (no worker runs here): cancelled, a later worker skips it.
+    operations.request_cancel(db, "demo", accepted.json()["correlationId"])
+    _call(contract_schema, delete, 422, path_parameters=ids, query={"erase": "?"}, headers=KEY)
+    unknown = {**DEMO, "passId": new_pass_id()}
+    _call(contract_schema, delete, 404, path_parameters=unknown, query=erase, headers=KEY)
+
+
 def test_bodies_over_the_limit(contract_schema: Any, settings: Settings) -> None:
     too_long = "a" * settings.max_request_bytes
     body = {"additionalData": {"text": too_long}}
@@ -366,6 +428,23 @@ def test_registration_storm_is_told_when_to_retry(
         _call(contract_schema, f"POST {REGISTRATION}", 200, **register)
     flooded = _call(contract_schema, f"DELETE {REGISTRATION}", 429, **registration)
     assert 1 <= int(_header(flooded, "Retry-After")) <= 60
+
+
+def test_an_import_and_its_results(contract_schema: Any, known: Known) -> None:
+    # Fuzzed files are mostly refused (400/422); a valid one is accepted, and its job stays
+    # queued and is cancelled with the other 202s (its rows name no pass anyway).
+    imports = "POST /api/{tenantId}/imports"
+    csv_body = "id.crm;additionalData.points\r\nNO-SUCH-CARD;7\r\n"
+    upload = {"path_parameters": DEMO, "headers": KEY, "media_type": "text/csv"}
+    _call(contract_schema, imports, 202, body=csv_body, **upload)
+    _call(contract_schema, imports, 422, body="id.crm;points\r\nC-1;7\r\n", **upload)
+    results = "GET /api/{tenantId}/imports/{correlationId}/results.csv"
+    ids = {**DEMO, "correlationId": known.import_operation}
+    answer = _call(contract_schema, results, 200, path_parameters=ids, headers=KEY)
+    assert answer.text.splitlines() == [
+        "row,passId,status,error",
+        "2,,failed,no pass matches id.crm",
+    ]
 
 
 # -- the document itself ------------------------------------------------------------------

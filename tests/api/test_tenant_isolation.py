@@ -17,7 +17,14 @@ from shared.credentials.scopes import ALL_SCOPES
 from shared.ids import new_correlation_id, new_pass_id
 from tests.conftest import RIVAL_KEY
 
-COLLECTIONS = ("passes", "operations", "registrations", "api_keys", "idempotency_keys")
+COLLECTIONS = (
+    "passes",
+    "operations",
+    "registrations",
+    "api_keys",
+    "idempotency_keys",
+    "import_batches",
+)
 
 
 def _tenant_endpoints(app: Any) -> list[tuple[str, str, Any]]:
@@ -55,10 +62,32 @@ def demo_data(db: Any) -> dict[str, str]:
          "counters": {"total": 1, "processed": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
          "createdAt": now, "updatedAt": now}
     )  # fmt: skip
-    return {"passId": pass_id, "correlationId": correlation_id}
+    return {
+        "passId": pass_id,
+        "correlationId": correlation_id,
+        "importId": _demo_import(db, pass_id),
+    }
+
+
+def _demo_import(db: Any, pass_id: str) -> str:
+    """A finished demo import whose results name the demo pass."""
+    now, correlation_id = utcnow(), new_correlation_id()
+    db.operations.insert_one(
+        {"_id": correlation_id, "tenant": "demo", "kind": "import", "status": "completed",
+         "counters": {"total": 1, "processed": 1, "succeeded": 1, "failed": 0, "cancelled": 0},
+         "createdAt": now, "updatedAt": now}
+    )  # fmt: skip
+    db.import_batches.insert_one(
+        {"_id": f"{correlation_id}:000000", "tenant": "demo", "correlationId": correlation_id,
+         "index": 0, "rows": [2], "createdAt": now,
+         "results": [{"row": 2, "passId": pass_id, "status": "succeeded", "error": None}]}
+    )  # fmt: skip
+    return correlation_id
 
 
 def _url(rule: str, values: dict[str, str]) -> str:
+    if rule in {r for _, r in IMPORT_ENDPOINTS}:
+        values = {**values, "correlationId": values["importId"]}
     url = rule.replace("<tenantId>", "demo")
     for name, value in values.items():
         url = url.replace(f"<{name}>", value)
@@ -74,6 +103,7 @@ def _snapshot(db: Any, demo_data: dict[str, str]) -> tuple[Any, ...]:
         counts,
         db.passes.find_one({"_id": demo_data["passId"]}),
         db.operations.find_one({"_id": demo_data["correlationId"]}),
+        db.import_batches.find_one({"correlationId": demo_data["importId"]}),
     )
 
 
@@ -85,13 +115,44 @@ def unchanged(db: Any, demo_data: dict[str, str]) -> Iterator[None]:
 
 
 def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
+    if method == "POST" and url.endswith("/imports"):
+        # A file that would be accepted: a refused caller must store no rows, start nothing.
+        csv_file = "id.crm,metadata.store\r\nsecret-demo-customer,42\r\n"
+        return client.post(url, data=csv_file, content_type="text/csv", headers=headers)
     body = {} if method in {"POST", "PUT", "PATCH"} else None
     return client.open(url, method=method, json=body, headers=headers)
+
+
+# Endpoints that change a pass in one atomic write (a refused caller must change nothing):
+# named so the matrix below provably walks them.
+LIFECYCLE_ENDPOINTS = {
+    ("PUT", "/api/<tenantId>/passes/<passId>/status"),
+    ("POST", "/api/<tenantId>/passes/<passId>/redeem"),
+    ("POST", "/api/<tenantId>/redemptions"),
+    ("POST", "/api/<tenantId>/passes/<passId>/balance"),
+}
+# Sends mail to the address in its body: a refused caller must queue nothing.
+EMAIL_ENDPOINTS = {("POST", "/api/<tenantId>/passes/<passId>/email")}
+# Starts a campaign that messages the pass's holder: a refused caller must queue nothing.
+NOTIFICATION_ENDPOINTS = {("PUT", "/api/<tenantId>/passes/<passId>/notification")}
+# Voids, then deletes or erases the pass: a refused caller must change and queue nothing.
+DELETION_ENDPOINTS = {("DELETE", "/api/<tenantId>/passes/<passId>")}
+# Stores a file's rows and starts an import; serves a demo import's results (naming the
+# demo pass): a refused caller must store, queue and read nothing.
+IMPORT_ENDPOINTS = {
+    ("POST", "/api/<tenantId>/imports"),
+    ("GET", "/api/<tenantId>/imports/<correlationId>/results.csv"),
+}
 
 
 def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
     endpoints = _tenant_endpoints(app)
     assert len(endpoints) >= 5
+    assert {(method, rule) for method, rule, _ in endpoints} >= LIFECYCLE_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= EMAIL_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= NOTIFICATION_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= DELETION_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= IMPORT_ENDPOINTS
     missing = [
         f"{m} {r}" for m, r, handler in endpoints if not getattr(handler, "required_scope", None)
     ]

@@ -112,7 +112,8 @@ def test_page_over_http(api_url: str, issued: dict[str, str], db: Any) -> None:
 
     apple = parse_qs(urlsplit(_href(html, "add-to-apple-wallet")).query)
     assert apple == {"t": [token], "medium": ["email"]}
-    assert "add-to-google-wallet" not in html  # the demo pass type has no Google template
+    google = parse_qs(urlsplit(_href(html, "add-to-google-wallet")).query)
+    assert google == {"t": [token], "medium": ["email"]}
     # The QR code opens this page, on a phone, with medium=qr (segno's output is exact).
     qr_url = f"{PUBLIC_URL}/api/demo/passes/{pass_id}/view?t={token}&medium=qr"
     assert qr_svg(qr_url) in html
@@ -161,9 +162,12 @@ def test_refusals(api_url: str, issued: dict[str, str], demo: ApiClient) -> None
     base = f"{api_url}/api/demo/passes/{pass_id}/download"
     refused = get(f"{base}/apple", params={"t": token[:-2] + "AA"})
     assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
-    google = get(f"{base}/google", params={"t": token})
-    assert google.status_code == 404
-    assert google.json()["message"] == "This pass has no Google Wallet version."
+    refused = get(f"{base}/google", params={"t": token[:-2] + "AA"})
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    # The Google download is a redirect to the Save to Google Wallet link.
+    google = get(f"{base}/google", params={"t": token}, allow_redirects=False)
+    assert google.status_code == 302
+    assert google.headers["Location"].startswith("https://pay.google.com/gp/v/save/")
     bad_medium = get(f"{base}/apple", params={"t": token, "medium": "x" * 33})
     assert bad_medium.status_code == 422 and bad_medium.json()["errors"][0]["field"] == "medium"
 
@@ -246,7 +250,8 @@ def test_in_headless_chromium(
     assert qr.is_displayed() and qr.size["width"] >= 150
     apple = chromium.find_element(By.ID, "add-to-apple-wallet")
     assert apple.is_displayed() and apple.text == "Add to Apple Wallet"
-    assert not chromium.find_elements(By.ID, "add-to-google-wallet")
+    google = chromium.find_element(By.ID, "add-to-google-wallet")
+    assert google.is_displayed() and google.text == "Add to Google Wallet"
     # The nonce'd style applied under the CSP (the card wears the pass's colours) and the
     # browser reported no violation.
     card = chromium.find_element(By.CSS_SELECTOR, ".card")

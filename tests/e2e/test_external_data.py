@@ -146,3 +146,44 @@ def test_data_endpoints_need_pass_read_and_a_known_pass(demo: ApiClient, rival: 
         assert demo.session.get(demo.url(f"/passes/unknown{suffix}"), timeout=10).status_code == 404
         anonymous = demo.session.get(demo.url(path), headers={"X-API-Key": ""}, timeout=10)
         assert anonymous.status_code == 401
+
+
+def test_a_campaign_renders_each_pass_with_its_crm_data(
+    demo: ApiClient, fake_crm: RunningCrm
+) -> None:
+    """Campaign batches fetch every pass's external data (bounded concurrency) and render with
+    it; a pass whose provider fails is failed with the reason, the others go on."""
+    crm = fake_crm.crm
+    store = f"S-{secrets.token_hex(4)}"
+    customers = [f"C-{secrets.token_hex(4)}" for _ in range(4)]
+    pass_ids = []
+    for number, customer in enumerate(customers):
+        crm.put_customer(customer, {"first_name": "A", "loyalty": {"points": number}})
+        accepted = demo.create_pass(
+            "member", identifiers={"crm": customer}, metadata={"store": store}
+        ).json()
+        assert demo.wait_for_final(accepted["correlationId"])["status"] == "completed"
+        pass_ids.append(accepted["passId"])
+    for number, customer in enumerate(customers):
+        crm.put_customer(customer, {"first_name": "A", "loyalty": {"points": 100 + number}})
+
+    crm.configure(fail_ids=[customers[0]])
+    try:
+        started = demo.session.post(
+            demo.url("/push-updates"),
+            json={"filter": {"metadata": {"store": [store]}}, "data": {"metadata": {"tier": "T"}}},
+            timeout=10,
+        )
+        assert started.status_code == 202, started.text
+        operation = demo.wait_for_final(started.json()["correlationId"])
+    finally:
+        crm.configure(fail_ids=[])
+    assert operation["counters"]["succeeded"] == 3
+    assert operation["counters"]["failed"] == 1
+    (error,) = operation["errors"]
+    assert error == {
+        "id": pass_ids[0],
+        "reason": "external data provider 'crm': answered HTTP 503",
+    }
+    assert [_pkpass_points(demo, pass_id) for pass_id in pass_ids[1:]] == [101, 102, 103]
+    assert _pkpass_points(demo, pass_ids[0]) == 0  # untouched: its provider failed

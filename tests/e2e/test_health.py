@@ -20,7 +20,12 @@ def test_healthz(api_url: str) -> None:
 def test_readyz_when_redis_and_mongodb_answer(api_url: str) -> None:
     response = requests.get(f"{api_url}/readyz", timeout=5)
     assert response.status_code == 200
-    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok", "apple_certificates": "ok"}
+    assert response.json()["checks"] == {
+        "redis": "ok",
+        "mongodb": "ok",
+        "apple_certificates": "ok",
+        "google_credentials": "ok",
+    }
 
 
 def test_readyz_names_what_is_unreachable(settings: Settings) -> None:
@@ -51,3 +56,22 @@ def test_readyz_names_an_unusable_apple_certificate(settings: Settings, tmp_path
     problem = next(e for e in body["errors"] if e["field"] == "apple_certificates")
     assert "pass.example.broken" in problem["reason"]
     assert "missing.pem" in problem["reason"]
+
+
+def test_readyz_names_an_unusable_google_service_account(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tenant = tmp_path / "broken"
+    tenant.mkdir()
+    (tenant / "sa.json").write_text('{"type": "service_account", "client_email": "x@y"}')
+    (tenant / "tenant.toml").write_text(
+        'name = "Broken"\n[[google_issuers]]\nissuer_id = "3388000000011111111"\n'
+        'service_account_key = "sa.json"\n'
+    )
+    client: Any = create_app(dataclasses.replace(settings, tenants_dir=tmp_path)).test_client()
+    body = client.get("/readyz").get_json()
+    assert body["status"] == 503
+    problem = next(e for e in body["errors"] if e["field"] == "google_credentials")
+    assert problem["reason"].startswith("broken: ")  # the tenant, then the issuer and file
+    assert "3388000000011111111" in problem["reason"]
+    assert "sa.json" in problem["reason"]

@@ -174,7 +174,6 @@ def test_empty_segment_completes_at_once_and_keeps_the_message(demo: ApiClient, 
     assert stored["message"] == {
         "content": "Double points today",
         "localizedContent": {"fr": "Points x2"},
-        "delivered": False,
     }
 
 

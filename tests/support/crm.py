@@ -66,7 +66,10 @@ def running_crm() -> Iterator[RunningCrm]:
 def add_member_pass_type(demo_dir: Path) -> None:
     """passtypes/member: the loyalty card whose header reads `external.points`."""
     member = demo_dir / "passtypes" / "member"
-    shutil.copytree(demo_dir / "passtypes" / "loyalty", member)
+    # Apple only: MEMBER_PASSTYPE has no [google] table, so the google/ templates stay behind.
+    shutil.copytree(
+        demo_dir / "passtypes" / "loyalty", member, ignore=shutil.ignore_patterns("google")
+    )
     (member / "passtype.toml").write_text(MEMBER_PASSTYPE)
     template = member / "apple" / "pass.json"
     text = template.read_text()

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from config.celery import QUEUES, TASK_ROUTES
+from config.celery import QUEUES, TASK_ROUTES, beat_schedule, celery_config
+from config.settings import Settings
 from shared.dev.dev_certs import ensure_dev_certs
 from shared.dev.stack import DEV_CERTS_DIR, build_processes
+from shared.lifecycle import EXPIRE_DUE
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"mongo", "redis"}
@@ -63,7 +65,10 @@ def test_every_route_targets_a_declared_queue() -> None:
 
 def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
     processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
-    assert {"redis", "mongo", "apns", "web", "worker", "flower"} == set(processes)
+    assert {
+        "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower"
+    } == set(processes)  # fmt: skip
+    assert env["GOOGLE_WALLET_API_URL"].startswith("http://127.0.0.1:")
     assert _consumed_queues({"worker": shlex.split(processes["worker"])}) == set(QUEUES)
     assert env["REDIS_URL"].startswith("redis://127.0.0.1:")
 
@@ -74,11 +79,43 @@ def test_the_local_stack_uses_given_servers(tmp_path: Path) -> None:
             "REDIS_URL": "redis://cache:6379/0",
             "MONGODB_URI": "mongodb://db:27017/passwire",
             "APNS_HOST": "api.sandbox.push.apple.com",
+            "GOOGLE_WALLET_API_URL": "https://walletobjects.googleapis.com",
         },
         ensure_dev_certs(tmp_path),
     )
-    assert not {"redis", "mongo", "apns"} & set(processes)
+    assert not {"redis", "mongo", "apns", "google"} & set(processes)
     assert env["MONGODB_URI"] == "mongodb://db:27017/passwire"
+
+
+def _celery_words(command: list[str]) -> list[str]:
+    """The command from `celery` on, whatever runs it (a wait-for wrapper, a full path)."""
+    for index, word in enumerate(command):
+        if Path(word).name == "celery":
+            return ["celery", *command[index + 1 :]]
+    return command
+
+
+def _is_beat(command: list[str]) -> bool:
+    return _celery_words(command)[:4] == ["celery", "-A", "workers.celery_app", "beat"]
+
+
+def test_one_beat_process_everywhere(tmp_path: Path) -> None:
+    processes, _, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    local = {name: shlex.split(command) for name, command in processes.items()}
+    for commands in (_procfile(), _compose(), local):
+        assert [name for name, command in commands.items() if _is_beat(command)] == ["beat"]
+
+
+def test_beat_sends_the_expiry_sweep_at_the_configured_interval() -> None:
+    schedule = beat_schedule(Settings(expiry_interval_s=7))
+    [entry] = [entry for entry in schedule.values() if entry["task"] == EXPIRE_DUE]
+    assert entry["schedule"] == 7.0
+    assert celery_config(Settings())["beat_schedule"]["expire-due-passes"]["schedule"] == 60.0
+    # Routed to a queue that some worker consumes.
+    routes = [
+        r["queue"] for pattern, r in TASK_ROUTES.items() if EXPIRE_DUE.startswith(pattern[:-1])
+    ]
+    assert routes and set(routes) <= set(QUEUES)
 
 
 def test_compose_puts_flower_behind_basic_auth() -> None:

@@ -30,3 +30,13 @@ def test_a_malformed_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PASSWIRE_MAX_REQUEST_BYTES", "lots")
     with pytest.raises(ValueError, match="PASSWIRE_MAX_REQUEST_BYTES"):
         load_settings()
+
+
+def test_the_expiry_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PASSWIRE_EXPIRY_INTERVAL_S", raising=False)
+    assert load_settings().expiry_interval_s == 60
+    monkeypatch.setenv("PASSWIRE_EXPIRY_INTERVAL_S", "5")
+    assert load_settings().expiry_interval_s == 5
+    monkeypatch.setenv("PASSWIRE_EXPIRY_INTERVAL_S", "0")
+    with pytest.raises(ValueError, match="PASSWIRE_EXPIRY_INTERVAL_S"):
+        load_settings()

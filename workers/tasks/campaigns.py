@@ -4,24 +4,13 @@ Flower and the logs show them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import current_app, shared_task
 
 from shared.campaigns import BATCH_TASK, PLAN_TASK
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import run_plan
-from shared.passes.jobs import JobContext
 from workers.base import PasswireTask
-from workers.runtime import database, settings, tenants
-
-
-def _context() -> JobContext:
-    return JobContext(db=database(), tenants=tenants(), settings=settings, events_queue=current_app)
-
-
-def _status(operation: dict[str, Any] | None) -> str:
-    return str(operation["status"]) if operation else "unknown-operation"
+from workers.tasks.context import job_context, status_of
 
 
 @shared_task(name=PLAN_TASK, base=PasswireTask, bind=True)
@@ -39,7 +28,7 @@ def plan_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) ->
             },
         )
 
-    return _status(run_plan(_context(), correlation_id, enqueue))
+    return status_of(run_plan(job_context(), correlation_id, enqueue))
 
 
 @shared_task(name=BATCH_TASK, base=PasswireTask, bind=True)
@@ -52,4 +41,4 @@ def campaign_batch(
     pass_ids: list[str],
 ) -> str:
     """Apply the campaign's change to one batch of passes and record it once."""
-    return _status(run_batch(_context(), correlation_id, batch_id, pass_ids))
+    return status_of(run_batch(job_context(), correlation_id, batch_id, pass_ids))

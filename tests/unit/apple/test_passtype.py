@@ -12,7 +12,7 @@ import pytest
 
 from shared.apple.certificates import SigningIdentity
 from shared.apple.package import build_pkpass
-from shared.apple.pass_json import OWNED_KEYS, validate_pass_json
+from shared.apple.pass_json import OWNED_KEYS, STATUS_KEYS, validate_pass_json
 from shared.apple.passtype import (
     ApplePassType,
     ApplePassTypeError,
@@ -125,7 +125,9 @@ def test_demo_renders_the_pass_data(demo: ApplePassType) -> None:
 
 def test_render_sets_the_keys_passwire_owns(demo: ApplePassType) -> None:
     doc = json.loads(render(demo))
-    assert {key: doc[key] for key in OWNED_KEYS} == {
+    # An active pass without an expiration date carries no status keys.
+    assert not set(STATUS_KEYS) & set(doc)
+    assert {key: doc[key] for key in OWNED_KEYS if key not in STATUS_KEYS} == {
         "authenticationToken": OWNED["authentication_token"],
         "formatVersion": 1,
         "passTypeIdentifier": OWNED["pass_type_identifier"],
@@ -431,9 +433,7 @@ def base_doc(**extra: Any) -> dict[str, Any]:
         ),
         ({"backgroundColor": "#ffffff"}, ("backgroundColor", COLOR)),
         ({"labelColor": "rgb(0, 256, 0)"}, ("labelColor", COLOR)),
-        ({"expirationDate": "2025-01-01"}, ("expirationDate", DATE)),
         ({"relevantDate": "2025-01-01T10:00"}, ("relevantDate", DATE)),
-        ({"voided": "yes"}, ("voided", "must be true or false")),
         ({"locations": [{"latitude": 1}]}, ("locations[0].longitude", "is required")),
         (
             {"locations": [{"latitude": 1, "longitude": "2"}]},
@@ -450,8 +450,6 @@ def test_pass_json_rules(extra: dict[str, Any], problem: tuple[str, str]) -> Non
 
 def test_valid_optional_keys_pass() -> None:
     doc = base_doc(
-        voided=False,
-        expirationDate="2025-12-31T23:59:00Z",
         relevantDate="2025-06-01T09:30:00.5+02:00",
         locations=[{"latitude": 48.85, "longitude": 2.35, "relevantText": "Near you"}],
         barcodes=[

@@ -1,0 +1,1 @@
+"""Google Wallet: Save links for integrators and customers, and Google's callbacks."""

@@ -1,0 +1,85 @@
+"""Answering with a pass's Save to Google Wallet link (302), and picking a wallet for a device.
+
+Serving a link signs a small JWT with the issuer's service-account key and reads nothing but
+the stored pass. Only when the object is too large for a full JWT and Google does not hold it
+yet is Google called first (a skinny link names an object Google must already have).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response
+
+from api import services
+from api.errors import ApiError
+from shared.clients.google_wallet import GoogleApiError
+from shared.clock import utcnow
+from shared.google import delivery
+from shared.google.issuers import GoogleCredentialError
+from shared.google.save_link import SigningAccount, choose_save_jwt, save_url
+from shared.passes.google_versions import google_pending
+from shared.ratelimit import RateLimitTimeout
+from shared.repositories import passes as passes_repo
+from shared.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+NO_GOOGLE = {"field": "device", "reason": "the pass type has no Google Wallet template"}
+
+
+def save_link_response(tenant: Tenant, document: Mapping[str, Any]) -> Response:
+    google = document.get("google")
+    if not google:
+        raise ApiError(404, "This pass has no Google Wallet version.", errors=[NO_GOOGLE])
+    try:
+        issuer = tenant.google_issuers.get(google["issuerId"])
+    except GoogleCredentialError as exc:
+        log.error("tenant %s: Google service account unusable: %s", tenant.id, exc)
+        raise ApiError(503, "Google Wallet is not available for this tenant right now.") from exc
+    account = issuer.service_account
+    link = choose_save_jwt(
+        SigningAccount(account.client_email, account.private_key_id, account.private_key_pem),
+        kind=google["kind"],
+        google_object=google["object"],
+        origins=issuer.ref.origins,
+        now=utcnow(),
+    )
+    if link.skinny and google_pending(document):
+        _send_object_now(tenant, document)
+    response = Response(status=302)
+    response.headers["Location"] = save_url(services.settings().google_save_url, link.jwt)
+    response.headers["Cache-Control"] = "private, no-store"  # a bearer link to the pass
+    return response
+
+
+def _send_object_now(tenant: Tenant, document: Mapping[str, Any]) -> None:
+    google = document["google"]
+    pass_type = tenant.pass_types.get(document["passType"])
+    settings = services.settings()
+    try:
+        if pass_type is None or pass_type.google is None:
+            raise delivery.GoogleDeliveryFailed("the pass type has no Google template")
+        client = delivery.google_client(tenant, google["issuerId"], settings)
+        callback_url = settings.google_callback_url(tenant.id)
+        delivery.sync_object(client, pass_type.google, google, callback_url)
+    except (GoogleApiError, delivery.GoogleDeliveryFailed, RateLimitTimeout) as exc:
+        log.warning("pass %s: object not sent to Google for a Save link: %s", document["_id"], exc)
+        raise ApiError(503, "Google Wallet did not accept the pass; try again shortly.") from exc
+    passes_repo.mark_google_synced(
+        services.database(), tenant.id, document["_id"], google["contentHash"]
+    )
+
+
+def wallet_for_user_agent(user_agent: str, *, has_apple: bool, has_google: bool) -> str | None:
+    """`apple` or `google` for a device, from its User-Agent; the other wallet when the pass
+    has only that one; None when it has neither. Android → Google; anything else (iOS,
+    macOS, desktops) → Apple when the pass has it, as Apple Wallet opens .pkpass files there."""
+    android = "android" in user_agent.lower()
+    preferred, other = ("google", "apple") if android else ("apple", "google")
+    available = {"apple": has_apple, "google": has_google}
+    if available[preferred]:
+        return preferred
+    return other if available[other] else None

@@ -1,0 +1,1 @@
+"""A message (and optional data patch) to one pass: `PUT …/passes/{passId}/notification`."""

@@ -1,0 +1,62 @@
+"""Starting a campaign from a request: the one path by which a merge patch and a message reach
+passes, whether a segment (`POST …/push-updates`) or one pass (`PUT …/notification`) asked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import url_for
+
+from api import services
+from api.errors import ApiError
+from shared import operations
+from shared.campaigns import PLAN_TASK, PUSH_UPDATE
+from shared.campaigns.segments import Segment, to_intent
+from shared.ids import new_correlation_id
+from shared.jobs import EnqueueError
+from shared.logs import correlation_context
+
+log = logging.getLogger(__name__)
+
+
+def start_campaign(
+    tenant_id: str,
+    segment: Segment,
+    *,
+    patch: Mapping[str, Any],
+    message: Mapping[str, Any] | None,
+) -> str:
+    """Write the campaign's operation (the planning job counts the segment), enqueue its
+    planning job; the correlationId. 503 when the queue is down (the operation is failed)."""
+    correlation_id = new_correlation_id()
+    document = operations.new_operation(
+        correlation_id=correlation_id,
+        tenant_id=tenant_id,
+        kind=PUSH_UPDATE,
+        total=0,
+        intent={"segment": to_intent(segment), "patch": dict(patch)},
+    )
+    if message is not None:
+        # Kept after the job ends (the intent is dropped then): what was asked is on record.
+        document["message"] = dict(message)
+    db = services.database()
+    with correlation_context(correlation_id):
+        operations.create(db, document)
+        try:
+            services.jobs().enqueue(PLAN_TASK, tenant_id=tenant_id, correlation_id=correlation_id)
+        except EnqueueError as exc:
+            log.error("%s (operation %s)", exc, correlation_id)
+            operations.fail(db, correlation_id, "the job queue is unavailable")
+            raise ApiError(503, "The job queue is unavailable; nothing was queued.") from exc
+    return correlation_id
+
+
+def operation_location(tenant_id: str, correlation_id: str) -> dict[str, str]:
+    """The `Location` header of a 202: where to follow the job."""
+    return {
+        "Location": url_for(
+            "operations.Operation", tenantId=tenant_id, correlationId=correlation_id
+        )
+    }

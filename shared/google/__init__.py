@@ -1,0 +1,1 @@
+"""Google Wallet: the issuer side of Google's pass APIs."""

@@ -1,0 +1,213 @@
+"""Keeping Google's copy of a pass in step with ours: its class, its object, its messages.
+
+Google stores the object and updates the phone itself, so delivering a change is a REST call:
+insert the object the first time, PATCH it afterwards (re-inserting when Google lost it). The
+pass document remembers the content hash Google last acknowledged (`google.syncedHash`): a
+pass whose rendered object differs from it still owes Google a call, which the next job makes
+if this one dies or Google fails.
+
+Visible messages notify the phone at most `NOTIFICATIONS_PER_DAY` times per object in 24 h
+(Google's limit); beyond that budget, shared by all workers through Redis, a message is added
+silently and counted `google.notificationSuppressed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import Settings
+from shared.clients.google_wallet import GoogleApiError, GoogleWalletClient
+from shared.google.issuers import GoogleCredentialError
+from shared.google.passtype import GooglePassType, render_google_class
+from shared.ratelimit import NotificationBudget, SlidingWindowLimiter
+from shared.redis_clients import process_client
+from shared.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+NOTIFICATIONS_PER_DAY = 3
+TEXT_AND_NOTIFY = "TEXT_AND_NOTIFY"
+TEXT = "TEXT"
+_RATE_KEY = "passwire:google:rate:"
+_BUDGET_KEY = "passwire:google:notify:"
+
+
+class GoogleDeliveryFailed(Exception):
+    """Google could not be reached or refused the call; the message is safe to show."""
+
+
+@dataclass
+class GoogleCounts:
+    inserted: int = 0
+    patched: int = 0
+    failed: int = 0
+    notified: int = 0
+    suppressed: int = 0
+    requests: int = 0
+    waited_ms: int = 0
+
+    def add(self, other: GoogleCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_counters(self) -> dict[str, int]:
+        counters = {
+            "google.updated": self.inserted + self.patched,
+            "google.inserted": self.inserted,
+            "google.patched": self.patched,
+            "google.failed": self.failed,
+            "google.notified": self.notified,
+            "google.notificationSuppressed": self.suppressed,
+            "google.requests": self.requests,
+            "google.waitedMs": self.waited_ms,
+        }
+        return {name: value for name, value in counters.items() if value}
+
+
+_clients: dict[tuple[int, str, str, str, str], GoogleWalletClient] = {}
+_known_classes: set[tuple[int, str]] = set()
+_lock = threading.Lock()
+
+
+def google_client(tenant: Tenant, issuer_id: str, settings: Settings) -> GoogleWalletClient:
+    """This process's client for one of the tenant's issuers (tokens cached inside).
+    Raises GoogleDeliveryFailed when the service account key is unusable."""
+    key = (
+        os.getpid(),
+        tenant.id,
+        issuer_id,
+        settings.google_api_base_url,
+        settings.google_token_uri,
+    )
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            try:
+                issuer = tenant.google_issuers.get(issuer_id)
+            except GoogleCredentialError as exc:
+                raise GoogleDeliveryFailed(f"Google service account unusable: {exc}") from exc
+            limiter = SlidingWindowLimiter(
+                process_client(settings.redis_url),
+                key=f"{_RATE_KEY}{issuer_id}",
+                limit=issuer.ref.requests_per_second,
+            )
+            client = GoogleWalletClient(
+                issuer.service_account.info,
+                api_base_url=settings.google_api_base_url,
+                token_uri=settings.google_token_uri or None,
+                limiter=limiter,
+            )
+            _clients[key] = client
+        return client
+
+
+def notification_budget(settings: Settings) -> NotificationBudget:
+    return NotificationBudget(
+        process_client(settings.redis_url), prefix=_BUDGET_KEY, limit=NOTIFICATIONS_PER_DAY
+    )
+
+
+def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
+    """Insert the pass type's class unless this process already knows it exists."""
+    key = (os.getpid(), google.class_id)
+    if key in _known_classes:
+        return
+    try:
+        client.insert_class(google.kind, render_google_class(google, callback_url=callback_url))
+    except GoogleApiError as exc:
+        if exc.status != 409:  # 409: it exists already, which is all we need
+            raise
+    _known_classes.add(key)
+
+
+def sync_object(
+    client: GoogleWalletClient, google: GooglePassType, stored: Mapping[str, Any], callback_url: str
+) -> str:
+    """Bring Google's object to the stored rendering: 'inserted' or 'patched'."""
+    ensure_class(client, google, callback_url)
+    body = stored["object"]
+    if stored.get("syncedHash") is not None:
+        try:
+            client.patch_object(google.kind, stored["objectId"], body)
+            return "patched"
+        except GoogleApiError as exc:
+            if exc.status != 404:
+                raise
+        # Google lost the object (or it was deleted there): put it back.
+    try:
+        _insert_object(client, google, body, callback_url)
+        return "inserted"
+    except GoogleApiError as exc:
+        if exc.status != 409:
+            raise
+    client.patch_object(google.kind, stored["objectId"], body)
+    return "patched"
+
+
+def _insert_object(
+    client: GoogleWalletClient, google: GooglePassType, body: Mapping[str, Any], callback_url: str
+) -> None:
+    try:
+        client.insert_object(google.kind, body)
+    except GoogleApiError as exc:
+        if exc.status not in (400, 404):
+            raise
+        # Perhaps the class is gone although this process inserted it once: insert it again.
+        _known_classes.discard((os.getpid(), google.class_id))
+        ensure_class(client, google, callback_url)
+        client.insert_object(google.kind, body)
+
+
+def add_message(
+    client: GoogleWalletClient,
+    budget: NotificationBudget,
+    *,
+    kind: str,
+    object_id: str,
+    message: Mapping[str, Any],
+) -> bool:
+    """Add a message, notifying when the object's daily budget allows; True if it notified."""
+    receipt = budget.spend(object_id)
+    if receipt is not None:
+        try:
+            client.add_message(kind, object_id, {**message, "messageType": TEXT_AND_NOTIFY})
+            return True
+        except GoogleApiError as exc:
+            budget.refund(object_id, receipt)
+            if exc.reason != "quotaExceeded":  # Google counted more than we did: go silent
+                raise
+    client.add_message(kind, object_id, {**message, "messageType": TEXT})
+    return False
+
+
+def google_message(
+    message_id: str, header: str, content: str, localized: Mapping[str, str]
+) -> dict[str, Any]:
+    """A Google Wallet message from an operation's message (`content`, per-language text)."""
+    body: dict[str, Any] = {"id": message_id, "header": header, "body": content}
+    if localized:
+        body["localizedBody"] = {
+            "defaultValue": {"language": "en", "value": content},
+            "translatedValues": [
+                {"language": language, "value": text} for language, text in localized.items()
+            ],
+        }
+    return body
+
+
+def call_cost(client: GoogleWalletClient, before: tuple[int, float]) -> GoogleCounts:
+    """Requests made and limiter/backoff time spent since `before` (see `cost_mark`)."""
+    stats = client.stats
+    return GoogleCounts(
+        requests=stats.requests - before[0],
+        waited_ms=int((stats.waited_s - before[1]) * 1000),
+    )
+
+
+def cost_mark(client: GoogleWalletClient) -> tuple[int, float]:
+    return client.stats.requests, client.stats.waited_s

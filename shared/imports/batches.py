@@ -1,0 +1,134 @@
+"""One import batch: apply its rows in file order, store one result per row, count the batch
+once.
+
+The results are stored before they are counted, and counted from what was stored: a batch
+delivered twice, or run by the planner to cancel it while its task runs, ends with the same
+results in the download as in the operation's counters. Cancellation is checked between
+rows (campaigns' CancelWatch); rows not reached count `cancelled`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared import operations
+from shared.campaigns.batches import CancelWatch
+from shared.clock import utcnow
+from shared.imports.columns import read_header
+from shared.imports.packing import cells_of
+from shared.imports.rows import (
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    UNCHANGED,
+    ImportJob,
+    RowResult,
+    apply_row,
+)
+from shared.passes.jobs import JobContext
+from shared.repositories import campaigns as campaigns_repo
+from shared.repositories import imports as repo
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_PER_BATCH = 20  # the operation keeps the first 100 errors; the download has all
+
+
+def run_import_batch(context: JobContext, correlation_id: str, index: int) -> dict[str, Any] | None:
+    """Apply batch `index` of the import and record it. Safe to run more than once."""
+    operation = campaigns_repo.load_campaign(context.db, correlation_id)
+    if operation is None or operation["status"] in operations.FINAL_STATUSES:
+        return operation
+    batch = repo.load_batch(context.db, correlation_id, index)
+    if batch is None:
+        log.error("import batch %d is missing", index)
+        return operation
+    results: list[RowResult] = []
+    if batch.get("results") is None:
+        results = _apply_rows(context, operation, batch)
+        batch = _store(context, correlation_id, index, results) or batch
+    recorded = _record(context, correlation_id, index, batch)
+    # Cleared after counting: a crash in between pushes again (harmless), never loses one.
+    campaigns_repo.clear_apple_push_pending(
+        context.db,
+        operation["tenant"],
+        [(r.pass_id, r.push_tag) for r in results if r.pass_id and r.push_tag is not None],
+    )
+    return recorded
+
+
+def cancel_batch(context: JobContext, correlation_id: str, index: int) -> dict[str, Any] | None:
+    """Count every row of a batch that will not run `cancelled`, unless it ran already."""
+    batch = repo.load_batch(context.db, correlation_id, index)
+    if batch is None:
+        return None
+    if batch.get("results") is None:
+        cancelled = [RowResult(row, CANCELLED) for row in batch["rows"]]
+        batch = _store(context, correlation_id, index, cancelled) or batch
+    return _record(context, correlation_id, index, batch)
+
+
+def _apply_rows(
+    context: JobContext, operation: Mapping[str, Any], batch: Mapping[str, Any]
+) -> list[RowResult]:
+    correlation_id = operation["_id"]
+    job = ImportJob(
+        context, correlation_id, operation["tenant"], read_header(operation["intent"]["header"])
+    )
+    watch = CancelWatch(
+        lambda: campaigns_repo.operation_status(context.db, correlation_id),
+        status=operation["status"],
+    )
+    results: list[RowResult] = []
+    for row, cells in zip(batch["rows"], cells_of(batch["text"]), strict=True):
+        if watch.stop():
+            results.append(RowResult(row, CANCELLED))
+        else:
+            results.append(apply_row(job, row, cells))
+    return results
+
+
+def _store(
+    context: JobContext, correlation_id: str, index: int, results: Sequence[RowResult]
+) -> dict[str, Any] | None:
+    delivery: dict[str, int] = {}
+    for result in results:
+        for name, value in result.delivery.items():
+            delivery[name] = delivery.get(name, 0) + value
+    return repo.store_results(
+        context.db,
+        correlation_id,
+        index,
+        results=[result.as_document() for result in results],
+        delivery=delivery,
+        now=utcnow(),
+    )
+
+
+def _record(
+    context: JobContext, correlation_id: str, index: int, batch: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    stored = batch.get("results") or []
+    counts = {status: 0 for status in (SUCCEEDED, UNCHANGED, FAILED, CANCELLED)}
+    for result in stored:
+        counts[result["status"]] += 1
+    errors = tuple(
+        operations.ItemError(f"row {result['row']}", result["error"])
+        for result in stored
+        if result["status"] == FAILED
+    )[:MAX_ERRORS_PER_BATCH]
+    return context.finished(
+        operations.record_results(
+            context.db,
+            correlation_id,
+            repo.batch_id(correlation_id, index),
+            succeeded=counts[SUCCEEDED],
+            unchanged=counts[UNCHANGED],
+            failed=counts[FAILED],
+            cancelled=counts[CANCELLED],
+            delivery=batch.get("delivery") or {},
+            errors=errors,
+        )
+    )

@@ -1,0 +1,102 @@
+"""Applying one import row: find its pass, then update it as `PATCH /passes/{id}` does (the
+same merge, render, version-guarded write and delivery: shared/passes/updating.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from shared.apple.issuing import AppleRenderFailed
+from shared.imports.cells import RowRejected, row_update
+from shared.imports.columns import Columns
+from shared.passes.google_versions import GoogleRenderFailed
+from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
+from shared.passes.updating import apply_patch, deliver_pass
+from shared.repositories import passes as passes_repo
+from shared.webhooks.config import PASS_UPDATED
+
+SUCCEEDED: Final = "succeeded"
+UNCHANGED: Final = "unchanged"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+PENDING: Final = "pending"  # only in a download: the row's batch has not run yet
+
+_MAX_CONFLICTS: Final = 5
+_RENDER_ERRORS: Final = (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed)
+
+
+@dataclass(frozen=True)
+class RowResult:
+    row: int
+    status: str
+    pass_id: str | None = None
+    error: str | None = None
+    delivery: dict[str, int] = field(default_factory=dict)
+    push_tag: int | None = None  # the Apple update tag pushed, whose pending flag to clear
+
+    def as_document(self) -> dict[str, Any]:
+        return {"row": self.row, "passId": self.pass_id, "status": self.status, "error": self.error}
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """What every row of one import is applied with."""
+
+    context: JobContext
+    correlation_id: str
+    tenant_id: str
+    columns: Columns
+    # Apple versions this batch pushed (pass id → update tag). Their pending flags are cleared
+    # once the batch is counted, so a later row naming the same pass must not push again.
+    pushed: dict[str, int] = field(default_factory=dict)
+
+
+def apply_row(job: ImportJob, row: int, cells: Sequence[str]) -> RowResult:
+    try:
+        update = row_update(job.columns, cells)
+    except RowRejected as exc:
+        return RowResult(row, FAILED, error=str(exc))
+    named = ", ".join(column.name for column in job.columns.lookup if cells[column.index])
+    matches = passes_repo.find_pass_ids(job.context.db, job.tenant_id, update.lookup, limit=2)
+    if not matches:
+        return RowResult(row, FAILED, error=f"no pass matches {named}")
+    if len(matches) > 1:
+        reason = f"several passes match {named}; name one by its id or a unique identifier"
+        return RowResult(row, FAILED, error=reason)
+    return _update(job, row, matches[0], update.patch)
+
+
+def _update(job: ImportJob, row: int, pass_id: str, patch: dict[str, Any]) -> RowResult:
+    """Merge, render, store (read again when another writer got there first) and deliver."""
+    context = job.context
+    for _ in range(_MAX_CONFLICTS):
+        document = passes_repo.find_pass(context.db, job.tenant_id, pass_id)
+        if document is None:
+            return RowResult(row, FAILED, pass_id, "the pass no longer exists")
+        try:
+            outcome = apply_patch(context, document, patch)
+        except _RENDER_ERRORS as exc:
+            return RowResult(row, FAILED, pass_id, str(exc))
+        if outcome is not None:
+            break
+    else:
+        return RowResult(row, FAILED, pass_id, "the pass kept changing; try again")
+    stored, changed = outcome
+    tag = stored["apple"]["updateTag"] if stored.get("applePushPending") else None
+    if tag is not None and job.pushed.get(pass_id) == tag:
+        stored, tag = {**stored, "applePushPending": False}, None
+    delivered = deliver_pass(context, stored)
+    if tag is not None:
+        job.pushed[pass_id] = tag
+    changed = changed or delivered.owed
+    if changed:
+        data = {"passId": pass_id, "passType": stored["passType"]}
+        context.emit(job.tenant_id, PASS_UPDATED, data, correlation_id=job.correlation_id)
+    return RowResult(
+        row,
+        SUCCEEDED if changed else UNCHANGED,
+        pass_id,
+        delivery=delivered.counters,
+        push_tag=tag,
+    )

@@ -1,0 +1,69 @@
+"""Delivering a pass to Google from a job: sync its object when owed, add a message if asked.
+
+A Google failure never fails the pass: the change is stored, the object stays owed
+(`google_pending`) and is sent by the pass's next job; the operation counts `google.failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from shared.clients.google_wallet import GoogleApiError
+from shared.google import delivery
+from shared.passes.google_versions import google_pending
+from shared.passes.jobs import JobContext
+from shared.ratelimit import RateLimitTimeout
+from shared.repositories import passes as passes_repo
+
+log = logging.getLogger(__name__)
+
+
+def deliver_to_google(
+    context: JobContext,
+    document: Mapping[str, Any],
+    *,
+    message: Mapping[str, Any] | None = None,
+) -> delivery.GoogleCounts:
+    """Bring Google's object up to date (and add `message`, a Google message body)."""
+    counts = delivery.GoogleCounts()
+    google = document.get("google")
+    pending = google_pending(document)
+    if not google or (not pending and message is None):
+        return counts
+    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
+    if pass_type.google is None:
+        return counts
+    try:
+        client = delivery.google_client(tenant, google["issuerId"], context.settings)
+    except delivery.GoogleDeliveryFailed as exc:
+        log.warning("pass %s not sent to Google: %s", document["_id"], exc)
+        counts.failed += 1
+        return counts
+    mark = delivery.cost_mark(client)
+    try:
+        if pending:
+            callback_url = context.settings.google_callback_url(tenant.id)
+            if delivery.sync_object(client, pass_type.google, google, callback_url) == "inserted":
+                counts.inserted += 1
+            else:
+                counts.patched += 1
+            passes_repo.mark_google_synced(
+                context.db, tenant.id, document["_id"], google["contentHash"]
+            )
+        if message is not None:
+            notified = delivery.add_message(
+                client,
+                delivery.notification_budget(context.settings),
+                kind=google["kind"],
+                object_id=google["objectId"],
+                message=message,
+            )
+            counts.notified += int(notified)
+            counts.suppressed += int(not notified)
+    except (GoogleApiError, RateLimitTimeout) as exc:
+        log.warning("pass %s not sent to Google: %s", document["_id"], exc)
+        counts.failed += 1
+    counts.add(delivery.call_cost(client, mark))
+    return counts
