@@ -264,14 +264,19 @@ def fake_google(fake_google_server: FakeGoogleProcess) -> Iterator[FakeGoogleCon
 
 
 @pytest.fixture(scope="session")
-def settings(
+def settings(  # noqa: PLR0917 - pytest injects fixtures by name
     redis_url: str,
     mongodb_uri: str,
     tenants_dir: Path,
     apple_pki: ApplePki,
     fake_google_server: FakeGoogleProcess,
+    fake_apns_server: FakeApnsProcess,
 ) -> Settings:
+    # The API process pushes too, for `options.bypassQueue` updates.
     return Settings(
+        apns_host=fake_apns_server.host,
+        apns_port=fake_apns_server.port,
+        apns_ca_file=str(fake_apns_server.server_ca),
         environment="test",
         mongodb_uri=mongodb_uri,
         redis_url=redis_url,

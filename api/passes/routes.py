@@ -22,6 +22,7 @@ from api.google.save import save_link_response, wallet_for_user_agent
 from api.lookup import find_tenant_pass
 from api.passes.deletion import DeletePassQuerySchema, accept_deletion
 from api.passes.jobs import accept
+from api.passes.patching import patch_pass
 from api.passes.preview import preview
 from api.passes.schemas import (
     ACCEPTED_HEADERS,
@@ -34,16 +35,17 @@ from api.passes.schemas import (
     PassQuerySchema,
     PassSchema,
     PassSearch,
+    PatchPassSchema,
+    PatchResultSchema,
     PreviewSchema,
     SearchPassesQuerySchema,
-    UpdatePassSchema,
     load_pass_lookup,
     load_pass_search,
 )
 from api.passes.self_service import issue_self_service
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
 from shared.ids import new_correlation_id, new_pass_id
-from shared.jobs import CREATE_PASS, UPDATE_PASS
+from shared.jobs import CREATE_PASS
 from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
@@ -115,9 +117,12 @@ class PassCollection(MethodView):
         },
     )
     @requires_scope(PASS_WRITE)
-    @blp.arguments(UpdatePassSchema)
+    @blp.arguments(PatchPassSchema)
     @blp.doc(parameters=[LOOKUP_PARAMETER])
     @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
+    @blp.alt_response(
+        200, schema=PatchResultSchema, description="`options.bypassQueue`: done.", success=True
+    )
     def patch(self, body: dict[str, Any], tenantId: str) -> Any:
         """Update the one pass an external identifier names (`id.<system>.<key>=value`, or
         `id=<passId>`): 404 when none matches, 409 when several do."""
@@ -133,7 +138,7 @@ class PassCollection(MethodView):
                 "Several passes match; name one by its id or a unique identifier.",
                 errors=[{"field": "id", "reason": "more than one pass matches"}],
             )
-        return _update(matches[0], body)
+        return patch_pass(find_tenant_pass(matches[0]), body)
 
     @error_responses(
         *TENANT_API_ERRORS,
@@ -298,12 +303,17 @@ class PassItem(MethodView):
         *TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
     )
     @requires_scope(PASS_WRITE)
-    @blp.arguments(UpdatePassSchema)
+    @blp.arguments(PatchPassSchema)
     @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
+    @blp.alt_response(
+        200, schema=PatchResultSchema, description="`options.bypassQueue`: done.", success=True
+    )
     def patch(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
-        """Merge a JSON Merge Patch into the pass's data; a worker re-renders it and pushes
-        its devices when the rendered pass changed (an unchanged one counts `unchanged`)."""
-        return _update(find_tenant_pass(passId)["_id"], body)
+        """Merge a JSON Merge Patch into the pass's data (and optionally move it to another
+        pass type); a worker re-renders it and pushes its devices when the rendered pass
+        changed (an unchanged one counts `unchanged`). `options.bypassQueue` runs it in the
+        request: 200 with the pass and the finished operation."""
+        return patch_pass(find_tenant_pass(passId), body)
 
     @error_responses(
         *TENANT_API_ERRORS,
@@ -334,17 +344,3 @@ class PassPreview(MethodView):
         """The pass as each wallet shows it: the rendered Apple pass.json and Google object
         (null for a wallet the pass type has no template for)."""
         return preview(find_tenant_pass(passId))
-
-
-def _update(pass_id: str, patch: dict[str, Any]) -> Any:
-    correlation_id = new_correlation_id()
-    intent = {"passId": pass_id, "patch": patch}
-    with correlation_context(correlation_id):
-        return accept(
-            current_tenant().id,
-            "update",
-            task_name=UPDATE_PASS,
-            correlation_id=correlation_id,
-            pass_id=pass_id,
-            intent=intent,
-        )

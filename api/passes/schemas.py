@@ -88,6 +88,41 @@ class UpdatePassSchema(Schema):
     additionalData = JsonObject(max_depth=5, metadata={"type": "object"})
 
 
+class PatchResultSchema(Schema):
+    correlationId = fields.String(required=True)
+    passId = fields.String(required=True)
+    operation = fields.Dict(required=True, metadata={"description": "The finished operation."})
+    # The pass as `GET /passes/{passId}` shows it, null if it was deleted meanwhile.
+    pass_ = fields.Dict(data_key="pass", allow_none=True, required=True, attribute="pass")
+
+
+class PatchOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    bypassQueue = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Run the update in this request and answer 200 with the result "
+            "(the pass and the operation) instead of 202; for a single pass a caller waits on."
+        },
+    )
+
+
+class PatchPassSchema(UpdatePassSchema):
+    """PATCH of one pass: the merge patch, and optionally a new pass type and options."""
+
+    passType = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "Move the pass to another pass type of the tenant (re-rendered with "
+            "its templates). Refused (409) when the pass is in a wallet whose pass type "
+            "identity differs: Apple's passTypeIdentifier or Google's class."
+        },
+    )
+    options = fields.Nested(PatchOptionsSchema, load_default=dict)
+
+
 DEVICES = ("apple", "google", "auto", "preview")
 
 

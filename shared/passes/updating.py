@@ -58,9 +58,10 @@ def apply_patch(
 ) -> tuple[dict[str, Any], bool] | None:
     """Store the patched pass. Returns it as stored and whether a new Apple version was made,
     or None when another writer changed the pass first."""
-    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
-    now = utcnow()
     patched = dict(document)
+    patched["passType"] = patch.get("passType") or document["passType"]
+    tenant, pass_type = context.pass_type(document["tenant"], patched["passType"])
+    now = utcnow()
     for field in PATCHABLE:
         if field in patch:
             patched[field] = merge_patch(document.get(field) or {}, patch[field])
@@ -68,15 +69,20 @@ def apply_patch(
     external = context.external_data(tenant, pass_type, patched)
     apple = new_apple_version(context, tenant, pass_type, patched, now=now, external=external)
     google = new_google_version(pass_type, patched, now=now, external=external)
-    changes: dict[str, Any] = {field: patched[field] for field in PATCHABLE}
+    changes: dict[str, Any] = {field: patched[field] for field in (*PATCHABLE, "passType")}
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
     if google is not None:
         changes["google"] = google
+    # Moved to a pass type without a wallet's template: that wallet's rendering goes.
+    for wallet, template in (("apple", pass_type.apple), ("google", pass_type.google)):
+        if template is None and document.get(wallet):
+            changes[wallet] = None
     if (
-        apple is None
+        set(changes) <= {*PATCHABLE, "passType"}
+        and apple is None
         and google is None
-        and all(patched[field] == document.get(field) for field in PATCHABLE)
+        and all(patched[field] == document.get(field) for field in (*PATCHABLE, "passType"))
     ):
         return document, False  # nothing to write (deliveries may still be owed, see _deliver)
     changes["updatedAt"] = now
