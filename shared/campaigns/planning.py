@@ -1,23 +1,33 @@
 """Planning a campaign: count the segment (the operation's total), then walk its pass ids in
-`_id` order and enqueue one batch of explicit ids per BATCH_SIZE.
+`_id` order, enqueueing one batch of explicit ids per BATCH_SIZE — a few at a time.
+
+The walk is a window: planning enqueues WINDOW batches, and every batch, when it starts,
+enqueues the next one. A campaign therefore never has more than about WINDOW batches waiting
+in the `bulk` queue, so another tenant's campaign started later waits behind those few, not
+behind the whole of a 100k-pass campaign (the queue is first in, first out). Where the walk
+stands (`plan`: the last id enqueued, the next batch index, how many ids were walked) lives in
+the operation and moves with a compare-and-set, so of two batches advancing at once one does.
 
 The count is a snapshot: the walk stops at that many ids, and when fewer are found (passes
 left the segment meanwhile) the total is lowered to what was walked, so processed == total
-always ends the operation. Cancelled while planning: no further batch is enqueued and the
-ids not enqueued are counted `cancelled` in one record of their own.
+always ends the operation. Cancelled: no further batch is enqueued and the ids not enqueued
+are counted `cancelled` in one record of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+from redis.exceptions import LockError
 
 from shared import operations
 from shared.campaigns.segments import from_intent, segment_query
 from shared.clock import utcnow
 from shared.passes.jobs import JobContext
+from shared.redis_clients import process_client
 from shared.repositories import campaigns as repo
 
 log = logging.getLogger(__name__)
@@ -26,6 +36,11 @@ BATCH_SIZE_ENV = "PASSWIRE_CAMPAIGN_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 5000
 REMAINDER_BATCH = "plan:not-enqueued"
+_LOCK_PREFIX = "passwire:campaign:plan:"
+_LOCK_TIMEOUT_S = 60  # a crashed holder's lock expires after this
+_LOCK_WAIT_S = 20
+WINDOW_ENV = "PASSWIRE_CAMPAIGN_WINDOW"
+DEFAULT_WINDOW = 4
 
 EnqueueBatch = Callable[[str, list[str]], None]  # (batch id, pass ids)
 
@@ -40,21 +55,21 @@ def batch_size() -> int:
     return size
 
 
+def _window() -> int:
+    raw = os.environ.get(WINDOW_ENV, "").strip()
+    window = int(raw) if raw else DEFAULT_WINDOW
+    if not 1 <= window <= 1000:
+        raise ValueError(f"{WINDOW_ENV} must be between 1 and 1000, got {window}")
+    return window
+
+
+WINDOW = _window()  # batches a campaign keeps enqueued ahead of its running ones
+
+
 def batch_id(index: int) -> str:
     # Deterministic: a planning job delivered twice re-enqueues the same batch ids, and each
     # batch is counted once whichever copy records first.
     return f"batch:{index:07d}"
-
-
-def _chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for pass_id in ids:
-        chunk.append(pass_id)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def run_plan(
@@ -63,8 +78,10 @@ def run_plan(
     enqueue_batch: EnqueueBatch,
     *,
     size: int | None = None,
+    window: int | None = None,
 ) -> dict[str, Any] | None:
-    """Plan the campaign of `correlation_id`. Safe to run more than once."""
+    """Plan the campaign of `correlation_id` and enqueue its first batches. Safe to run more
+    than once."""
     db = context.db
     operation, active = context.begin(correlation_id, "campaign planning")
     if operation is None or not active:
@@ -79,21 +96,100 @@ def run_plan(
     )
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned
-    total = int(planned["counters"]["total"])
-    size = size or batch_size()
-    enqueued = 0
-    ids = repo.segment_ids(db, query, limit=total, batch_size=size)
-    for index, chunk in enumerate(_chunks(ids, size)):
-        if repo.operation_status(db, correlation_id) != operations.RUNNING:
-            return context.finished(_cancel_remainder(context, correlation_id, total - enqueued))
-        enqueue_batch(batch_id(index), chunk)
-        enqueued += len(chunk)
-    log.info("campaign planned: %d passes in batches of %d", enqueued, size)
-    settled = repo.settle_total(
-        db, correlation_id, walked=enqueued, active=operations.ACTIVE_STATUSES, now=utcnow()
+    return advance(context, correlation_id, enqueue_batch, size=size, steps=window or WINDOW)
+
+
+def advance(
+    context: JobContext,
+    correlation_id: str,
+    enqueue_batch: EnqueueBatch,
+    *,
+    size: int | None = None,
+    steps: int = 1,
+) -> dict[str, Any] | None:
+    """Enqueue up to `steps` more batches where the walk stands; at its end, settle the total
+    (and close an operation whose batches all recorded). Returns the operation when this call
+    changed its state, else None.
+
+    One advancer at a time per campaign (a Redis lock): two batches starting together would
+    otherwise both enqueue the same next batch, and its passes would be processed twice. The
+    wait is short (advancing takes milliseconds); each batch must advance once, or the window
+    would shrink."""
+    lock = process_client(context.settings.redis_url).lock(
+        f"{_LOCK_PREFIX}{correlation_id}",
+        timeout=_LOCK_TIMEOUT_S,
+        blocking=True,
+        blocking_timeout=_LOCK_WAIT_S,
     )
-    # Closes an empty segment (or one whose batches all recorded before the total settled).
-    return context.finished(operations.finish_if_done(db, settled)) if settled else None
+    if not lock.acquire():
+        log.warning("campaign %s: planning lock busy; walk not advanced", correlation_id)
+        return None
+    size = size or batch_size()
+    try:
+        return _advance(context, correlation_id, enqueue_batch, size=size, steps=steps)
+    finally:
+        try:
+            lock.release()
+        except LockError:  # expired meanwhile: another advancer may hold it now
+            log.warning("campaign %s: planning lock expired while held", correlation_id)
+
+
+def _advance(
+    context: JobContext,
+    correlation_id: str,
+    enqueue_batch: EnqueueBatch,
+    *,
+    size: int,
+    steps: int,
+) -> dict[str, Any] | None:
+    db = context.db
+    for _ in range(steps):
+        operation = repo.load_campaign(db, correlation_id)
+        plan = (operation or {}).get("plan")
+        if operation is None or plan is None or plan["done"]:
+            return None
+        total = int(operation["counters"]["total"])
+        if operation["status"] != operations.RUNNING:
+            return _stop_walk(context, correlation_id, plan, total)
+        query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
+        remaining = total - plan["walked"]
+        ids = list(
+            repo.segment_ids(
+                db, query, limit=min(size, remaining), batch_size=size, after=plan["cursor"]
+            )
+        )
+        if ids:
+            # Enqueued before the walk moves: a crash in between enqueues it again (the
+            # batch id makes it count once), never loses it.
+            enqueue_batch(batch_id(plan["next"]), ids)
+        walked = plan["walked"] + len(ids)
+        done = len(ids) < size or walked >= total
+        moved = {
+            "cursor": ids[-1] if ids else plan["cursor"],
+            "next": plan["next"] + 1,
+            "walked": walked,
+            "done": done,
+        }
+        if not repo.advance_plan(db, correlation_id, seen_next=plan["next"], plan=moved):
+            return None  # another batch moved the walk on first
+        if done:
+            log.info("campaign planned: %d passes in %d batches", walked, moved["next"])
+            settled = repo.settle_total(
+                db, correlation_id, walked=walked, active=operations.ACTIVE_STATUSES, now=utcnow()
+            )
+            # Closes an empty segment (or one whose batches all recorded before it settled).
+            return context.finished(operations.finish_if_done(db, settled)) if settled else None
+    return None
+
+
+def _stop_walk(
+    context: JobContext, correlation_id: str, plan: dict[str, Any], total: int
+) -> dict[str, Any] | None:
+    """Cancelled: end the walk, counting what was never enqueued `cancelled` once."""
+    stopped = {**plan, "next": plan["next"] + 1, "done": True}
+    if not repo.advance_plan(context.db, correlation_id, seen_next=plan["next"], plan=stopped):
+        return None
+    return context.finished(_cancel_remainder(context, correlation_id, total - int(plan["walked"])))
 
 
 def _cancel_remainder(

@@ -32,13 +32,20 @@ def count_segment(db: Database[Any], query: Mapping[str, Any]) -> int:
 
 
 def segment_ids(
-    db: Database[Any], query: Mapping[str, Any], *, limit: int, batch_size: int
+    db: Database[Any],
+    query: Mapping[str, Any],
+    *,
+    limit: int,
+    batch_size: int,
+    after: str | None = None,
 ) -> Iterator[str]:
-    """At most `limit` matching pass ids in `_id` order, fetched `batch_size` at a time."""
+    """At most `limit` matching pass ids in `_id` order (those above `after`, if given),
+    fetched `batch_size` at a time."""
     if limit <= 0:
         return
+    where = dict(query) if after is None else {"$and": [dict(query), {"_id": {"$gt": after}}]}
     cursor = db[passes.COLLECTION].find(
-        dict(query), {"_id": 1}, sort=[("_id", 1)], limit=limit, batch_size=batch_size
+        where, {"_id": 1}, sort=[("_id", 1)], limit=limit, batch_size=batch_size
     )
     with cursor:
         for document in cursor:
@@ -107,12 +114,31 @@ def mark_planned(
     keeps the first count); returns the operation as it now is."""
     updated: Document | None = db[operations.COLLECTION].find_one_and_update(
         {"_id": correlation_id, "status": {"$in": list(active)}, "plannedAt": None},
-        {"$set": {"counters.total": total, "plannedAt": now, "updatedAt": now}},
+        {
+            "$set": {
+                "counters.total": total,
+                "plannedAt": now,
+                "updatedAt": now,
+                # Where the walk of the segment stands (shared/campaigns/planning.py).
+                "plan": {"cursor": None, "next": 0, "walked": 0, "done": False},
+            }
+        },
         return_document=ReturnDocument.AFTER,
     )
     if updated is None:
         updated = db[operations.COLLECTION].find_one({"_id": correlation_id})
     return updated
+
+
+def advance_plan(
+    db: Database[Any], correlation_id: str, *, seen_next: int, plan: Mapping[str, Any]
+) -> bool:
+    """Move the walk on to `plan` if nobody moved it since it stood at batch `seen_next`."""
+    result = db[operations.COLLECTION].update_one(
+        {"_id": correlation_id, "plan.next": seen_next, "plan.done": False},
+        {"$set": {"plan": dict(plan)}},
+    )
+    return result.modified_count == 1
 
 
 def settle_total(

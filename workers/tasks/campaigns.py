@@ -8,15 +8,12 @@ from celery import current_app, shared_task
 
 from shared.campaigns import BATCH_TASK, PLAN_TASK
 from shared.campaigns.batches import run_batch
-from shared.campaigns.planning import run_plan
+from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from workers.base import PasswireTask
 from workers.tasks.context import job_context, status_of
 
 
-@shared_task(name=PLAN_TASK, base=PasswireTask, bind=True)
-def plan_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) -> str:
-    """Count the campaign's segment and enqueue one batch task per batch of pass ids."""
-
+def _batch_enqueuer(tenant_id: str, correlation_id: str) -> EnqueueBatch:
     def enqueue(batch_id: str, pass_ids: list[str]) -> None:
         current_app.send_task(
             BATCH_TASK,
@@ -28,6 +25,13 @@ def plan_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) ->
             },
         )
 
+    return enqueue
+
+
+@shared_task(name=PLAN_TASK, base=PasswireTask, bind=True)
+def plan_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) -> str:
+    """Count the campaign's segment and enqueue its first batch tasks (a window of them)."""
+    enqueue = _batch_enqueuer(tenant_id, correlation_id)
     return status_of(run_plan(job_context(), correlation_id, enqueue))
 
 
@@ -40,5 +44,7 @@ def campaign_batch(
     batch_id: str,
     pass_ids: list[str],
 ) -> str:
-    """Apply the campaign's change to one batch of passes and record it once."""
-    return status_of(run_batch(job_context(), correlation_id, batch_id, pass_ids))
+    """Enqueue the campaign's next batch, then apply its change to this one and record it."""
+    context = job_context()
+    advance(context, correlation_id, _batch_enqueuer(tenant_id, correlation_id))
+    return status_of(run_batch(context, correlation_id, batch_id, pass_ids))
