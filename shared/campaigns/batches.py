@@ -241,9 +241,15 @@ def _external_data(
     return context.external_data_for_batch(tenant, views)
 
 
-def _to_google(context: JobContext, operation: Mapping[str, Any], tally: _Tally) -> GoogleCounts:
+def _to_google(
+    context: JobContext,
+    operation: Mapping[str, Any],
+    tally: _Tally,
+    synced: list[tuple[str, str]],
+) -> GoogleCounts:
     """PATCH the objects that changed and add the campaign's message, one pass at a time:
-    Google takes one object per call, paced by the issuer's shared limiter."""
+    Google takes one object per call, paced by the issuer's shared limiter. What Google
+    acknowledged goes into `synced`, stored once the batch is counted."""
     counts = GoogleCounts()
     message = operation.get("message")
     tenant = context.tenants.get(operation["tenant"])
@@ -253,7 +259,7 @@ def _to_google(context: JobContext, operation: Mapping[str, Any], tally: _Tally)
             operation["_id"], tenant.name, message["content"], message["localizedContent"]
         )
     for document in tally.on_google.values():
-        counts.add(deliver_to_google(context, document, message=body))
+        counts.add(deliver_to_google(context, document, message=body, synced=synced))
     return counts
 
 
@@ -288,7 +294,8 @@ def run_batch(
     refused = _write(context, tenant_id, writes, now, tally)
     _retry(context, tenant_id, refused, patch, external=external, tally=tally)
     counts = _push(context, tenant_id, tally)
-    google = _to_google(context, operation, tally)
+    synced: list[tuple[str, str]] = []
+    google = _to_google(context, operation, tally, synced)
     result = context.finished(
         operations.record_results(
             db,
@@ -306,4 +313,6 @@ def run_batch(
     repo.clear_apple_push_pending(
         db, tenant_id, [(pass_id, tag) for pass_id, (_, tag) in tally.to_push.items()]
     )
+    # Likewise Google's objects: a crash before this PATCHes them again and counts them.
+    repo.mark_google_synced(db, tenant_id, synced)
     return result

@@ -37,8 +37,8 @@ DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 5000
 REMAINDER_BATCH = "plan:not-enqueued"
 _LOCK_PREFIX = "passwire:campaign:plan:"
-_LOCK_TIMEOUT_S = 60  # a crashed holder's lock expires after this
-_LOCK_WAIT_S = 20
+_LOCK_TIMEOUT_S = 10  # a crashed holder's lock expires after this (holding takes ms)
+_LOCK_WAIT_S = 15  # longer than the timeout: waiters outlive a dead holder's lock
 WINDOW_ENV = "PASSWIRE_CAMPAIGN_WINDOW"
 DEFAULT_WINDOW = 4
 

@@ -25,8 +25,14 @@ def deliver_to_google(
     document: Mapping[str, Any],
     *,
     message: Mapping[str, Any] | None = None,
+    synced: list[tuple[str, str]] | None = None,
 ) -> delivery.GoogleCounts:
-    """Bring Google's object up to date (and add `message`, a Google message body)."""
+    """Bring Google's object up to date (and add `message`, a Google message body).
+
+    Google's acknowledgement is stored on the pass at once; with `synced`, (pass id, content
+    hash) is appended there instead, for a caller that stores it only once it has counted
+    the call (repositories.campaigns.mark_google_synced): a job that dies in between sends
+    the object again rather than losing its count."""
     counts = delivery.GoogleCounts()
     google = document.get("google")
     pending = google_pending(document)
@@ -49,9 +55,12 @@ def deliver_to_google(
                 counts.inserted += 1
             else:
                 counts.patched += 1
-            passes_repo.mark_google_synced(
-                context.db, tenant.id, document["_id"], google["contentHash"]
-            )
+            if synced is None:
+                passes_repo.mark_google_synced(
+                    context.db, tenant.id, document["_id"], google["contentHash"]
+                )
+            else:
+                synced.append((document["_id"], google["contentHash"]))
         if message is not None:
             notified = delivery.add_message(
                 client,
