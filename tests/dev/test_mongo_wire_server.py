@@ -573,6 +573,60 @@ def test_lookups_use_indexes_instead_of_scanning(
     assert examined(lambda: passes.find_one({"tenant": "t9"})) >= 4999
 
 
+def test_sorted_by_id_with_a_limit_walks_the_id_order_and_stops(
+    client: MongoClient[Doc], db: Database[Doc]
+) -> None:
+    """A campaign pages through a segment with `_id > cursor`, sorted by `_id`, 500 at a time:
+    like mongod's `_id` index, the server must not match and sort the whole segment per page."""
+    passes = db.passes
+    rng = random.Random(7)
+    ids = [f"p{rng.randrange(10**9):09d}" for _ in range(6000)]
+    ids = list(dict.fromkeys(ids))
+    passes.insert_many([{"_id": i, "tenant": f"t{n % 2}"} for n, i in enumerate(ids)])
+    passes.create_index("tenant")
+    segment = {"tenant": "t0"}
+    expected = sorted(i for n, i in enumerate(ids) if n % 2 == 0)
+    cursor, pages, before = None, [], scanned(client)
+    while True:
+        where = segment if cursor is None else {"$and": [segment, {"_id": {"$gt": cursor}}]}
+        page = [d["_id"] for d in passes.find(where, {"_id": 1}, sort=[("_id", 1)], limit=500)]
+        if not page:
+            break
+        pages.append(page)
+        cursor = page[-1]
+    assert [i for page in pages for i in page] == expected
+    # Each page examines its own 500 ids, not the whole 3,000-pass segment again.
+    assert scanned(client) - before <= len(expected) + 500
+
+
+def test_id_order_follows_inserts_deletes_and_reinserts(db: Database[Doc]) -> None:
+    items = db.items
+    rng = random.Random(11)
+    live: dict[str, int] = {}
+    for step in range(1500):
+        action = rng.random()
+        key = f"k{rng.randrange(400):03d}"
+        if action < 0.5 and key not in live:
+            items.insert_one({"_id": key, "n": step % 3})
+            live[key] = step % 3
+        elif action < 0.75 and key in live:
+            items.delete_one({"_id": key})
+            del live[key]
+        elif step % 10 == 0:
+            bound, limit = f"k{rng.randrange(400):03d}", rng.choice([1, 5, 50])
+            up = {"$and": [{"n": {"$ne": 1}}, {"_id": {"$gte": bound}}]}
+            down = {"_id": {"$lt": bound}}
+            got_up = [d["_id"] for d in items.find(up).sort("_id", 1).limit(limit)]
+            got_down = [d["_id"] for d in items.find(down).sort("_id", -1).limit(limit)]
+            ascending = sorted(live)
+            want_up = [k for k in ascending if k >= bound and live[k] != 1][:limit]
+            want_down = [k for k in reversed(ascending) if k < bound][:limit]
+            assert (got_up, got_down) == (want_up, want_down), (step, bound)
+    # Mixed id types fall back to matching and sorting in BSON order (numbers before strings).
+    items.insert_one({"_id": 5, "n": 0})
+    assert [d["_id"] for d in items.find().sort("_id", 1).limit(2)] == [5, sorted(live)[0]]
+
+
 # --- command line -----------------------------------------------------------------------------
 
 

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 from bson import ObjectId, Regex
 
-from . import mongomock_ops
+from . import id_order, mongomock_ops
 from .errors import BAD_VALUE, NOT_IMPLEMENTED, MongoError
-from .keys import MISSING, canonical_key, split_path, values_at_path
+from .id_order import id_sort_direction
+from .keys import MISSING, Key, canonical_key, split_path, values_at_path
 from .planner import QueryPlan, plan_query
 from .storage import CollectionStore, Storage
 from .updates import UpdateSpec, clone
@@ -70,11 +71,15 @@ class QueryEngine:
         if collection is None:
             mongomock_ops.validate_query(query)
             return []
-        plan = plan_query(query, collection)
+        direction = id_sort_direction(sort)
+        plan = plan_query(query, collection, natural_order=direction is None)
         evaluations_before = self._matcher_evaluations
-        matching = self._matching(collection, query, plan)
+        ids = self._id_walk(collection, query, plan, direction, limit)
+        matching = self._matching(collection, query, plan, ids)
         end = skip + limit if limit else None
-        if sort:
+        if ids is not None:
+            selected = list(itertools.islice(matching, skip, end))  # already in `_id` order
+        elif sort:
             selected = mongomock_ops.sort_documents(list(matching), sort)[skip:end]
         else:
             selected = list(itertools.islice(matching, skip, end))
@@ -82,10 +87,41 @@ class QueryEngine:
             mongomock_ops.validate_query(query)  # no document reached the matcher to reject it
         return selected
 
+    @staticmethod
+    def _id_walk(
+        collection: CollectionStore,
+        query: Mapping[str, Any],
+        plan: QueryPlan,
+        direction: int | None,
+        limit: int,
+    ) -> Iterator[Key] | None:
+        """Ids in `_id` order, filtered to the plan's candidates, when walking them beats
+        matching every candidate and sorting: a scan anyway, or a limit below the candidates."""
+        if direction is None:
+            return None
+        if plan.members is not None and not (limit and limit < len(plan.members)):
+            return None
+        ordered = collection.id_order.ascending(collection.documents)
+        if ordered is None:
+            return None
+        walked = id_order.walk(ordered, query, direction)
+        members = plan.members
+        return walked if members is None else (key for key in walked if key in members)
+
     def _matching(
-        self, collection: CollectionStore, query: Mapping[str, Any], plan: QueryPlan
+        self,
+        collection: CollectionStore,
+        query: Mapping[str, Any],
+        plan: QueryPlan,
+        ids: Iterator[Key] | None = None,
     ) -> Iterator[Document]:
         documents = collection.documents
+        if ids is not None:
+            for id_key in ids:
+                candidate = documents.get(id_key)  # deleted ids linger in the order
+                if candidate is not None and self._accepts(plan, query, candidate):
+                    yield candidate
+            return
         if plan.candidates is None:
             for document in list(documents.values()):
                 if self._accepts(plan, query, document):

@@ -45,6 +45,7 @@ class ProvenCondition:
 @dataclass(slots=True)
 class QueryPlan:
     candidates: list[Key] | None  # in natural order; None means scan the collection
+    members: Candidates | None = None  # the same ids as a set, for membership tests
     proven: ProvenCondition | None = None
     residual: Mapping[str, Any] | None = None  # the query minus the proven condition
 
@@ -57,7 +58,11 @@ class QueryPlan:
 _SCAN: Final = QueryPlan(None)
 
 
-def plan_query(query: Mapping[str, Any], collection: CollectionStore) -> QueryPlan:
+def plan_query(
+    query: Mapping[str, Any], collection: CollectionStore, *, natural_order: bool = True
+) -> QueryPlan:
+    """natural_order=False: the caller walks ids in its own order and only tests membership,
+    so the candidates are not sorted into natural order."""
     best: tuple[Candidates, str] | None = None
     for field, condition in query.items():
         found = _candidates_for(field, condition, collection)
@@ -68,14 +73,14 @@ def plan_query(query: Mapping[str, Any], collection: CollectionStore) -> QueryPl
     if best is None:
         return _SCAN
     candidates, chosen = best
-    ordered = collection.in_natural_order(candidates)
+    ordered = collection.in_natural_order(candidates) if natural_order else list(candidates)
     if chosen.startswith("$"):
-        return QueryPlan(ordered)
+        return QueryPlan(ordered, candidates)
     proven = _provable(chosen, query[chosen])
     if proven is None:
-        return QueryPlan(ordered)
+        return QueryPlan(ordered, candidates)
     residual = {other: value for other, value in query.items() if other != chosen}
-    return QueryPlan(ordered, proven, residual or None)
+    return QueryPlan(ordered, candidates, proven, residual or None)
 
 
 def _candidates_for(field: str, condition: Any, collection: CollectionStore) -> Candidates | None:

@@ -23,6 +23,7 @@ from .errors import (
     MongoError,
     duplicate_key_error,
 )
+from .id_order import IdOrder
 from .keys import Key, canonical_key, lookup_keys, split_path, unique_entries
 
 Document = dict[str, Any]
@@ -144,6 +145,7 @@ class CollectionStore:
         self._unique: dict[str, UniqueConstraint] = {}
         self._positions: dict[Key, int] = {}
         self._next_position = itertools.count()
+        self.id_order = IdOrder()
 
     @property
     def namespace(self) -> str:
@@ -164,6 +166,7 @@ class CollectionStore:
         self._check_unique(document, id_key)
         self.documents[id_key] = document
         self._positions[id_key] = next(self._next_position)
+        self.id_order.inserted(id_key)
         self._index(id_key, document)
 
     def replace(self, id_key: Key, document: Document) -> None:
@@ -177,6 +180,7 @@ class CollectionStore:
     def delete(self, id_key: Key) -> None:
         document = self.documents.pop(id_key)
         del self._positions[id_key]
+        self.id_order.deleted()
         self._unindex(id_key, document)
 
     def _index(self, id_key: Key, document: Document) -> None:
