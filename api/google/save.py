@@ -69,7 +69,7 @@ def _send_object_now(tenant: Tenant, document: Mapping[str, Any]) -> None:
         log.warning("pass %s: object not sent to Google for a Save link: %s", document["_id"], exc)
         raise ApiError(503, "Google Wallet did not accept the pass; try again shortly.") from exc
     passes_repo.mark_google_synced(
-        services.database(), tenant.id, document["_id"], google["contentHash"]
+        services.database(), tenant.id, [(document["_id"], google["contentHash"])]
     )
 
 

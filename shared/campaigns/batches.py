@@ -21,7 +21,7 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
 from shared.clock import utcnow
 from shared.google.delivery import GoogleCounts, google_message
-from shared.passes.apple_versions import new_apple_version
+from shared.passes.apple_versions import UpdateTags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import GoogleRenderFailed, new_google_version
 from shared.passes.jobs import JobContext, UnknownPassType
@@ -29,6 +29,7 @@ from shared.passes.merge_patch import merge_patch
 from shared.passes.updating import PATCHABLE
 from shared.providers.fetching import ExternalResult
 from shared.repositories import campaigns as repo
+from shared.repositories import passes as passes_repo
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class CancelWatch:
 
 @dataclass
 class _Tally:
+    tags: UpdateTags  # the batch's Apple update tags, reserved together
     succeeded: int = 0
     unchanged: int = 0
     cancelled: int = 0
@@ -96,6 +98,8 @@ def _prepare(
     patch: Mapping[str, Any],
     now: datetime,
     external: Mapping[str, Any],
+    *,
+    tags: UpdateTags,
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
@@ -104,7 +108,9 @@ def _prepare(
     for name in PATCHABLE:
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    apple = new_apple_version(context, tenant, pass_type, patched, now=now, external=external)
+    apple = new_apple_version(
+        context, tenant, pass_type, patched, now=now, external=external, tags=tags
+    )
     google = new_google_version(pass_type, patched, now=now, external=external)
     if (
         apple is None
@@ -140,7 +146,7 @@ def _prepare_one(
         tally.fail(document["_id"], fetched.error)
         return
     try:
-        changes = _prepare(context, document, patch, now, fetched.data)
+        changes = _prepare(context, document, patch, now, fetched.data, tags=tally.tags)
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
         tally.fail(document["_id"], str(exc))
         return
@@ -277,7 +283,7 @@ def run_batch(
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
     external = _external_data(context, tenant_id, documents, patch)
-    tally, now = _Tally(), utcnow()
+    tally, now = _Tally(UpdateTags(db, block=len(pass_ids))), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
         if watch.stop():
@@ -314,5 +320,5 @@ def run_batch(
         db, tenant_id, [(pass_id, tag) for pass_id, (_, tag) in tally.to_push.items()]
     )
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
-    repo.mark_google_synced(db, tenant_id, synced)
+    passes_repo.mark_google_synced(db, tenant_id, synced)
     return result

@@ -30,6 +30,7 @@ from shared.imports.rows import (
 from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as campaigns_repo
 from shared.repositories import imports as repo
+from shared.repositories import passes as passes_repo
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def run_import_batch(context: JobContext, correlation_id: str, index: int) -> di
         context.db,
         operation["tenant"],
         [(r.pass_id, r.push_tag) for r in results if r.pass_id and r.push_tag is not None],
+    )
+    # Likewise what Google acknowledged: a crash before this sends those objects again.
+    passes_repo.mark_google_synced(
+        context.db, operation["tenant"], [r.google_synced for r in results if r.google_synced]
     )
     return recorded
 

@@ -34,6 +34,7 @@ class RowResult:
     error: str | None = None
     delivery: dict[str, int] = field(default_factory=dict)
     push_tag: int | None = None  # the Apple update tag pushed, whose pending flag to clear
+    google_synced: tuple[str, str] | None = None  # (pass id, hash) Google acknowledged
 
     def as_document(self) -> dict[str, Any]:
         return {"row": self.row, "passId": self.pass_id, "status": self.status, "error": self.error}
@@ -50,6 +51,8 @@ class ImportJob:
     # Apple versions this batch pushed (pass id → update tag). Their pending flags are cleared
     # once the batch is counted, so a later row naming the same pass must not push again.
     pushed: dict[str, int] = field(default_factory=dict)
+    # Likewise the Google objects it sent (pass id → content hash), stored once counted.
+    sent_to_google: dict[str, str] = field(default_factory=dict)
 
 
 def apply_row(job: ImportJob, row: int, cells: Sequence[str]) -> RowResult:
@@ -86,9 +89,14 @@ def _update(job: ImportJob, row: int, pass_id: str, patch: dict[str, Any]) -> Ro
     tag = stored["apple"]["updateTag"] if stored.get("applePushPending") else None
     if tag is not None and job.pushed.get(pass_id) == tag:
         stored, tag = {**stored, "applePushPending": False}, None
-    delivered = deliver_pass(context, stored)
+    google = stored.get("google")
+    if google and job.sent_to_google.get(pass_id) == google["contentHash"]:
+        stored = {**stored, "google": {**google, "syncedHash": google["contentHash"]}}
+    synced: list[tuple[str, str]] = []
+    delivered = deliver_pass(context, stored, synced=synced)
     if tag is not None:
         job.pushed[pass_id] = tag
+    job.sent_to_google.update(synced)
     changed = changed or delivered.owed
     if changed:
         data = {"passId": pass_id, "passType": stored["passType"]}
@@ -99,4 +107,5 @@ def _update(job: ImportJob, row: int, pass_id: str, patch: dict[str, Any]) -> Ro
         pass_id,
         delivery=delivered.counters,
         push_tag=tag,
+        google_synced=synced[0] if synced else None,
     )

@@ -67,10 +67,11 @@ def _created(
 ) -> dict[str, Any] | None:
     # The class and the object go to Google before the pass counts as created; a Google
     # failure leaves the object owed (sent by the pass's next job, or by a Save link).
-    google = deliver_to_google(context, document)
+    synced: list[tuple[str, str]] = []
+    google = deliver_to_google(context, document, synced=synced)
     data = {"passId": document["_id"], "passType": document["passType"]}
     context.emit(document["tenant"], PASS_CREATED, data, correlation_id=correlation_id)
-    return context.finished(
+    result = context.finished(
         operations.record_results(
             context.db,
             correlation_id,
@@ -79,6 +80,9 @@ def _created(
             delivery=google.as_counters(),
         )
     )
+    # Stored once counted: a crash in between sends the object again, never loses its count.
+    passes_repo.mark_google_synced(context.db, document["tenant"], synced)
+    return result
 
 
 def _failed(

@@ -31,7 +31,7 @@ def deliver_to_google(
 
     Google's acknowledgement is stored on the pass at once; with `synced`, (pass id, content
     hash) is appended there instead, for a caller that stores it only once it has counted
-    the call (repositories.campaigns.mark_google_synced): a job that dies in between sends
+    the call (repositories.passes.mark_google_synced): a job that dies in between sends
     the object again rather than losing its count."""
     counts = delivery.GoogleCounts()
     google = document.get("google")
@@ -57,7 +57,7 @@ def deliver_to_google(
                 counts.patched += 1
             if synced is None:
                 passes_repo.mark_google_synced(
-                    context.db, tenant.id, document["_id"], google["contentHash"]
+                    context.db, tenant.id, [(document["_id"], google["contentHash"])]
                 )
             else:
                 synced.append((document["_id"], google["contentHash"]))

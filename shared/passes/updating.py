@@ -110,12 +110,15 @@ class Delivered:
         return {**self.apple.as_counters(), **self.google.as_counters()}
 
 
-def deliver_pass(context: JobContext, stored: dict[str, Any]) -> Delivered:
+def deliver_pass(
+    context: JobContext, stored: dict[str, Any], *, synced: list[tuple[str, str]] | None = None
+) -> Delivered:
     """Update Google's object and push the pass's devices, each only if owed. The caller
-    clears `applePushPending` once it has counted the push (see _deliver)."""
+    clears `applePushPending` once it has counted the push, and stores what Google
+    acknowledged (`synced`, see deliver_to_google) likewise (see _deliver)."""
     counts = PushCounts()
     google_owed = google_pending(stored)
-    google = deliver_to_google(context, stored)
+    google = deliver_to_google(context, stored, synced=synced)
     pending = bool(stored.get("applePushPending"))
     if pending:
         apple = stored["apple"]
@@ -135,7 +138,8 @@ def _deliver(
     context: JobContext, correlation_id: str, stored: dict[str, Any], *, changed: bool
 ) -> dict[str, Any] | None:
     """Push the pass's devices and update Google's object if owed, then count the item."""
-    delivered = deliver_pass(context, stored)
+    synced: list[tuple[str, str]] = []
+    delivered = deliver_pass(context, stored, synced=synced)
     pending = bool(stored.get("applePushPending"))
     changed = changed or delivered.owed
     if changed:
@@ -156,6 +160,7 @@ def _deliver(
         passes_repo.clear_apple_push_pending(
             context.db, stored["tenant"], stored["_id"], stored["apple"]["updateTag"]
         )
+    passes_repo.mark_google_synced(context.db, stored["tenant"], synced)  # likewise
     return result
 
 

@@ -102,21 +102,6 @@ def clear_apple_push_pending(
         db[passes.COLLECTION].bulk_write(requests, ordered=False)
 
 
-def mark_google_synced(
-    db: Database[Any], tenant_id: str, synced: Iterable[tuple[str, str]]
-) -> None:
-    """Google acknowledged these (pass id, content hash) objects; newer renderings stay owed."""
-    requests = [
-        UpdateOne(
-            {"_id": pass_id, "tenant": tenant_id, "google.contentHash": content_hash},
-            {"$set": {"google.syncedHash": content_hash}},
-        )
-        for pass_id, content_hash in synced
-    ]
-    if requests:
-        db[passes.COLLECTION].bulk_write(requests, ordered=False)
-
-
 def operation_status(db: Database[Any], correlation_id: str) -> str | None:
     found = db[operations.COLLECTION].find_one({"_id": correlation_id}, {"status": 1})
     return None if found is None else str(found["status"])

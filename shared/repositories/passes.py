@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -101,9 +102,17 @@ def find_pass_ids(db: Database[Any], tenant_id: str, lookup: Document, *, limit:
     return [str(document["_id"]) for document in cursor]
 
 
-def mark_google_synced(db: Database[Any], tenant_id: str, pass_id: str, content_hash: str) -> None:
-    """Google acknowledged the object rendered as `content_hash`; a newer rendering stays owed."""
-    db[COLLECTION].update_one(
-        {"_id": pass_id, "tenant": tenant_id, "google.contentHash": content_hash},
-        {"$set": {"google.syncedHash": content_hash}},
-    )
+def mark_google_synced(
+    db: Database[Any], tenant_id: str, synced: Iterable[tuple[str, str]]
+) -> None:
+    """Google acknowledged these (pass id, content hash) objects, in one bulk write; a newer
+    rendering stays owed."""
+    requests = [
+        UpdateOne(
+            {"_id": pass_id, "tenant": tenant_id, "google.contentHash": content_hash},
+            {"$set": {"google.syncedHash": content_hash}},
+        )
+        for pass_id, content_hash in synced
+    ]
+    if requests:
+        db[COLLECTION].bulk_write(requests, ordered=False)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shared import operations
 from shared.ids import new_correlation_id, new_pass_id
+from shared.passes import creation
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 
@@ -131,3 +134,27 @@ def test_a_cancel_after_the_pass_was_inserted_reports_it_created(
     assert operation["counters"]["succeeded"] == 1
     assert operation["counters"]["cancelled"] == 0
     assert "intent" not in db.operations.find_one({"_id": correlation_id})
+
+
+def test_a_worker_dying_after_google_took_the_object_still_counts_it(
+    db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google's acknowledgement is stored only once the operation counted the call: a job that
+    dies in between sends the object again on redelivery and counts it, instead of finding
+    nothing owed and counting nothing."""
+    correlation_id, pass_id = _queued_create(db)
+
+    def worker_killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("worker killed before counting")
+
+    monkeypatch.setattr(creation.operations, "record_results", worker_killed)
+    with pytest.raises(RuntimeError):
+        run_create(job_context, correlation_id)
+    google = db.passes.find_one({"_id": pass_id})["google"]
+    assert google.get("syncedHash") != google["contentHash"]  # still owed
+    monkeypatch.undo()
+    operation = run_create(job_context, correlation_id)
+    assert operation is not None and operation["status"] == "completed"
+    assert operation["counters"]["google"]["updated"] == 1  # sent again (a PATCH now), counted
+    google = db.passes.find_one({"_id": pass_id})["google"]
+    assert google["syncedHash"] == google["contentHash"]
