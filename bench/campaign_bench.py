@@ -35,11 +35,10 @@ each, in memory) and seeding them one REST call at a time takes ~5 minutes here
 (--google-sizes 100000 to try). Campaigns whose passes are on Google are capped anyway by the
 issuer's pace (at most 1,000 requests/s per issuer in tenant.toml, less a 10 % margin).
 
-With the dev MongoDB wire server, the campaign's segment walk (each batch enqueues the next
-from a `_id > cursor` query sorted by `_id`) scans and sorts the tenant's passes at every step,
-as the dev server has no ordered index: ~1.8 s at 20,000 passes, ~8-10 s at 100,000, and the
-other queries wait behind it. Beyond ~30,000 passes that is most of what is measured;
-use --mongodb-uri for large sizes.
+The campaign's segment walk (each batch enqueues the next from a `_id > cursor` query sorted
+by `_id`, limited to a batch) walks the dev wire server's `_id` order from the cursor, as mongod
+walks its `_id` index; only the segment count at planning reads every pass of the tenant once
+(the dev server's queries run one at a time, so that read delays the others).
 
 Ctrl-C or SIGTERM stops every process of the stack; the temporary folder goes unless --keep.
 """
@@ -1008,7 +1007,7 @@ STAGES: list[tuple[Any, str, str, bool]] = [
     (JobContext, "external_data_for_batch", "CRM: external data (8 threads)", False),
     (issuing, "render", "render Apple pass.json", False),
     (issuing, "sign", "sign (manifest + PKCS#7 RSA-2048)", False),
-    (counters_repo, "reserve", "mongo: update tag ($inc per pass)", False),
+    (counters_repo, "reserve", "mongo: update tags (one $inc per batch)", False),
     (batches, "new_google_version", "render Google object", False),
     (campaigns_repo, "write_passes", "mongo: bulk write", False),
     (registrations_repo, "push_tokens_for_passes", "mongo: registrations", False),

@@ -12,7 +12,7 @@ from typing import Any
 from kombu.entity import Queue
 
 from config.settings import Settings
-from shared.lifecycle import EXPIRE_DUE
+from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
@@ -29,7 +29,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "passwire.campaigns.*": {"queue": BULK_QUEUE},
     # Flat-file imports: planning and batches of rows, like campaigns (shared/imports).
     "passwire.imports.*": {"queue": BULK_QUEUE},
-    # The expiry sweep and the refresh jobs it sends (shared/lifecycle/expiry.py).
+    # The expiry and resend sweeps (shared/lifecycle/expiry.py, shared/passes/resending.py).
     "passwire.lifecycle.*": {"queue": BULK_QUEUE},
     "passwire.delivery.*": {"queue": DELIVERY_QUEUE},
 }
@@ -84,5 +84,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": EXPIRE_DUE,
             "schedule": float(settings.expiry_interval_s),
             "options": {"expires": SWEEP_EXPIRES_S},
-        }
+        },
+        "resend-owed-deliveries": {
+            "task": RESEND_OWED,
+            "schedule": float(settings.resend_interval_s),
+            "kwargs": {"owed_for_s": settings.resend_after_s},
+            "options": {"expires": SWEEP_EXPIRES_S},
+        },
     }

@@ -40,6 +40,11 @@ class Settings:
     task_time_limit: int = 900
     # Seconds between two runs of the expiry sweep (Celery beat).
     expiry_interval_s: int = 60
+    # The resend sweep (Celery beat): how often it runs, and how long a pass's push or Google
+    # object must have been owed before it is resent (longer than the visibility timeout, so
+    # Celery's own redelivery of a dead worker's job goes first).
+    resend_interval_s: int = 300
+    resend_after_s: int = 3900
     log_level: str = "INFO"
     max_request_bytes: int = 64 * 1024
     # An import's CSV (POST /api/{tenantId}/imports) has limits of its own.
@@ -60,6 +65,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
+        if self.resend_interval_s < 1 or self.resend_after_s < 1:
+            raise ValueError(
+                "PASSWIRE_RESEND_INTERVAL_S and PASSWIRE_RESEND_AFTER_S must be at least 1 second"
+            )
         if self.max_import_bytes < 1 or self.max_import_rows < 1:
             raise ValueError("PASSWIRE_MAX_IMPORT_BYTES and PASSWIRE_MAX_IMPORT_ROWS must be >= 1")
         if not 60 <= self.task_time_limit < self.broker_visibility_timeout:
@@ -102,6 +111,8 @@ def load_settings() -> Settings:
         ),
         task_time_limit=_env_int("CELERY_TASK_TIME_LIMIT", Settings.task_time_limit),
         expiry_interval_s=_env_int("PASSWIRE_EXPIRY_INTERVAL_S", Settings.expiry_interval_s),
+        resend_interval_s=_env_int("PASSWIRE_RESEND_INTERVAL_S", Settings.resend_interval_s),
+        resend_after_s=_env_int("PASSWIRE_RESEND_AFTER_S", Settings.resend_after_s),
         log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
         max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
         max_import_bytes=_env_int("PASSWIRE_MAX_IMPORT_BYTES", Settings.max_import_bytes),

@@ -122,7 +122,7 @@ def _prepare(
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
     if google is not None:
-        changes["google"] = google
+        changes.update(google=google, googlePending=True)
     changes["updatedAt"] = now
     return changes
 

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 # The beat task that moves passes past their expirationDate to `expired`.
 EXPIRE_DUE = "passwire.lifecycle.expire_due"
+# The beat task that resends what a wallet is still owed (shared/passes/resending.py).
+RESEND_OWED = "passwire.lifecycle.resend_owed"
 
 # Operation kinds of the refresh jobs these changes start (GET /operations?kind=).
 STATUS_KIND = "status"
 REDEEM_KIND = "redeem"
 BALANCE_KIND = "balance"
 EXPIRE_KIND = "expire"
+RESEND_KIND = "resend"
 # ...and of the deletion jobs (shared/lifecycle/deletion.py): plain, or erasing every trace.
 DELETE_KIND = "delete"
 ERASE_KIND = "erase"
-KINDS = (STATUS_KIND, REDEEM_KIND, BALANCE_KIND, EXPIRE_KIND, DELETE_KIND, ERASE_KIND)
+KINDS = (
+    STATUS_KIND,
+    REDEEM_KIND,
+    BALANCE_KIND,
+    EXPIRE_KIND,
+    RESEND_KIND,
+    DELETE_KIND,
+    ERASE_KIND,
+)

@@ -55,6 +55,7 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
             context, tenant, pass_type, document, now=now, external=external
         )
         document["google"] = new_google_version(pass_type, document, now=now, external=external)
+        document["googlePending"] = document["google"] is not None  # cleared once Google has it
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):

@@ -26,6 +26,9 @@ from shared.webhooks.config import PASS_UPDATED
 UPDATE_BATCH = "update"
 PATCHABLE = ("identifiers", "metadata", "additionalData")
 _MAX_CONFLICTS = 5
+# Set with each new rendering in the same write, cleared once the wallet has it: what the
+# resend sweep (shared/passes/resending.py) looks for.
+_OWED_FLAG = {"apple": "applePushPending", "google": "googlePending"}
 
 
 def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
@@ -73,11 +76,12 @@ def apply_patch(
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
     if google is not None:
-        changes["google"] = google
+        changes.update(google=google, googlePending=True)
     # Moved to a pass type without a wallet's template: that wallet's rendering goes.
     for wallet, template in (("apple", pass_type.apple), ("google", pass_type.google)):
         if template is None and document.get(wallet):
             changes[wallet] = None
+            changes[_OWED_FLAG[wallet]] = False
     if (
         set(changes) <= {*PATCHABLE, "passType"}
         and apple is None

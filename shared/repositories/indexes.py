@@ -15,6 +15,7 @@ from shared.repositories import (
     imports,
     install_clicks,
     operations,
+    owed_deliveries,
     passes,
     registrations,
     tombstones,
@@ -54,6 +55,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("tenant", ASCENDING), ("apple.barcodeMessages", ASCENDING)],
             name="tenant_barcodeMessages",
+        ),
+        # The resend sweep: passes still owing a wallet, oldest change first. Partial, so
+        # they hold only the few passes whose delivery is in flight or failed.
+        *(
+            IndexModel(
+                [(flag, ASCENDING), ("updatedAt", ASCENDING)],
+                name=f"{flag}_updatedAt",
+                partialFilterExpression={flag: True},
+            )
+            for flag in owed_deliveries.OWED_FLAGS
         ),
     ],
     operations.COLLECTION: [

@@ -110,7 +110,7 @@ def mark_google_synced(
     requests = [
         UpdateOne(
             {"_id": pass_id, "tenant": tenant_id, "google.contentHash": content_hash},
-            {"$set": {"google.syncedHash": content_hash}},
+            {"$set": {"google.syncedHash": content_hash}, "$unset": {"googlePending": ""}},
         )
         for pass_id, content_hash in synced
     ]

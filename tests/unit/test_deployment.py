@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from config.celery import QUEUES, TASK_ROUTES, beat_schedule, celery_config
 from config.settings import Settings
 from shared.dev.dev_certs import ensure_dev_certs
 from shared.dev.stack import DEV_CERTS_DIR, build_processes
-from shared.lifecycle import EXPIRE_DUE
+from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"mongo", "redis"}
@@ -106,15 +107,23 @@ def test_one_beat_process_everywhere(tmp_path: Path) -> None:
         assert [name for name, command in commands.items() if _is_beat(command)] == ["beat"]
 
 
-def test_beat_sends_the_expiry_sweep_at_the_configured_interval() -> None:
-    schedule = beat_schedule(Settings(expiry_interval_s=7))
-    [entry] = [entry for entry in schedule.values() if entry["task"] == EXPIRE_DUE]
+@pytest.mark.parametrize(
+    ("task", "setting", "default"),
+    [(EXPIRE_DUE, "expiry_interval_s", 60.0), (RESEND_OWED, "resend_interval_s", 300.0)],
+)
+def test_beat_sends_each_sweep_at_its_configured_interval(
+    task: str, setting: str, default: float
+) -> None:
+    schedule = beat_schedule(Settings(**{setting: 7}))
+    [entry] = [entry for entry in schedule.values() if entry["task"] == task]
     assert entry["schedule"] == 7.0
-    assert celery_config(Settings())["beat_schedule"]["expire-due-passes"]["schedule"] == 60.0
+    [entry] = [e for e in celery_config(Settings())["beat_schedule"].values() if e["task"] == task]
+    assert entry["schedule"] == default
+    if task == RESEND_OWED:  # the delay travels with the job: one setting, read by beat
+        entries = beat_schedule(Settings(resend_after_s=9)).values()
+        assert [e["kwargs"] for e in entries if e["task"] == task] == [{"owed_for_s": 9}]
     # Routed to a queue that some worker consumes.
-    routes = [
-        r["queue"] for pattern, r in TASK_ROUTES.items() if EXPIRE_DUE.startswith(pattern[:-1])
-    ]
+    routes = [r["queue"] for pattern, r in TASK_ROUTES.items() if task.startswith(pattern[:-1])]
     assert routes and set(routes) <= set(QUEUES)
 
 

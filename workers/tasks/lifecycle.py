@@ -4,15 +4,18 @@ the `bulk` queue by its `passwire.lifecycle.` prefix), and the deletion of a pas
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import current_app, shared_task
 
 from config.celery import BULK_QUEUE
 from shared.clock import utcnow
 from shared.jobs import DELETE_PASS, EnqueueError
-from shared.lifecycle import EXPIRE_DUE
+from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 from shared.lifecycle.deletion import run_delete
 from shared.lifecycle.expiry import expire_due
 from shared.lifecycle.refresh import REFRESH_TASK
+from shared.passes.resending import resend_owed
 from workers.base import PasswireTask
 from workers.runtime import database, tenants
 
@@ -37,6 +40,16 @@ def _enqueue_refresh(tenant_id: str, correlation_id: str, pass_id: str) -> None:
 def expire_due_passes(self: PasswireTask) -> int:
     """Move active passes past their expirationDate to `expired` and refresh each."""
     return expire_due(database(), tenants().tenants.keys(), _enqueue_refresh, now=utcnow())
+
+
+@shared_task(name=RESEND_OWED, base=PasswireTask, bind=True)
+def resend_owed_deliveries(self: PasswireTask, *, owed_for_s: int) -> int:
+    """Refresh passes whose Apple push or Google object has been owed `owed_for_s` seconds
+    (PASSWIRE_RESEND_AFTER_S, sent by beat)."""
+    owed_for = timedelta(seconds=owed_for_s)
+    return resend_owed(
+        database(), tenants().tenants.keys(), _enqueue_refresh, now=utcnow(), owed_for=owed_for
+    )
 
 
 @shared_task(name=DELETE_PASS, base=PasswireTask, bind=True)

@@ -1,0 +1,44 @@
+"""Passes whose Apple push or Google object is still owed long after their last change, for
+the resend sweep (shared/passes/resending.py). The owed flags (`applePushPending`,
+`googlePending`) are set in the write that stores a new rendering and cleared once the wallet
+has it; `resendAfter` is when the sweep may try a pass again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo.database import Database
+
+from shared.repositories import passes
+
+OWED_FLAGS = ("applePushPending", "googlePending")
+
+
+def _retry_due(now: datetime) -> dict[str, Any]:
+    return {"$or": [{"resendAfter": {"$exists": False}}, {"resendAfter": {"$lte": now}}]}
+
+
+def owed_before(
+    db: Database[Any], tenant_ids: Iterable[str], *, before: datetime, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """(`_id`, `tenant`) of passes last changed before `before` that still owe a wallet
+    something and are due a retry, longest-owed first."""
+    # One branch per flag, each with the date: the partial indexes (repositories/indexes.py)
+    # serve a branch each.
+    owed = [{flag: True, "updatedAt": {"$lt": before}} for flag in OWED_FLAGS]
+    query = {"$and": [{"$or": owed}, _retry_due(now), {"tenant": {"$in": list(tenant_ids)}}]}
+    found = db[passes.COLLECTION].find(query, {"tenant": 1}, sort=[("updatedAt", 1)], limit=limit)
+    return list(found)
+
+
+def claim_resend(
+    db: Database[Any], tenant_id: str, pass_id: str, *, now: datetime, retry_after: datetime
+) -> bool:
+    """Take the pass for one resend; False when another sweep took it first."""
+    result = db[passes.COLLECTION].update_one(
+        {"_id": pass_id, "tenant": tenant_id, **_retry_due(now)},
+        {"$set": {"resendAfter": retry_after}},
+    )
+    return result.modified_count == 1
