@@ -1,8 +1,11 @@
 """Fetch a pass's external data from its tenant's providers (shared/providers/config.py).
 
-One `requests.Session` per process (`process_client()`): kept-alive connections, a pool as
+One urllib3 `PoolManager` per process (`process_client()`): kept-alive connections, a pool as
 large as the concurrency, and bounded retries (urllib3 `Retry`) of connection errors, read
 timeouts and 502/503/504 answers with a small backoff. A batch fetches with a few threads.
+urllib3 directly rather than a `requests.Session` over it: the same pool, retries and
+timeouts, at half the CPU per call (measured 0.67 ms against 1.4 ms on this 2-core box; a
+campaign makes one call per pass, see README).
 
 Each provider's mapped fields are merged into one flat mapping (`external.<name>` in
 templates; names are unique per tenant, checked when the config loads). Errors name the
@@ -21,9 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+import urllib3
+from urllib3.exceptions import (
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ResponseError,
+    TimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from shared.providers.config import ProviderConfig
@@ -37,6 +45,7 @@ RETRIES = 2
 RETRY_BACKOFF_S = 0.05
 RETRY_STATUSES = (502, 503, 504)
 USER_AGENT = "passwire-external-data/1"
+_BASE_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def extract(answer: Any, path: str) -> tuple[bool, Any]:
 
 
 class ExternalDataClient:
-    """Calls providers over one shared session. Thread-safe for concurrent GETs."""
+    """Calls providers over one shared connection pool. Thread-safe for concurrent GETs."""
 
     def __init__(
         self,
@@ -142,17 +151,12 @@ class ExternalDataClient:
             respect_retry_after_header=False,  # a CRM must not stall a batch for minutes
         )
         size = max(pool_size or 0, self.max_concurrency * 2)
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=size, max_retries=retry)
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxy or .netrc surprises from the environment
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        # No proxy or .netrc lookups from the environment: a PoolManager reads neither.
+        self.pool = urllib3.PoolManager(num_pools=8, maxsize=size, retries=retry)
         _install_redaction()
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
 
     def fetch_for_pass(
         self,
@@ -220,7 +224,7 @@ class ExternalDataClient:
         }
 
     def _get(self, provider: ProviderConfig, url: str) -> Any:
-        headers: dict[str, str] = {}
+        headers = dict(_BASE_HEADERS)
         if provider.auth_header is not None:
             value = provider.auth_value(self.environ)
             if value is None:
@@ -228,23 +232,21 @@ class ExternalDataClient:
             headers[provider.auth_header] = value
         _calling.active = True
         try:
-            with self.session.get(
-                url, headers=headers, timeout=provider.timeout_s, stream=True
-            ) as response:
-                status = response.status_code
+            response = self.pool.request(
+                "GET",
+                url,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=provider.timeout_s, read=provider.timeout_s),
+                preload_content=False,
+                redirect=False,
+            )
+            try:
+                status = response.status
                 body = _read_bounded(response) if 200 <= status < 300 else b""
-        except requests.Timeout:
-            raise _ProviderFailed(f"timed out (timeout_s = {provider.timeout_s})") from None
-        except requests.exceptions.RetryError:
-            raise _ProviderFailed("kept failing after retries") from None
-        except requests.ConnectionError as exc:
-            # Read timeouts that used up the retries come back as a ConnectionError.
-            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-            if isinstance(reason, ReadTimeoutError):
-                raise _ProviderFailed(f"timed out (timeout_s = {provider.timeout_s})") from None
-            raise _ProviderFailed("cannot connect") from None
-        except requests.RequestException as exc:
-            raise _ProviderFailed(f"request failed ({type(exc).__name__})") from None
+            finally:
+                response.release_conn()
+        except HTTPError as exc:
+            raise _ProviderFailed(_reason(exc, provider.timeout_s)) from None
         finally:
             _calling.active = False
         if status == 404:
@@ -259,15 +261,26 @@ class ExternalDataClient:
             raise _ProviderFailed("the answer is not valid JSON") from None
 
 
-def _read_bounded(response: requests.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise _ProviderFailed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _read_bounded(response: urllib3.BaseHTTPResponse) -> bytes:
+    body = response.read(MAX_ANSWER_BYTES + 1)
+    if len(body) > MAX_ANSWER_BYTES:
+        response.close()  # the rest is never read: the connection is not reused
+        raise _ProviderFailed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+    return body
+
+
+def _reason(exc: HTTPError, timeout_s: float) -> str:
+    """Why a call failed, in words safe to show (no URL: it holds the identifier)."""
+    cause = exc.reason if isinstance(exc, MaxRetryError) else exc
+    if isinstance(cause, ResponseError):
+        return "kept failing after retries"  # 502/503/504 on every attempt
+    if isinstance(cause, NewConnectionError):  # (a subclass of the connect timeout)
+        return "cannot connect"
+    if isinstance(cause, TimeoutError):
+        return f"timed out (timeout_s = {timeout_s})"
+    if isinstance(exc, MaxRetryError):
+        return "cannot connect"  # the connection broke on every attempt
+    return f"request failed ({type(cause).__name__})"
 
 
 _lock = threading.Lock()

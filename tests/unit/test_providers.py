@@ -14,7 +14,12 @@ import pytest
 
 from shared.dev.fake_crm import FakeCrm
 from shared.providers.config import ProviderConfigError, parse_providers
-from shared.providers.fetching import ExternalDataClient, extract, providers_for
+from shared.providers.fetching import (
+    MAX_ANSWER_BYTES,
+    ExternalDataClient,
+    extract,
+    providers_for,
+)
 
 SOURCE = "tenants/demo/tenant.toml"
 TOKEN = "Bearer crm-secret-token-123"
@@ -299,6 +304,8 @@ def not_json() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = b"<html>oops " + self.path.encode() + b"</html>"
+            if self.path.startswith("/huge/"):  # valid JSON, one byte over the bound
+                body = b'"' + b"x" * (MAX_ANSWER_BYTES - 1) + b'"'
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -320,6 +327,22 @@ def test_invalid_json(not_json: str, client: ExternalDataClient) -> None:
     )
     result = client.fetch_for_pass((provider,), pass_document())
     assert result.error == "external data provider 'crm': the answer is not valid JSON"
+
+
+def test_an_oversize_answer_fails_the_pass_and_the_next_call_works(
+    not_json: str, client: ExternalDataClient
+) -> None:
+    (huge,) = parse_providers(
+        [entry(url=f"{not_json}/huge/{{identifiers.crm}}")], SOURCE, environ={}
+    )
+    result = client.fetch_for_pass((huge,), pass_document())
+    assert result.error == (
+        f"external data provider 'crm': the answer is larger than {MAX_ANSWER_BYTES} bytes"
+    )
+    (small,) = parse_providers([entry(url=f"{not_json}/c/{{identifiers.crm}}")], SOURCE, environ={})
+    assert client.fetch_for_pass((small,), pass_document()).error == (
+        "external data provider 'crm': the answer is not valid JSON"  # answered, not stuck
+    )
 
 
 def test_errors_and_logs_never_show_identifier_token_or_url(
