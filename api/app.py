@@ -35,7 +35,7 @@ Issue, update and push Apple Wallet and Google Wallet passes, driven from a bran
 * Credentials: `X-API-Key` (a key of the tenant in the path) or `Authorization: Bearer <JWT>`
   signed by the tenant; each operation names the scope it needs in `x-required-scope`.
 * Jobs answer `202` with a `correlationId`; follow them at `/api/{tenantId}/operations/{id}`.
-* `Idempotency-Key` (request header, POST and PATCH): a repeat within 24 h gets the original
+* `Idempotency-Key` (request header, POST, PUT and PATCH): a repeat within 24 h gets the original
   answer, marked `Idempotent-Replayed: true`; the same key for another request gets `422`.
 * Every error has the `Error` shape: `status`, `code`, `message`, `errors[{field, reason}]`.
 """

@@ -75,7 +75,7 @@ ERROR_DESCRIPTIONS = {
 }
 
 # Every `/api/<tenantId>/...` operation: credential (401), tenant or scope (403, 404) and
-# database (503); those taking a JSON body (POST, PATCH) add 400, 409 (Idempotency-Key),
+# database (503); those taking a JSON body (POST, PUT, PATCH) add 400, 409 (Idempotency-Key),
 # 413, 415 and 422.
 TENANT_API_ERRORS = (401, 403, 404, 503)
 JSON_BODY_ERRORS = (400, 409, 413, 415, 422)

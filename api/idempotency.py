@@ -1,5 +1,6 @@
-"""`Idempotency-Key` on POST and PATCH: a repeat within 24 h gets the original answer (and so
-the original correlationId) instead of doing the work twice.
+"""`Idempotency-Key` on POST, PUT and PATCH: a repeat within 24 h gets the original answer (and
+so the original correlationId) instead of doing the work twice. PUT too: `PUT …/notification`
+sends its message again on every request, so a client retrying after a lost answer needs it.
 
 The key is claimed atomically before the view runs. The same key with a different request
 gets 422; while the first request is still running a repeat gets 409. Server errors release
@@ -22,7 +23,7 @@ from shared.repositories import idempotency as repo
 
 HEADER = "Idempotency-Key"
 WINDOW = timedelta(hours=24)
-_METHODS = {"POST", "PATCH"}
+_METHODS = {"POST", "PUT", "PATCH"}
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _REPLAYED_HEADERS = ("Location",)
 

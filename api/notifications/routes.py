@@ -13,7 +13,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_tenant, protect, requires_scope
-from api.errors import TENANT_API_ERRORS, error_responses
+from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
 from api.lookup import find_tenant_pass
 from api.notifications.schemas import PassNotificationSchema
 from api.passes.schemas import ACCEPTED_HEADERS, AcceptedSchema
@@ -30,14 +30,11 @@ blp = Blueprint(
 )
 protect(blp)
 
-# A JSON body, but PUT takes no Idempotency-Key: no 409.
-_BODY_ERRORS = (400, 413, 415, 422)
-
 
 @blp.route("/<passId>/notification")
 class PassNotification(MethodView):
     @error_responses(
-        *TENANT_API_ERRORS, *_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
+        *TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
     )
     @requires_scope(NOTIFICATION_SEND)
     @blp.arguments(PassNotificationSchema)
@@ -48,7 +45,8 @@ class PassNotification(MethodView):
 
         The message is added to the pass's Google Wallet object, with a notification while
         the pass has some left (3 a day), silently beyond; the patch re-renders the pass and
-        pushes its devices like `POST /push-updates`. Each request sends the message again."""
+        pushes its devices like `POST /push-updates`. Each request sends the message again; a
+        retry with the same `Idempotency-Key` gets the first answer instead."""
         tenant_id = current_tenant().id
         pass_id: str = find_tenant_pass(passId)["_id"]
         correlation_id = start_campaign(

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on POST/PATCH: a repeat within 24 h returns the original correlationId
+"""`Idempotency-Key` on POST/PUT/PATCH: a repeat within 24 h returns the original correlationId
 and does the work once."""
 
 from __future__ import annotations

@@ -140,3 +140,23 @@ def test_without_data_the_patch_is_empty(
     operation = db.operations.find_one({"_id": started[-1]})
     assert operation["intent"]["patch"] == {}
     assert operation["message"] == {"content": "See you soon", "localizedContent": {}}
+
+
+def test_a_retry_with_the_same_idempotency_key_sends_the_message_once(
+    client: Any, db: Any, queue: Any, pass_id: str, started: list[str]
+) -> None:
+    """A CRM that lost the first answer retries: the holder must not get the message twice."""
+    headers = {**HEADERS, "Idempotency-Key": f"notify-{pass_id}"}
+    body = {"message": {"content": "Your table is ready"}}
+    queued, operations_before = queue.llen(BULK_QUEUE), db.operations.count_documents({})
+    first = client.put(_url(pass_id), json=body, headers=headers)
+    assert first.status_code == 202, first.get_json()
+    started.append(first.get_json()["correlationId"])
+    retry = client.put(_url(pass_id), json=body, headers=headers)
+    assert (retry.status_code, retry.get_json()) == (202, first.get_json())
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert db.operations.count_documents({}) == operations_before + 1
+    assert queue.llen(BULK_QUEUE) == queued + 1
+    other = client.put(_url(pass_id), json={"message": {"content": "Other"}}, headers=headers)
+    assert other.status_code == 422
+    assert _fields(other) == {"Idempotency-Key"}
