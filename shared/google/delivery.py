@@ -113,15 +113,19 @@ def notification_budget(settings: Settings) -> NotificationBudget:
 
 
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
-    """Insert the pass type's class unless this process already knows it exists."""
+    """Make Google's class this pass type's `class.json`, once per process: insert it, or
+    PATCH it when it exists (a changed class.json reaches Google when the workers restart
+    with it, the only time a process reads its configuration)."""
     key = (os.getpid(), google.class_id)
     if key in _known_classes:
         return
+    body = render_google_class(google, callback_url=callback_url)
     try:
-        client.insert_class(google.kind, render_google_class(google, callback_url=callback_url))
+        client.insert_class(google.kind, body)
     except GoogleApiError as exc:
-        if exc.status != 409:  # 409: it exists already, which is all we need
+        if exc.status != 409:
             raise
+        client.patch_class(google.kind, google.class_id, body)
     _known_classes.add(key)
 
 

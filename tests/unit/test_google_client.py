@@ -19,7 +19,7 @@ from google.auth import jwt as google_jwt
 from api.google.save import wallet_for_user_agent
 from shared.clients.google_wallet import GoogleApiError, GoogleAuthFailed, GoogleWalletClient
 from shared.google import delivery
-from shared.google.passtype import load_google_pass_type
+from shared.google.passtype import load_google_pass_type, render_google_class
 from shared.google.save_link import MAX_JWT_CHARS, SigningAccount, choose_save_jwt
 from shared.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
 from tests.support.google import RunningFakeGoogle, certificates_by_key_id, running_fake_google
@@ -125,6 +125,32 @@ def test_a_lost_object_is_inserted_again(
     # The class went first, with passwire's callback URL.
     google_class = fake.control.state(include_log=False)["classes"][google.class_id]
     assert google_class["resource"]["callbackOptions"]["url"] == callback
+
+
+def test_a_class_google_holds_already_is_brought_to_our_class_json(
+    fake: RunningFakeGoogle, info: dict[str, Any], tmp_path: Path
+) -> None:
+    """A brand edits class.json (its logo, its colours) and restarts the workers: the class
+    Google holds, inserted by an earlier version, takes the new content."""
+    google = load_google_pass_type(
+        write_google(tmp_path),
+        DECLARED,
+        tenant_id="unit",
+        pass_type_id="card",
+        issuer_id=ISSUER,
+        kind="loyalty",
+        class_suffix="edited",
+    )
+    client = client_for(fake, info)
+    client.insert_class("loyalty", {**loyalty_class(), "id": google.class_id, "issuerName": "Old"})
+    delivery.ensure_class(client, google, "https://example.com/cb")
+    held = fake.control.state(include_log=False)["classes"][google.class_id]["resource"]
+    ours = render_google_class(google, callback_url="https://example.com/cb")
+    assert held["issuerName"] == ours["issuerName"] != "Old"
+    assert held["callbackOptions"] == ours["callbackOptions"]
+    calls = len(fake.control.state()["log"])
+    delivery.ensure_class(client, google, "https://example.com/cb")  # known to this process now
+    assert len(fake.control.state()["log"]) == calls
 
 
 def test_the_notification_budget_is_shared_and_refundable(redis_url: str) -> None:
