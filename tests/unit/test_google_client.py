@@ -19,7 +19,7 @@ from google.auth import jwt as google_jwt
 from api.google.save import wallet_for_user_agent
 from shared.clients.google_wallet import GoogleApiError, GoogleAuthFailed, GoogleWalletClient
 from shared.google import delivery
-from shared.google.passtype import load_google_pass_type, render_google_class
+from shared.google.passtype import GooglePassType, load_google_pass_type, render_google_class
 from shared.google.save_link import MAX_JWT_CHARS, SigningAccount, choose_save_jwt
 from shared.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
 from tests.support.google import RunningFakeGoogle, certificates_by_key_id, running_fake_google
@@ -61,6 +61,18 @@ def loyalty_class() -> dict[str, Any]:
         "reviewStatus": "UNDER_REVIEW",
         "programLogo": {"sourceUri": {"uri": "https://example.com/logo.png"}},
     }
+
+
+def unit_pass_type(folder: Path, class_suffix: str) -> GooglePassType:
+    return load_google_pass_type(
+        write_google(folder),
+        DECLARED,
+        tenant_id="unit",
+        pass_type_id="card",
+        issuer_id=ISSUER,
+        kind="loyalty",
+        class_suffix=class_suffix,
+    )
 
 
 def test_one_token_serves_many_calls(fake: RunningFakeGoogle, info: dict[str, Any]) -> None:
@@ -105,15 +117,7 @@ def test_an_expired_token_is_replaced(fake: RunningFakeGoogle, info: dict[str, A
 def test_a_lost_object_is_inserted_again(
     fake: RunningFakeGoogle, info: dict[str, Any], tmp_path: Path
 ) -> None:
-    google = load_google_pass_type(
-        write_google(tmp_path),
-        DECLARED,
-        tenant_id="unit",
-        pass_type_id="card",
-        issuer_id=ISSUER,
-        kind="loyalty",
-        class_suffix="lost",
-    )
+    google = unit_pass_type(tmp_path, "lost")
     client = client_for(fake, info)
     body = {"id": f"{ISSUER}.lost", "classId": google.class_id, "state": "ACTIVE"}
     # Google acknowledged the object once (syncedHash), then lost it: PATCH 404 → insert.
@@ -132,15 +136,7 @@ def test_a_class_google_holds_already_is_brought_to_our_class_json(
 ) -> None:
     """A brand edits class.json (its logo, its colours) and restarts the workers: the class
     Google holds, inserted by an earlier version, takes the new content."""
-    google = load_google_pass_type(
-        write_google(tmp_path),
-        DECLARED,
-        tenant_id="unit",
-        pass_type_id="card",
-        issuer_id=ISSUER,
-        kind="loyalty",
-        class_suffix="edited",
-    )
+    google = unit_pass_type(tmp_path, "edited")
     client = client_for(fake, info)
     client.insert_class("loyalty", {**loyalty_class(), "id": google.class_id, "issuerName": "Old"})
     delivery.ensure_class(client, google, "https://example.com/cb")
