@@ -1007,7 +1007,7 @@ STAGES: list[tuple[Any, str, str, bool]] = [
     (JobContext, "external_data_for_batch", "CRM: external data (8 threads)", False),
     (issuing, "render", "render Apple pass.json", False),
     (issuing, "sign", "sign (manifest + PKCS#7 RSA-2048)", False),
-    (counters_repo, "reserve", "mongo: update tags (one $inc per batch)", False),
+    (counters_repo, "reserve", "mongo: update tags (one $inc at write)", False),
     (batches, "new_google_version", "render Google object", False),
     (campaigns_repo, "write_passes", "mongo: bulk write", False),
     (registrations_repo, "push_tokens_for_passes", "mongo: registrations", False),

@@ -96,7 +96,7 @@ def stored_form(
     rendition: AppleRendition,
     signed: SignedPass,
     *,
-    update_tag: int,
+    update_tag: int | None,  # None: assigned just before the write (apple_versions)
     last_modified: datetime,
 ) -> dict[str, Any]:
     """The pass document's `apple` sub-document."""

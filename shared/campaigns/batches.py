@@ -21,7 +21,7 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
 from shared.clock import utcnow
 from shared.google.delivery import GoogleCounts, google_message
-from shared.passes.apple_versions import UpdateTags, new_apple_version
+from shared.passes.apple_versions import assign_update_tags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import GoogleRenderFailed, new_google_version
 from shared.passes.jobs import JobContext, UnknownPassType
@@ -68,7 +68,6 @@ class CancelWatch:
 
 @dataclass
 class _Tally:
-    tags: UpdateTags  # the batch's Apple update tags, reserved together
     succeeded: int = 0
     unchanged: int = 0
     cancelled: int = 0
@@ -98,8 +97,6 @@ def _prepare(
     patch: Mapping[str, Any],
     now: datetime,
     external: Mapping[str, Any],
-    *,
-    tags: UpdateTags,
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
@@ -109,7 +106,7 @@ def _prepare(
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
     apple = new_apple_version(
-        context, tenant, pass_type, patched, now=now, external=external, tags=tags
+        context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
     google = new_google_version(pass_type, patched, now=now, external=external)
     if (
@@ -146,7 +143,7 @@ def _prepare_one(
         tally.fail(document["_id"], fetched.error)
         return
     try:
-        changes = _prepare(context, document, patch, now, fetched.data, tags=tally.tags)
+        changes = _prepare(context, document, patch, now, fetched.data)
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
         tally.fail(document["_id"], str(exc))
         return
@@ -160,6 +157,7 @@ def _write(
     context: JobContext, tenant_id: str, writes: _Writes, now: datetime, tally: _Tally
 ) -> list[str]:
     """Store the prepared passes in one bulk write; returns the ids the version guard refused."""
+    assign_update_tags(context.db, [c["apple"] for _, c in writes.values() if c.get("apple")])
     requests = [repo.PassWrite(i, d["version"], c) for i, (d, c) in writes.items()]
     written = repo.write_passes(context.db, tenant_id, requests, now=now)
     for pass_id in written:
@@ -283,7 +281,7 @@ def run_batch(
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
     external = _external_data(context, tenant_id, documents, patch)
-    tally, now = _Tally(UpdateTags(db, block=len(pass_ids))), utcnow()
+    tally, now = _Tally(), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
         if watch.stop():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,20 +16,20 @@ from shared.tenants import PassType, Tenant
 UPDATE_TAG_SEQUENCE = "apple.updateTag"
 
 
-class UpdateTags:
-    """Update tags reserved `block` at a time, so a campaign batch takes one `$inc` rather than
-    one per pass. Tags left unused are skipped for good: they must grow, not be contiguous."""
+def assign_update_tags(db: Database[Any], apples: Sequence[dict[str, Any]]) -> None:
+    """Give Apple versions made with `tag_at_write=True` their update tags, in one `$inc`,
+    just before they are written.
 
-    def __init__(self, db: Database[Any], block: int = 1) -> None:
-        self._db, self._block = db, max(block, 1)
-        self._free: Iterator[int] = iter(())
-
-    def take(self) -> int:
-        tag = next(self._free, None)
-        if tag is None:
-            self._free = iter(counters.reserve(self._db, UPDATE_TAG_SEQUENCE, self._block))
-            tag = next(self._free)
-        return tag
+    A device asks for "serials updated since tag N" and is answered the highest tag it gets
+    as its next N. Were a batch to reserve its tags when it starts rendering, another job
+    reserving later but writing first could hand a device a tag above the batch's, and the
+    batch's passes, written next, would never be listed to that device. Reserved at write
+    time, a tag handed out is (but for the write's own milliseconds) below every tag still to
+    be written."""
+    if apples:
+        tags = counters.reserve(db, UPDATE_TAG_SEQUENCE, len(apples))
+        for apple, tag in zip(apples, tags, strict=True):
+            apple["updateTag"] = tag
 
 
 def new_apple_version(
@@ -40,11 +40,13 @@ def new_apple_version(
     *,
     now: datetime,
     external: Mapping[str, Any] | None = None,
-    tags: UpdateTags | None = None,
+    tag_at_write: bool = False,
 ) -> dict[str, Any] | None:
     """The `apple` sub-document for `document`'s data, or None when nothing changed (or the
     pass type has no Apple template). `external` is the pass's external data (rendered,
-    never stored); `tags` the job's reserved update tags. Raises issuing.AppleRenderFailed."""
+    never stored). With `tag_at_write` its `updateTag` is left None for the caller to set
+    with assign_update_tags before writing (a batch); else it is reserved now, just before
+    the single write that follows. Raises issuing.AppleRenderFailed."""
     rendition = issuing.render(
         tenant,
         pass_type,
@@ -57,7 +59,7 @@ def new_apple_version(
     if rendition is None or (previous and previous["contentHash"] == rendition.content_hash):
         return None
     signed = issuing.sign(tenant, pass_type, rendition)
-    tag = (tags or UpdateTags(context.db)).take()
+    tag = None if tag_at_write else counters.reserve(context.db, UPDATE_TAG_SEQUENCE)[0]
     return issuing.stored_form(
         rendition,
         signed,

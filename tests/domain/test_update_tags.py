@@ -1,22 +1,71 @@
-"""Apple update tags reserved a block at a time (one `$inc` per campaign batch)."""
+"""Apple update tags of a campaign batch are reserved when the batch writes, not when it
+starts rendering: a device that was handed the tag of a job that wrote in between must still
+be told about the batch's passes ("serials updated since" that tag)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE, UpdateTags
+import pytest
+
+from shared import operations
+from shared.apple import issuing
+from shared.campaigns import PUSH_UPDATE
+from shared.campaigns.batches import run_batch
+from shared.campaigns.segments import Segment, to_intent
+from shared.ids import new_correlation_id
+from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE
+from shared.passes.creation import run_create
+from shared.passes.jobs import JobContext
+from shared.passes.search import PassFilter
 from shared.repositories import counters
 
 
-def test_tags_keep_growing_across_blocks_and_other_reservers(db: Any) -> None:
-    tags = UpdateTags(db, block=3)
-    taken = [tags.take() for _ in range(2)]
-    (other,) = counters.reserve(db, UPDATE_TAG_SEQUENCE)  # e.g. a single-pass job meanwhile
-    taken += [tags.take() for _ in range(3)]
-    assert taken == sorted(set(taken))  # strictly increasing
-    assert other not in taken
-    assert taken[2] == taken[1] + 1 < other  # the rest of the first block
-    assert taken[3] > other  # the second block was reserved after the other job's tag
-    # Two blocks of three were reserved (one `$inc` each), then the other job's next tag.
-    (after,) = counters.reserve(db, UPDATE_TAG_SEQUENCE)
-    assert after == taken[0] + 3 + 1 + 3
+def _created_pass(db: Any, context: JobContext) -> str:
+    correlation_id = new_correlation_id()
+    intent = {"passId": None, "passType": "loyalty", "identifiers": {}, "metadata": {},
+              "additionalData": {"points": 1}}  # fmt: skip
+    operation = operations.new_operation(
+        correlation_id=correlation_id, tenant_id="demo", kind="create", total=1, intent=intent
+    )
+    pass_id = f"tags-{correlation_id[:12]}"
+    operation["intent"]["passId"] = pass_id
+    operations.create(db, operation)
+    assert run_create(context, correlation_id)["status"] == "completed"  # type: ignore[index]
+    return pass_id
+
+
+def test_a_batch_tags_its_passes_above_a_tag_taken_while_it_rendered(
+    db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pass_ids = [_created_pass(db, job_context) for _ in range(3)]
+    correlation_id = new_correlation_id()
+    segment = Segment(filters=PassFilter(), ids=tuple(pass_ids))
+    operations.create(
+        db,
+        operations.new_operation(
+            correlation_id=correlation_id,
+            tenant_id="demo",
+            kind=PUSH_UPDATE,
+            total=len(pass_ids),
+            intent={"segment": to_intent(segment), "patch": {"additionalData": {"points": 2}}},
+        ),
+    )
+    db.operations.update_one({"_id": correlation_id}, {"$set": {"status": "running"}})
+    sign, signed, concurrent = issuing.sign, [], []
+
+    def sign_while_another_job_writes(*args: Any, **kwargs: Any) -> Any:
+        if len(signed) == 1:
+            # Another job (a single-pass update) takes its tag, writes and pushes meanwhile.
+            (tag,) = counters.reserve(db, UPDATE_TAG_SEQUENCE)
+            concurrent.append(tag)
+        signed.append(args)
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(issuing, "sign", sign_while_another_job_writes)
+    run_batch(job_context, correlation_id, "batch:0000000", pass_ids)
+
+    assert len(concurrent) == 1
+    tags = [db.passes.find_one({"_id": i})["apple"]["updateTag"] for i in pass_ids]
+    assert len(set(tags)) == 3
+    assert min(tags) > concurrent[0]
