@@ -22,7 +22,7 @@ from api import idempotency, services
 from api.errors import ApiError
 from shared.credentials.api_keys import Principal, looks_like_stored_key, verify_stored_key
 from shared.credentials.jwt_tokens import InvalidToken, verify_bearer
-from shared.credentials.scopes import ALL_SCOPES
+from shared.credentials.scopes import ALL_SCOPES, grants
 from shared.tenants import Tenant, TenantRegistry
 
 API_KEY_HEADER = "X-API-Key"
@@ -154,7 +154,7 @@ def requires_scope(scope: str, *, self_service: bool = False) -> Callable[[F], F
                 if not self_service:
                     raise _missing_credential()
                 g.self_service = True
-            elif scope not in principal.scopes:
+            elif not grants(principal.scopes, scope):
                 raise _refuse(403, f"This credential lacks the {scope} scope.", "scope", scope)
             replay = idempotency.claim_or_replay()
             if replay is not None:

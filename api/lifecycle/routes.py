@@ -30,7 +30,7 @@ from api.lifecycle.schemas import (
 from api.lookup import find_tenant_pass
 from api.passes.schemas import ACCEPTED_HEADERS, LOOKUP_PARAMETER, load_pass_lookup
 from shared.clock import utcnow
-from shared.credentials.scopes import PASS_WRITE
+from shared.credentials.scopes import PASS_REDEEM, PASS_WRITE
 from shared.lifecycle import BALANCE_KIND, REDEEM_KIND, STATUS_KIND, balances, status_changes
 from shared.lifecycle.status_changes import PassGone, StatusChanged
 from shared.lifecycle.transitions import KEEP, Invalid, Refused
@@ -142,7 +142,7 @@ class PassRedemption(MethodView):
         *JSON_BODY_ERRORS,
         descriptions={404: "Unknown tenant or pass.", 409: _CONFLICT_DOC},
     )
-    @requires_scope(PASS_WRITE)
+    @requires_scope(PASS_REDEEM)
     @blp.arguments(RedeemSchema)
     @blp.response(202, StatusAcceptedSchema, headers=ACCEPTED_HEADERS)
     def post(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
@@ -170,7 +170,7 @@ class RedemptionByLookup(MethodView):
             409: "Several passes match (`errors` names `id` or `barcode`). " + _CONFLICT_DOC,
         },
     )
-    @requires_scope(PASS_WRITE)
+    @requires_scope(PASS_REDEEM)
     @blp.arguments(RedeemLookupSchema)
     @blp.doc(parameters=[_REDEEM_LOOKUP])
     @blp.response(202, StatusAcceptedSchema, headers=ACCEPTED_HEADERS)

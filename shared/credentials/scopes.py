@@ -4,14 +4,30 @@ from __future__ import annotations
 
 PASS_READ = "Pass.Read"
 PASS_WRITE = "Pass.Write"
+PASS_REDEEM = "Pass.Redeem"  # redeeming only: what a till or a scanner needs
 NOTIFICATION_SEND = "Notification.Send"
 OPERATION_READ = "Operation.Read"
 OPERATION_CANCEL = "Operation.Cancel"
 IMPORT_WRITE = "Import.Write"
 
 ALL_SCOPES = frozenset(
-    {PASS_READ, PASS_WRITE, NOTIFICATION_SEND, OPERATION_READ, OPERATION_CANCEL, IMPORT_WRITE}
+    {
+        PASS_READ,
+        PASS_WRITE,
+        PASS_REDEEM,
+        NOTIFICATION_SEND,
+        OPERATION_READ,
+        OPERATION_CANCEL,
+        IMPORT_WRITE,
+    }
 )
+# A scope that also grants a narrower one: keys made before Pass.Redeem existed redeem still.
+IMPLIED_BY = {PASS_REDEEM: PASS_WRITE}
+
+
+def grants(scopes: frozenset[str], scope: str) -> bool:
+    """Whether a credential holding `scopes` may call an endpoint requiring `scope`."""
+    return scope in scopes or IMPLIED_BY.get(scope) in scopes
 
 
 def parse_scopes(raw: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:

@@ -14,6 +14,8 @@ import pytest
 
 from shared import operations
 from shared.clock import utcnow
+from shared.credentials.api_keys import issue_key
+from shared.credentials.scopes import PASS_REDEEM, PASS_WRITE
 from shared.ids import new_pass_id
 from shared.jobs import UPDATE_PASS, EnqueueError
 from tests.conftest import DEMO_KEY
@@ -248,6 +250,26 @@ def test_redeeming_a_coupon_once(client: Any, db: Any, queue: RecordingQueue) ->
     [error] = errors_of(again)
     assert error["field"] == "status"
     assert error["reason"].startswith("the pass is already redeemed since ")
+    assert len(queue.jobs) == 1
+
+
+def test_a_till_s_redeem_only_key_redeems_and_nothing_else(
+    client: Any, db: Any, queue: RecordingQueue
+) -> None:
+    name = f"till-{secrets.token_hex(3)}"
+    till = issue_key(db, tenant_id="demo", name=name, scopes={PASS_REDEEM}, now=utcnow())
+    headers = {"X-API-Key": till.plaintext}
+    pass_id = insert(db, "voucher")
+    url = f"/api/demo/passes/{pass_id}"
+    patched = client.patch(url, json={"metadata": {"x": "1"}}, headers=headers)
+    assert (patched.status_code, errors_of(patched)) == (
+        403,
+        [{"field": "scope", "reason": PASS_WRITE}],
+    )
+    assert client.get(url, headers=headers).status_code == 403  # not even reading it
+    redeemed = client.post(f"{url}/redeem", json={}, headers=headers)
+    assert redeemed.status_code == 202, redeemed.get_json()
+    assert db.passes.find_one({"_id": pass_id})["status"] == "redeemed"
     assert len(queue.jobs) == 1
 
 

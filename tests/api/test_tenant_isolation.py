@@ -13,7 +13,7 @@ import pytest
 
 from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
-from shared.credentials.scopes import ALL_SCOPES
+from shared.credentials.scopes import ALL_SCOPES, IMPLIED_BY
 from shared.ids import new_correlation_id, new_pass_id
 from tests.conftest import RIVAL_KEY
 
@@ -171,10 +171,14 @@ def test_another_tenants_key_gets_nothing(app: Any, demo_data: dict[str, str]) -
 
 @pytest.fixture
 def keys_lacking_one_scope(db: Any) -> Iterator[dict[str, str]]:
-    """Per scope, a demo key granting every other scope."""
+    """Per scope, a demo key granting every other scope (but the one implying it)."""
     keys = {
         scope: issue_key(
-            db, tenant_id="demo", name=f"all-but-{scope}", scopes=ALL_SCOPES - {scope}, now=utcnow()
+            db,
+            tenant_id="demo",
+            name=f"all-but-{scope}",
+            scopes=ALL_SCOPES - {scope, IMPLIED_BY.get(scope)},
+            now=utcnow(),
         ).plaintext
         for scope in ALL_SCOPES
     }
