@@ -7,6 +7,7 @@ pushing leaves the push to the job's next delivery instead of losing it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_UPDATED
+
+log = logging.getLogger(__name__)
 
 UPDATE_BATCH = "update"
 PATCHABLE = ("identifiers", "metadata", "additionalData")
@@ -53,6 +56,14 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
         if outcome is not None:
             stored, changed = outcome
             return _deliver(context, correlation_id, stored, changed=changed)
+    if not operation["intent"]["patch"]:
+        # A refresh (status, redeem, balance, expire, resend) has nothing of its own to apply,
+        # and every writer that beat it bumped the version with a job of its own queued or
+        # running, which renders and delivers what it wrote: superseded, not failed.
+        log.info("refresh of pass %s superseded by newer changes", pass_id)
+        return context.finished(
+            operations.record_results(db, correlation_id, UPDATE_BATCH, unchanged=1)
+        )
     return _failed(context, correlation_id, pass_id, "the pass kept changing; try again")
 
 
