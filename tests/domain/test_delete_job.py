@@ -8,49 +8,31 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-from shared import operations
 from shared.clock import utcnow
 from shared.dev.fake_google import FakeGoogleControl
-from shared.ids import new_correlation_id, new_pass_id
+from shared.ids import new_pass_id
 from shared.lifecycle.deletion import deletion_intent, run_delete
-from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update
 from shared.repositories import tombstones
 from tests.support.google_tenants import DEMO_ISSUER_ID
-
-
-def _operation(db: Any, kind: str, intent: dict[str, Any]) -> str:
-    correlation_id = new_correlation_id()
-    operations.create(
-        db,
-        operations.new_operation(
-            correlation_id=correlation_id, tenant_id="demo", kind=kind, total=1, intent=intent
-        ),
-    )
-    return correlation_id
+from tests.support.jobs import created_pass, queued_operation
 
 
 def _created_pass(db: Any, context: JobContext) -> str:
     """A demo loyalty pass, rendered for Apple and sent to (fake) Google as a worker does."""
-    pass_id = new_pass_id()
-    created = _operation(
+    return created_pass(
         db,
-        "create",
-        {
-            "passId": pass_id,
-            "passType": "loyalty",
-            "identifiers": {"crm": f"C-{secrets.token_hex(4)}"},
-            "metadata": {"store": "42"},
-            "additionalData": {},
-        },
+        context,
+        identifiers={"crm": f"C-{secrets.token_hex(4)}"},
+        metadata={"store": "42"},
     )
-    assert run_create(context, created)["status"] == "completed"  # type: ignore[index]
-    return pass_id
 
 
 def _deletion(db: Any, pass_id: str, *, erase: bool = False) -> str:
-    return _operation(db, "erase" if erase else "delete", deletion_intent(pass_id, erase=erase))
+    return queued_operation(
+        db, "erase" if erase else "delete", deletion_intent(pass_id, erase=erase)
+    )
 
 
 def _register_device(db: Any, pass_id: str) -> None:
@@ -139,7 +121,7 @@ def test_erasing_stops_the_pass_s_other_unfinished_jobs(
 ) -> None:
     pass_id = _created_pass(db, job_context)
     secret_tier = f"tier-{secrets.token_hex(4)}"
-    update = _operation(
+    update = queued_operation(
         db, "update", {"passId": pass_id, "patch": {"metadata": {"tier": secret_tier}}}
     )
     erase = _deletion(db, pass_id, erase=True)

@@ -9,41 +9,15 @@ from typing import Any
 
 import pytest
 
-from shared import operations
-from shared.ids import new_correlation_id
 from shared.passes import updating
-from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update
-
-
-def _operation(db: Any, kind: str, intent: dict[str, Any]) -> str:
-    correlation_id = new_correlation_id()
-    operations.create(
-        db,
-        operations.new_operation(
-            correlation_id=correlation_id, tenant_id="demo", kind=kind, total=1, intent=intent
-        ),
-    )
-    return correlation_id
+from tests.support.jobs import created_pass, queued_operation
 
 
 @pytest.fixture
 def pass_id(db: Any, job_context: JobContext) -> str:
-    pass_id = f"conflict-{new_correlation_id()[:12]}"
-    created = _operation(
-        db,
-        "create",
-        {
-            "passId": pass_id,
-            "passType": "loyalty",
-            "identifiers": {},
-            "metadata": {},
-            "additionalData": {"points": 1},
-        },
-    )
-    assert run_create(job_context, created)["status"] == "completed"  # type: ignore[index]
-    return pass_id
+    return created_pass(db, job_context, additionalData={"points": 1})
 
 
 @pytest.fixture
@@ -66,7 +40,7 @@ def test_a_refresh_that_keeps_losing_is_superseded(
     db: Any, job_context: JobContext, pass_id: str, busy_pass: list[int]
 ) -> None:
     db.passes.update_one({"_id": pass_id}, {"$inc": {"version": 1, "additionalData.points": 1}})
-    refresh = _operation(db, "balance", {"passId": pass_id, "patch": {}})
+    refresh = queued_operation(db, "balance", {"passId": pass_id, "patch": {}})
     operation = run_update(job_context, refresh)
     assert operation is not None and busy_pass  # it did lose its writes
     assert operation["status"] == "completed"
@@ -76,7 +50,9 @@ def test_a_refresh_that_keeps_losing_is_superseded(
 def test_an_update_with_a_patch_that_keeps_losing_fails_with_the_reason(
     db: Any, job_context: JobContext, pass_id: str, busy_pass: list[int]
 ) -> None:
-    update = _operation(db, "update", {"passId": pass_id, "patch": {"metadata": {"tier": "gold"}}})
+    update = queued_operation(
+        db, "update", {"passId": pass_id, "patch": {"metadata": {"tier": "gold"}}}
+    )
     operation = run_update(job_context, update)
     assert operation is not None and operation["status"] == "failed"
     assert operation["errors"] == [{"id": pass_id, "reason": "the pass kept changing; try again"}]

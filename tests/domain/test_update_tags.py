@@ -15,30 +15,16 @@ from shared.campaigns.batches import run_batch
 from shared.campaigns.segments import Segment, to_intent
 from shared.ids import new_correlation_id
 from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE
-from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.passes.search import PassFilter
 from shared.repositories import counters
-
-
-def _created_pass(db: Any, context: JobContext) -> str:
-    correlation_id = new_correlation_id()
-    intent = {"passId": None, "passType": "loyalty", "identifiers": {}, "metadata": {},
-              "additionalData": {"points": 1}}  # fmt: skip
-    operation = operations.new_operation(
-        correlation_id=correlation_id, tenant_id="demo", kind="create", total=1, intent=intent
-    )
-    pass_id = f"tags-{correlation_id[:12]}"
-    operation["intent"]["passId"] = pass_id
-    operations.create(db, operation)
-    assert run_create(context, correlation_id)["status"] == "completed"  # type: ignore[index]
-    return pass_id
+from tests.support.jobs import created_pass
 
 
 def test_a_batch_tags_its_passes_above_a_tag_taken_while_it_rendered(
     db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pass_ids = [_created_pass(db, job_context) for _ in range(3)]
+    pass_ids = [created_pass(db, job_context, additionalData={"points": 1}) for _ in range(3)]
     correlation_id = new_correlation_id()
     segment = Segment(filters=PassFilter(), ids=tuple(pass_ids))
     operations.create(
