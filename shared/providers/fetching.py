@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 8
 MAX_ANSWER_BYTES = 1 << 20
+_ERROR_BODY_BYTES = 64 * 1024  # read and dropped to reuse the connection; longer: closed
 # Attempts per request: 1 + at most 2 retries, connection, read and 502/503/504 together.
 RETRIES = 2
 RETRY_BACKOFF_S = 0.05
@@ -242,11 +243,17 @@ class ExternalDataClient:
             )
             try:
                 status = response.status
-                body = _read_bounded(response) if 200 <= status < 300 else b""
+                body = _read_bounded(response) if 200 <= status < 300 else _discard(response)
             finally:
                 response.release_conn()
         except HTTPError as exc:
             raise _ProviderFailed(_reason(exc, provider.timeout_s)) from None
+        except (ValueError, UnicodeError):
+            # http.client refuses a header value with a newline or outside latin-1, quoting
+            # it: never the message, it holds the auth value.
+            raise _ProviderFailed(
+                "request failed (the auth header's value or the URL cannot be sent)"
+            ) from None
         finally:
             _calling.active = False
         if status == 404:
@@ -257,7 +264,7 @@ class ExternalDataClient:
             raise _ProviderFailed(f"answered HTTP {status}")
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise _ProviderFailed("the answer is not valid JSON") from None
 
 
@@ -267,6 +274,19 @@ def _read_bounded(response: urllib3.BaseHTTPResponse) -> bytes:
         response.close()  # the rest is never read: the connection is not reused
         raise _ProviderFailed(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
     return body
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> bytes:
+    """Read an error answer's body (unused) so the kept-alive connection can serve the next
+    call; a long one closes the connection instead. Unread, its bytes would be taken for the
+    next answer's status line on the reused connection."""
+    try:
+        if len(response.read(_ERROR_BODY_BYTES + 1)) <= _ERROR_BODY_BYTES:
+            return b""
+    except HTTPError:
+        pass
+    response.close()
+    return b""
 
 
 def _reason(exc: HTTPError, timeout_s: float) -> str:

@@ -259,6 +259,33 @@ def test_not_found(fake: FakeCrm, client: ExternalDataClient) -> None:
     assert _failure(fake, client) == "external data provider 'crm': customer not found"
 
 
+def test_an_error_answer_does_not_spoil_the_kept_alive_connection(
+    fake: FakeCrm, client: ExternalDataClient
+) -> None:
+    """A 404's body is read off the connection: the next call on it is sent once, and answered
+    with its own answer (an unread body would be taken for the next status line)."""
+    found, missing = providers(fake), providers(fake)
+    for _ in range(3):
+        assert client.fetch_for_pass(missing, pass_document("C-404")).error == (
+            "external data provider 'crm': customer not found"
+        )
+        assert client.fetch_for_pass(found, pass_document()).data["points"] == 120
+    assert fake.state.requests == 6
+
+
+def test_an_auth_value_that_cannot_be_sent_fails_the_pass_without_showing_it(
+    fake: FakeCrm, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = ExternalDataClient(environ={"CRM_TOKEN": TOKEN + "\n"})  # a secret file's newline
+    reason = _failure(fake, broken)
+    assert reason == (
+        "external data provider 'crm': request failed "
+        "(the auth header's value or the URL cannot be sent)"
+    )
+    assert "crm-secret" not in reason and "crm-secret" not in caplog.text
+    broken.close()
+
+
 def test_5xx_is_retried_a_bounded_number_of_times(
     fake: FakeCrm, client: ExternalDataClient
 ) -> None:
