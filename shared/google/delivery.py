@@ -115,7 +115,9 @@ def notification_budget(settings: Settings) -> NotificationBudget:
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
     """Make Google's class this pass type's `class.json`, once per process: insert it, or
     PATCH it when it exists (a changed class.json reaches Google when the workers restart
-    with it, the only time a process reads its configuration)."""
+    with it, the only time a process reads its configuration; a PATCH sets the fields it
+    names, so a field deleted from class.json stays on Google's class). A refused PATCH is
+    logged and the class taken as it is: the objects need a class, not the latest one."""
     key = (os.getpid(), google.class_id)
     if key in _known_classes:
         return
@@ -125,7 +127,10 @@ def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_ur
     except GoogleApiError as exc:
         if exc.status != 409:
             raise
-        client.patch_class(google.kind, google.class_id, body)
+        try:
+            client.patch_class(google.kind, google.class_id, body)
+        except GoogleApiError as refused:
+            log.warning("Google class %s kept as it was: %s", google.class_id, refused)
     _known_classes.add(key)
 
 

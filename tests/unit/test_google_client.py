@@ -149,6 +149,28 @@ def test_a_class_google_holds_already_is_brought_to_our_class_json(
     assert len(fake.control.state()["log"]) == calls
 
 
+def test_a_refused_class_patch_does_not_hold_up_the_objects(
+    fake: RunningFakeGoogle, info: dict[str, Any], tmp_path: Path
+) -> None:
+    google = unit_pass_type(tmp_path, "refused")
+    client = client_for(fake, info)
+    client.insert_class("loyalty", {**loyalty_class(), "id": google.class_id, "issuerName": "Old"})
+    fake.control.fail_next(f"Class/{google.class_id}", status=500, count=6, method="PATCH")
+    body = {"id": f"{ISSUER}.refused-1", "classId": google.class_id, "state": "ACTIVE"}
+    stored = {"objectId": body["id"], "object": body, "syncedHash": None}
+    assert delivery.sync_object(client, google, stored, "https://example.com/cb") == "inserted"
+    held = fake.control.state(include_log=False)["classes"][google.class_id]["resource"]
+    assert held["issuerName"] == "Old"  # kept as it was
+    calls = len(fake.control.state()["log"])
+    other = {
+        **stored,
+        "objectId": f"{ISSUER}.refused-2",
+        "object": {**body, "id": f"{ISSUER}.refused-2"},
+    }
+    assert delivery.sync_object(client, google, other, "https://example.com/cb") == "inserted"
+    assert len(fake.control.state()["log"]) == calls + 1  # the object only: the class is known
+
+
 def test_the_notification_budget_is_shared_and_refundable(redis_url: str) -> None:
     budget = NotificationBudget(redis.Redis.from_url(redis_url), prefix=f"t:{uuid.uuid4()}:")
     other = NotificationBudget(redis.Redis.from_url(redis_url), prefix=budget.prefix)
