@@ -41,14 +41,17 @@ def resend_owed(
     limit: int = SWEEP_LIMIT,
 ) -> int:
     """Queue a refresh for each pass of `tenant_ids` owed longer than `owed_for`; how many."""
-    queued = 0
-    for owed in repo.owed_before(db, tenant_ids, before=now - owed_for, now=now, limit=limit):
+    queued, before = 0, now - owed_for
+    for owed in repo.owed_before(db, tenant_ids, before=before, now=now, limit=limit):
         tenant_id, pass_id = str(owed["tenant"]), str(owed["_id"])
-        if not repo.claim_resend(db, tenant_id, pass_id, now=now, retry_after=now + owed_for):
-            continue  # another sweep took it
+        if not repo.claim_resend(
+            db, tenant_id, pass_id, before=before, now=now, retry_after=now + owed_for
+        ):
+            continue  # another sweep took it, or it changed meanwhile
         try:
             queue_refresh(db, enqueue, tenant_id=tenant_id, pass_id=pass_id, kind=RESEND_KIND)
         except EnqueueError:
+            repo.release_resend(db, tenant_id, pass_id)
             log.error("resend sweep stopped: the job queue is unavailable")
             break
         queued += 1

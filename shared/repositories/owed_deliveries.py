@@ -20,25 +20,40 @@ def _retry_due(now: datetime) -> dict[str, Any]:
     return {"$or": [{"resendAfter": {"$exists": False}}, {"resendAfter": {"$lte": now}}]}
 
 
+def _owed(before: datetime) -> dict[str, Any]:
+    # One branch per flag, each with the date: the partial indexes (repositories/indexes.py)
+    # serve a branch each.
+    return {"$or": [{flag: True, "updatedAt": {"$lt": before}} for flag in OWED_FLAGS]}
+
+
 def owed_before(
     db: Database[Any], tenant_ids: Iterable[str], *, before: datetime, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """(`_id`, `tenant`) of passes last changed before `before` that still owe a wallet
     something and are due a retry, longest-owed first."""
-    # One branch per flag, each with the date: the partial indexes (repositories/indexes.py)
-    # serve a branch each.
-    owed = [{flag: True, "updatedAt": {"$lt": before}} for flag in OWED_FLAGS]
-    query = {"$and": [{"$or": owed}, _retry_due(now), {"tenant": {"$in": list(tenant_ids)}}]}
+    query = {"$and": [_owed(before), _retry_due(now), {"tenant": {"$in": list(tenant_ids)}}]}
     found = db[passes.COLLECTION].find(query, {"tenant": 1}, sort=[("updatedAt", 1)], limit=limit)
     return list(found)
 
 
 def claim_resend(
-    db: Database[Any], tenant_id: str, pass_id: str, *, now: datetime, retry_after: datetime
+    db: Database[Any],
+    tenant_id: str,
+    pass_id: str,
+    *,
+    before: datetime,
+    now: datetime,
+    retry_after: datetime,
 ) -> bool:
-    """Take the pass for one resend; False when another sweep took it first."""
-    result = db[passes.COLLECTION].update_one(
-        {"_id": pass_id, "tenant": tenant_id, **_retry_due(now)},
-        {"$set": {"resendAfter": retry_after}},
-    )
+    """Take the pass for one resend; False when another sweep took it first, or when it
+    changed since it was listed (its own job delivers that change)."""
+    query = {"_id": pass_id, "tenant": tenant_id, "$and": [_owed(before), _retry_due(now)]}
+    result = db[passes.COLLECTION].update_one(query, {"$set": {"resendAfter": retry_after}})
     return result.modified_count == 1
+
+
+def release_resend(db: Database[Any], tenant_id: str, pass_id: str) -> None:
+    """Give back a claim whose refresh could not be queued: the next sweep tries it."""
+    db[passes.COLLECTION].update_one(
+        {"_id": pass_id, "tenant": tenant_id}, {"$unset": {"resendAfter": ""}}
+    )

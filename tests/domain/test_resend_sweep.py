@@ -77,6 +77,30 @@ def test_a_sweep_stops_when_the_job_queue_is_down(db: Any) -> None:
     def queue_down(tenant_id: str, correlation_id: str, pass_id: str) -> None:
         raise EnqueueError("connection refused")
 
-    assert resend_owed(db, [tenant], queue_down, now=utcnow(), owed_for=OWED_FOR) == 0
+    now = utcnow()
+    assert resend_owed(db, [tenant], queue_down, now=now, owed_for=OWED_FOR) == 0
     failed = list(db.operations.find({"tenant": tenant, "kind": "resend"}))
     assert [operation["status"] for operation in failed] == ["failed"]  # stopped at the first
+    # The claim is given back: the next sweep, once the queue is up, takes all three.
+    sent: list[str] = []
+
+    def queue_up(tenant_id: str, correlation_id: str, pass_id: str) -> None:
+        sent.append(pass_id)
+
+    later = now + timedelta(minutes=1)
+    assert resend_owed(db, [tenant], queue_up, now=later, owed_for=OWED_FOR) == 3
+
+
+def test_a_pass_changed_after_the_listing_is_left_to_its_own_job(db: Any) -> None:
+    tenant = f"t-{secrets.token_hex(4)}"
+    changed = _pass(db, tenant=tenant, age=timedelta(hours=2), googlePending=True)
+    still_owed = _pass(db, tenant=tenant, age=timedelta(hours=3), googlePending=True)
+    sent: list[str] = []
+
+    def enqueue(tenant_id: str, correlation_id: str, pass_id: str) -> None:
+        sent.append(pass_id)
+        # Meanwhile an update writes the other pass (its job will deliver it).
+        db.passes.update_one({"_id": changed}, {"$set": {"updatedAt": utcnow()}})
+
+    assert resend_owed(db, [tenant], enqueue, now=utcnow(), owed_for=OWED_FOR) == 1
+    assert sent == [still_owed]
