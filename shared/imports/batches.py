@@ -46,20 +46,23 @@ def run_import_batch(context: JobContext, correlation_id: str, index: int) -> di
     if batch is None:
         log.error("import batch %d is missing", index)
         return operation
-    results: list[RowResult] = []
     if batch.get("results") is None:
         results = _apply_rows(context, operation, batch)
         batch = _store(context, correlation_id, index, results) or batch
     recorded = _record(context, correlation_id, index, batch)
+    # From the stored results, so a re-run after a crash past _store clears them too.
+    stored = [r for r in batch.get("results") or [] if r.get("passId")]
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
     campaigns_repo.clear_apple_push_pending(
         context.db,
         operation["tenant"],
-        [(r.pass_id, r.push_tag) for r in results if r.pass_id and r.push_tag is not None],
+        [(r["passId"], r["pushTag"]) for r in stored if r.get("pushTag") is not None],
     )
     # Likewise what Google acknowledged: a crash before this sends those objects again.
     passes_repo.mark_google_synced(
-        context.db, operation["tenant"], [r.google_synced for r in results if r.google_synced]
+        context.db,
+        operation["tenant"],
+        [(r["passId"], r["googleHash"]) for r in stored if r.get("googleHash")],
     )
     return recorded
 

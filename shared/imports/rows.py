@@ -37,7 +37,13 @@ class RowResult:
     google_synced: tuple[str, str] | None = None  # (pass id, hash) Google acknowledged
 
     def as_document(self) -> dict[str, Any]:
-        return {"row": self.row, "passId": self.pass_id, "status": self.status, "error": self.error}
+        document = {"row": self.row, "passId": self.pass_id, "status": self.status}
+        # What delivery owes clearing once counted, stored so a re-run after a crash can.
+        return document | {
+            "error": self.error,
+            "pushTag": self.push_tag,
+            "googleHash": self.google_synced[1] if self.google_synced else None,
+        }
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
+
 from shared import operations
 from shared.clock import utcnow
 from shared.ids import new_correlation_id, new_pass_id
+from shared.imports import batches as import_batches
 from shared.imports.batches import run_import_batch
 from shared.imports.csv_file import read_import_file
 from shared.imports.planning import run_import_plan
@@ -200,3 +203,29 @@ def test_a_cancelled_import_that_never_started_runs_nothing(
     run_import_batch(job_context, correlation_id, 0)  # a batch task that was already queued
     assert db.passes.find_one({"_id": pass_id})["version"] == 1
     assert results(db, correlation_id) == {}
+
+
+def test_a_re_run_after_a_crash_past_storing_still_clears_what_was_delivered(
+    db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored results keep what delivery owes clearing: a worker that died after storing
+    a batch's results leaves no Google object marked owed (and no push flag) once re-run."""
+    pass_ids = insert_passes(db, 2)
+    text = "id,additionalData.points\r\n" + "".join(f"{p},77\r\n" for p in pass_ids)
+    correlation_id = queued_import(db, text)
+    assert plan(job_context, correlation_id) == [0]
+
+    def worker_killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed after storing the results")
+
+    monkeypatch.setattr(import_batches, "_record", worker_killed)
+    with pytest.raises(RuntimeError):
+        run_import_batch(job_context, correlation_id, 0)
+    assert all(db.passes.find_one({"_id": p}).get("googlePending") for p in pass_ids)
+    monkeypatch.undo()
+    finished = run_import_batch(job_context, correlation_id, 0)
+    assert counters(finished) == (2, 2, 2, 0, 0, 0)
+    for pass_id in pass_ids:
+        stored = db.passes.find_one({"_id": pass_id})
+        assert "googlePending" not in stored and "applePushPending" not in stored
+        assert stored["google"]["syncedHash"] == stored["google"]["contentHash"]
