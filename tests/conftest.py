@@ -363,3 +363,9 @@ def demo(api_url: str) -> ApiClient:
 @pytest.fixture
 def rival(api_url: str) -> ApiClient:
     return ApiClient(api_url, "rival", RIVAL_KEY)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests last, whatever order the paths were given in: their session worker
+    keeps consuming jobs until the session ends, and the API tests check what is queued."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
