@@ -29,11 +29,24 @@ def _owed(before: datetime) -> dict[str, Any]:
 def owed_before(
     db: Database[Any], tenant_ids: Iterable[str], *, before: datetime, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
-    """(`_id`, `tenant`) of passes last changed before `before` that still owe a wallet
-    something and are due a retry, longest-owed first."""
-    query = {"$and": [_owed(before), _retry_due(now), {"tenant": {"$in": list(tenant_ids)}}]}
-    found = db[passes.COLLECTION].find(query, {"tenant": 1}, sort=[("updatedAt", 1)], limit=limit)
-    return list(found)
+    """(`_id`, `tenant`, `updatedAt`) of passes last changed before `before` that still owe a
+    wallet something and are due a retry, longest-owed first."""
+    tenants = list(tenant_ids)
+    found: dict[Any, dict[str, Any]] = {}
+    # One query per flag, each served by that flag's partial index in `updatedAt` order.
+    for flag in OWED_FLAGS:
+        query = {
+            flag: True,
+            "updatedAt": {"$lt": before},
+            "tenant": {"$in": tenants},
+            **_retry_due(now),
+        }
+        projection = {"tenant": 1, "updatedAt": 1}
+        for document in db[passes.COLLECTION].find(
+            query, projection, sort=[("updatedAt", 1)], limit=limit
+        ):
+            found[document["_id"]] = document
+    return sorted(found.values(), key=lambda document: document["updatedAt"])[:limit]
 
 
 def claim_resend(
