@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -87,7 +87,7 @@ from shared.campaigns import PUSH_UPDATE, batches
 from shared.campaigns.planning import DEFAULT_BATCH_SIZE, batch_id
 from shared.clients.apns import ApnsClient
 from shared.clock import utcnow
-from shared.db import get_database
+from shared.db import get_database, uri_with_database
 from shared.dev.dev_certs import DevCerts, ensure_dev_certs
 from shared.dev.fake_google.oauth import WALLET_SCOPE
 from shared.dev.redis_server import server_command
@@ -183,15 +183,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
-
-
-def with_database(uri: str, name: str) -> str:
-    parts = urlsplit(uri)
-    query = parts.query
-    if "@" in parts.netloc and "authsource=" not in query.lower():
-        source = f"authSource={parts.path.lstrip('/') or 'admin'}"
-        query = f"{query}&{source}" if query else source
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", query, parts.fragment))
 
 
 # -- processes: start, watch (RSS, CPU), stop --------------------------------------------
@@ -470,7 +461,7 @@ class Stack:
     def _start_mongo(self) -> None:
         database = f"passwire_bench_{secrets.token_hex(4)}"
         if self.args.mongodb_uri:
-            self.urls.mongo = with_database(self.args.mongodb_uri, database)
+            self.urls.mongo = uri_with_database(self.args.mongodb_uri, database)
             self.database_to_drop = database
             return
         command = [
@@ -478,7 +469,7 @@ class Stack:
             "--port", "0",
         ]  # fmt: skip
         line = self._spawn("mongo", command, r"listening on mongodb://\S+")
-        self.urls.mongo = with_database(line.split("listening on ", 1)[1], database)
+        self.urls.mongo = uri_with_database(line.split("listening on ", 1)[1], database)
 
     def _start_apns(self, certs: DevCerts) -> None:
         command = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -44,3 +45,15 @@ def close_client() -> None:
             _client.close()
         _client = None
         _client_key = None
+
+
+def uri_with_database(uri: str, name: str) -> str:
+    """`uri` naming database `name` instead; credentials keep authenticating where they did
+    (the old path, or admin, becomes `authSource`). For tests and benchmarks that each use a
+    database of their own on one server."""
+    parts = urlsplit(uri)
+    query = parts.query
+    if "@" in parts.netloc and "authsource=" not in query.lower():
+        source = f"authSource={parts.path.lstrip('/') or 'admin'}"
+        query = f"{query}&{source}" if query else source
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", query, parts.fragment))

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +20,7 @@ from werkzeug.serving import make_server
 
 from config.celery import QUEUES
 from config.settings import CONFIG_DIR, Settings
+from shared.db import uri_with_database
 from shared.dev.fake_apns import FakeApnsControl
 from shared.dev.fake_google import FakeGoogleControl
 from shared.dev.smtp_sink import running_sink
@@ -84,16 +84,6 @@ secret_env = "{secret_env}"
 """
 
 
-def _with_database(uri: str, name: str) -> str:
-    """The URI with another database; credentials keep authenticating where they did."""
-    parts = urlsplit(uri)
-    query = parts.query
-    if "@" in parts.netloc and "authsource=" not in query.lower():
-        source = f"authSource={parts.path.lstrip('/') or 'admin'}"
-        query = f"{query}&{source}" if query else source
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     external = os.environ.get("REDIS_URL")
@@ -114,7 +104,7 @@ def mongodb_uri() -> Iterator[str]:
     database = f"passwire_test_{secrets.token_hex(4)}"
     external = os.environ.get("MONGODB_URI")
     if external:
-        uri = _with_database(external, database)
+        uri = uri_with_database(external, database)
         yield uri
         with MongoClient(uri) as client:
             client.drop_database(database)
@@ -124,7 +114,7 @@ def mongodb_uri() -> Iterator[str]:
     )
     server.start()
     assert server.match is not None
-    yield _with_database(server.match.group(1), database)
+    yield uri_with_database(server.match.group(1), database)
     server.stop()
 
 
