@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m shared.dev.stack
+	$(BIN)/python -m dev.stack
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,9 +23,9 @@ from api.passes.routes import blp as passes_blp
 from api.push_updates.routes import blp as push_updates_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
+from shared.infra.logs import configure_logging
 from shared.jobs import JobQueue
-from shared.logs import configure_logging
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 
 log = logging.getLogger(__name__)
 

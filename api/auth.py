@@ -23,7 +23,7 @@ from api.errors import ApiError
 from shared.credentials.api_keys import Principal, looks_like_stored_key, verify_stored_key
 from shared.credentials.jwt_tokens import InvalidToken, verify_bearer
 from shared.credentials.scopes import ALL_SCOPES, grants
-from shared.tenants import Tenant, TenantRegistry
+from shared.tenancy.tenants import Tenant, TenantRegistry
 
 API_KEY_HEADER = "X-API-Key"
 ANONYMOUS = "anonymous"

@@ -18,7 +18,7 @@ from flask import Response, g, request
 
 from api import services
 from api.errors import ApiError
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.repositories import idempotency as repo
 
 HEADER = "Idempotency-Key"

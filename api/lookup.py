@@ -7,7 +7,7 @@ from typing import Any
 from api import services
 from api.auth import current_tenant
 from api.errors import ApiError
-from shared.ids import PASS_ID_PATTERN
+from shared.infra.ids import PASS_ID_PATTERN
 from shared.repositories import passes as passes_repo
 
 

@@ -8,9 +8,9 @@ from flask import current_app
 from pymongo.database import Database
 
 from config.settings import Settings
-from shared.db import get_database
+from shared.infra.db import get_database
 from shared.jobs import JobQueue
-from shared.tenants import TenantRegistry
+from shared.tenancy.tenants import TenantRegistry
 
 
 def settings() -> Settings:

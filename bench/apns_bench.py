@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dev.fake_apns.certs import TestPki, generate_test_pki
 from shared.clients.apns import ApnsClient, ApnsConfig, build_ssl_context
-from shared.dev.fake_apns.certs import TestPki, generate_test_pki
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def fake_server(pki: TestPki) -> Iterator[int]:
     command = [
         sys.executable,
         "-m",
-        "shared.dev.fake_apns",
+        "dev.fake_apns",
         "--port=0",
         "--control-port=-1",
         f"--cert={pki.server_cert}",

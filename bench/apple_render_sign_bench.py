@@ -52,10 +52,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from config.settings import CONFIG_DIR, Settings
 from shared.apple import issuing, testing_certs
 from shared.apple.package import SignedPass, assemble_pkpass
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.passes.documents import new_pass_document
-from shared.tenants import PassType, Tenant, load_registry
+from shared.tenancy.tenants import PassType, Tenant, load_registry
 
 TENANT_ID = "demo"
 PASS_TYPE_ID = "loyalty"

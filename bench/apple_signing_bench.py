@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cryptography
 
-from shared.apple import testing_certs
+from dev import testing_certs
 from shared.apple.certificates import (
     SigningIdentity,
     load_identity_from_pem_files,

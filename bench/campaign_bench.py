@@ -81,18 +81,18 @@ from google.oauth2 import service_account
 from pymongo import MongoClient
 
 from config.settings import CONFIG_DIR, Settings
+from dev.dev_certs import DevCerts, ensure_dev_certs
+from dev.fake_google.oauth import WALLET_SCOPE
+from dev.redis_server import server_command
 from shared import operations
 from shared.apple import issuing
 from shared.campaigns import PUSH_UPDATE, batches
 from shared.campaigns.planning import DEFAULT_BATCH_SIZE, batch_id
 from shared.clients.apns import ApnsClient
-from shared.clock import utcnow
-from shared.db import get_database, uri_with_database
-from shared.dev.dev_certs import DevCerts, ensure_dev_certs
-from shared.dev.fake_google.oauth import WALLET_SCOPE
-from shared.dev.redis_server import server_command
 from shared.google.passtype import render_google_class
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.db import get_database, uri_with_database
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes.documents import new_pass_document
 from shared.passes.google_versions import new_google_version
 from shared.passes.jobs import JobContext
@@ -103,7 +103,7 @@ from shared.repositories import operations as operations_repo
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as registrations_repo
 from shared.repositories.indexes import ensure_indexes
-from shared.tenants import TenantRegistry, load_registry
+from shared.tenancy.tenants import TenantRegistry, load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -465,7 +465,7 @@ class Stack:
             self.database_to_drop = database
             return
         command = [
-            sys.executable, "-m", "shared.dev.mongo_wire_server", "--host", "127.0.0.1",
+            sys.executable, "-m", "dev.mongo_wire_server", "--host", "127.0.0.1",
             "--port", "0",
         ]  # fmt: skip
         line = self._spawn("mongo", command, r"listening on mongodb://\S+")
@@ -473,7 +473,7 @@ class Stack:
 
     def _start_apns(self, certs: DevCerts) -> None:
         command = [
-            sys.executable, "-m", "shared.dev.fake_apns", "--host", "127.0.0.1", "--port", "0",
+            sys.executable, "-m", "dev.fake_apns", "--host", "127.0.0.1", "--port", "0",
             "--control-port", "0", "--cert", str(certs.apns_server_cert),
             "--key", str(certs.apns_server_key), "--client-ca", str(certs.signing_dir / "wwdr.pem"),
         ]  # fmt: skip
@@ -487,7 +487,7 @@ class Stack:
 
     def _start_google(self, certs: DevCerts) -> None:
         command = [
-            sys.executable, "-m", "shared.dev.fake_google", "--host", "127.0.0.1", "--port", "0",
+            sys.executable, "-m", "dev.fake_google", "--host", "127.0.0.1", "--port", "0",
             "--quota-rps", "0", "--service-account", str(certs.google_service_account),
         ]  # fmt: skip
         line = self._spawn("google", command, r'\{"event": "ready".*\}')
@@ -496,7 +496,7 @@ class Stack:
 
     def _start_crm(self) -> None:
         command = [
-            sys.executable, "-m", "shared.dev.fake_crm", "--port", "0", "--token", CRM_TOKEN,
+            sys.executable, "-m", "dev.fake_crm", "--port", "0", "--token", CRM_TOKEN,
             "--latency-ms", str(CRM_LATENCY_MS), "--customers", str(self.customers),
         ]  # fmt: skip
         line = self._spawn("crm", command, r"fake crm listening on http://\S+")

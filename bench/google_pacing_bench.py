@@ -31,11 +31,11 @@ import jwt
 import redis
 import requests
 
+from dev.fake_google.control import FakeGoogleControl
+from dev.fake_google.service_account import write_service_account
+from dev.redis_server import server_command
 from shared.clients.google_wallet import GoogleWalletClient
-from shared.dev.fake_google.control import FakeGoogleControl
-from shared.dev.fake_google.service_account import write_service_account
-from shared.dev.redis_server import server_command
-from shared.ratelimit import SlidingWindowLimiter
+from shared.infra.ratelimit import SlidingWindowLimiter
 
 ISSUER = "3388000000099000001"
 CLASS_ID = f"{ISSUER}.bench"
@@ -49,7 +49,7 @@ def _free_port() -> int:
 
 
 def _start_fake(rps: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    command = [sys.executable, "-m", "shared.dev.fake_google", "--port", "0"]
+    command = [sys.executable, "-m", "dev.fake_google", "--port", "0"]
     command += ["--quota-rps", str(rps)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)

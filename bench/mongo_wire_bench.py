@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mongo_wire_bench.py [--docs 100000] [--runs 5] [--in-process]
 
-By default the server runs as a subprocess (`python -m shared.dev.mongo_wire_server --port 0`),
+By default the server runs as a subprocess (`python -m dev.mongo_wire_server --port 0`),
 as in local runs, so client and server do not share a GIL. Every figure is the median over runs
 of the mean time per operation within a run.
 """
@@ -29,7 +29,7 @@ from pymongo.collection import Collection
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from shared.dev.mongo_wire_server import MongoWireServer  # noqa: E402
+from dev.mongo_wire_server import MongoWireServer  # noqa: E402
 
 LOOKUPS_PER_RUN = 200
 BATCH = 500
@@ -43,7 +43,7 @@ def running_server(in_process: bool) -> Iterator[str]:
             yield server.uri
         return
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.dev.mongo_wire_server", "--port", "0"],
+        [sys.executable, "-m", "dev.mongo_wire_server", "--port", "0"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -21,16 +21,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from config.settings import load_settings
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import ALL_SCOPES, parse_scopes
-from shared.db import get_database
+from shared.infra.clock import utcnow
+from shared.infra.db import get_database
 from shared.links import SECRET_ENV as LINK_SECRET_ENV
 from shared.links import link_secret, sign_link
 from shared.ops_watch.command import add_ops_commands
 from shared.repositories import api_keys as keys_repo
 from shared.repositories import passes as passes_repo
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 
 
 def _keys_create(args: argparse.Namespace, db: Any) -> int:

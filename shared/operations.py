@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.repositories import operations as repo
 
 QUEUED = "queued"

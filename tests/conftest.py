@@ -20,10 +20,10 @@ from werkzeug.serving import make_server
 
 from config.celery import QUEUES
 from config.settings import CONFIG_DIR, Settings
-from shared.db import uri_with_database
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
-from shared.dev.smtp_sink import running_sink
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
+from dev.smtp_sink import running_sink
+from shared.infra.db import uri_with_database
 from tests.support.api_client import ApiClient
 from tests.support.apple import (
     PUBLIC_URL,
@@ -314,7 +314,7 @@ def stack_env(
 
 @pytest.fixture(scope="session")
 def db(settings: Settings) -> Any:
-    from shared.db import get_database
+    from shared.infra.db import get_database
 
     return get_database(settings)
 

@@ -10,7 +10,7 @@ from celery import Task
 from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from shared import operations
-from shared.logs import correlation_context
+from shared.infra.logs import correlation_context
 from workers.runtime import database
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from celery import Celery
 from celery.signals import setup_logging, worker_ready
 
 from config.celery import celery_config
-from shared.clock import utcnow
-from shared.db import get_database
-from shared.logs import configure_logging
+from shared.infra.clock import utcnow
+from shared.infra.db import get_database
+from shared.infra.logs import configure_logging
 from shared.repositories.indexes import ensure_indexes
 from shared.webhooks.events import requeue_overdue
 from workers.runtime import settings, tenants

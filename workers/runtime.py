@@ -8,8 +8,8 @@ from typing import Any
 from pymongo.database import Database
 
 from config.settings import load_settings
-from shared.db import get_database
-from shared.tenants import TenantRegistry, load_registry
+from shared.infra.db import get_database
+from shared.tenancy.tenants import TenantRegistry, load_registry
 
 settings = load_settings()
 

@@ -14,7 +14,7 @@ from werkzeug.http import is_resource_modified
 
 from api.errors import ApiError
 from shared.apple.delivery import PKPASS_MEDIA_TYPE, pkpass_for
-from shared.tenants import Tenant
+from shared.tenancy.tenants import Tenant
 
 
 def _validators(apple: Mapping[str, Any]) -> tuple[str, Any]:

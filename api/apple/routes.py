@@ -35,9 +35,9 @@ from api.apple.schemas import (
 )
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
-from shared.tenants import Tenant, TenantRegistry
+from shared.tenancy.tenants import Tenant, TenantRegistry
 from shared.webhooks.events import emit, enqueue_deliveries
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import redis
 from flask import current_app
 from flask.blueprints import BlueprintSetupState
 
-from shared.redis_clients import process_client
+from shared.infra.redis_clients import process_client
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from flask_smorest import Blueprint
 
 from api import services
 from api.errors import ApiError, ErrorSchema
-from shared.clock import utcnow
 from shared.google.callbacks import (
     REASON_MALFORMED,
     REASON_NOT_JSON,
@@ -28,10 +27,11 @@ from shared.google.callbacks import (
     CallbackRejected,
 )
 from shared.google.root_keys import RootKeyCache, RootKeysUnavailable, verify_with_root_key_cache
+from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.repositories import google_callbacks
 from shared.repositories import passes as passes_repo
-from shared.tenants import Tenant
+from shared.tenancy.tenants import Tenant
 from shared.webhooks.config import PASS_INSTALLED, PASS_UNINSTALLED
 from shared.webhooks.events import emit, enqueue_deliveries
 

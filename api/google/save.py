@@ -16,14 +16,14 @@ from flask import Response
 from api import services
 from api.errors import ApiError
 from shared.clients.google_wallet import GoogleApiError
-from shared.clock import utcnow
 from shared.google import delivery
 from shared.google.issuers import GoogleCredentialError
 from shared.google.save_link import SigningAccount, choose_save_jwt, save_url
+from shared.infra.clock import utcnow
+from shared.infra.ratelimit import RateLimitTimeout
 from shared.passes.google_versions import google_pending
-from shared.ratelimit import RateLimitTimeout
 from shared.repositories import passes as passes_repo
-from shared.tenants import Tenant
+from shared.tenancy.tenants import Tenant
 
 log = logging.getLogger(__name__)
 

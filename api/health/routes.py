@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 from api import services
 from api.errors import ApiError, error_responses
-from shared.readiness import (
+from shared.infra.readiness import (
     check_apple_certificates,
     check_google_credentials,
     check_mongodb,

@@ -22,12 +22,12 @@ from api.imports.schemas import (
 from api.imports.upload import CSV, allow_import_bodies, uploaded_file
 from api.passes.schemas import ACCEPTED_HEADERS
 from shared.credentials.scopes import IMPORT_WRITE
-from shared.ids import new_correlation_id
 from shared.imports import IMPORT
 from shared.imports.csv_file import read_import_file
 from shared.imports.problems import ImportRejected
 from shared.imports.results import results_csv
-from shared.logs import correlation_context
+from shared.infra.ids import new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.repositories import imports as imports_repo
 from shared.repositories import operations as operations_repo
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from api.auth import current_tenant
 from api.passes.jobs import accept
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.lifecycle.refresh import REFRESH_TASK, refresh_intent
-from shared.logs import correlation_context
 
 log = logging.getLogger(__name__)
 

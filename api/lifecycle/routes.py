@@ -29,8 +29,8 @@ from api.lifecycle.schemas import (
 )
 from api.lookup import find_tenant_pass
 from api.passes.schemas import ACCEPTED_HEADERS, LOOKUP_PARAMETER, load_pass_lookup
-from shared.clock import utcnow
 from shared.credentials.scopes import PASS_REDEEM, PASS_WRITE
+from shared.infra.clock import utcnow
 from shared.lifecycle import BALANCE_KIND, REDEEM_KIND, STATUS_KIND, balances, status_changes
 from shared.lifecycle.status_changes import PassGone, StatusChanged
 from shared.lifecycle.transitions import KEEP, Invalid, Refused

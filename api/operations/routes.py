@@ -14,8 +14,8 @@ from api.errors import TENANT_API_ERRORS, ApiError, error_responses
 from api.operations.schemas import OperationListQuerySchema, OperationSchema
 from shared import operations
 from shared.campaigns.statistics import progress
-from shared.clock import utcnow
 from shared.credentials.scopes import OPERATION_CANCEL, OPERATION_READ
+from shared.infra.clock import utcnow
 from shared.repositories import operations as operations_repo
 
 blp = Blueprint(

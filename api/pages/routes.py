@@ -32,13 +32,13 @@ from api.errors import (
 from api.google.save import save_link_response
 from api.lookup import find_tenant_pass
 from api.pages.content import headline, logo_data_uri, qr_svg
-from shared.clock import utcnow
 from shared.credentials.api_keys import Principal
 from shared.credentials.scopes import PASS_READ
+from shared.infra.clock import utcnow
 from shared.links import SECRET_ENV, LinkCheck, link_secret, sign_link, verify_link
 from shared.repositories import DatabaseUnavailable
 from shared.repositories import install_clicks as clicks_repo
-from shared.tenants import PassType
+from shared.tenancy.tenants import PassType
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from api.pass_email.schemas import EmailPassSchema
 from api.passes.jobs import accept
 from api.passes.schemas import ACCEPTED_HEADERS, AcceptedSchema
 from shared.credentials.scopes import PASS_WRITE
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.jobs import EMAIL_PASS
 from shared.links import SECRET_ENV, link_secret
-from shared.logs import correlation_context
 from shared.passes.emailing import EMAIL_KIND
 
 blp = Blueprint(

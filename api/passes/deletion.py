@@ -15,11 +15,11 @@ from api import services
 from api.auth import current_tenant
 from api.errors import ApiError
 from api.passes.jobs import accept
-from shared.ids import PASS_ID_PATTERN, new_correlation_id
+from shared.infra.ids import PASS_ID_PATTERN, new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.jobs import DELETE_PASS
 from shared.lifecycle import DELETE_KIND, ERASE_KIND
 from shared.lifecycle.deletion import deletion_intent
-from shared.logs import correlation_context
 from shared.repositories import passes as passes_repo
 from shared.repositories import tombstones
 

@@ -14,16 +14,16 @@ from api.operations.schemas import OperationSchema
 from api.passes.jobs import accept
 from api.passes.schemas import PassSchema
 from shared import operations
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.jobs import UPDATE_PASS
-from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update
 from shared.repositories import operations as operations_repo
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations
-from shared.tenants import PassType
+from shared.tenancy.tenants import PassType
 
 _OPERATION = OperationSchema()
 _PASS = PassSchema()

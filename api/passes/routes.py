@@ -44,9 +44,9 @@ from api.passes.schemas import (
 )
 from api.passes.self_service import issue_self_service
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.ids import new_correlation_id, new_pass_id
+from shared.infra.logs import correlation_context
 from shared.jobs import CREATE_PASS
-from shared.logs import correlation_context
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
 from shared.self_service import split_signatures

@@ -8,11 +8,11 @@ from typing import Any
 
 from api import services
 from api.errors import ApiError
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.repositories import self_service_claims
 from shared.self_service import NotVouchedFor, check_vouched, claim_key
-from shared.tenants import Tenant
+from shared.tenancy.tenants import Tenant
 
 Issue = Callable[..., Any]
 

@@ -14,9 +14,9 @@ from api.errors import ApiError
 from shared import operations
 from shared.campaigns import PLAN_TASK, PUSH_UPDATE
 from shared.campaigns.segments import Segment, to_intent
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
+from shared.infra.logs import correlation_context
 from shared.jobs import EnqueueError
-from shared.logs import correlation_context
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from api.passes.schemas import UpdatePassSchema
 from shared.campaigns.segments import MAX_IDS, Segment
-from shared.ids import PASS_ID_PATTERN
+from shared.infra.ids import PASS_ID_PATTERN
 from shared.passes import search
 
 MAX_MESSAGE = 2048

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.apple.issuing import signed_parts
 from shared.apple.package import assemble_pkpass
-from shared.tenants import Tenant
+from shared.tenancy.tenants import Tenant
 
 PKPASS_MEDIA_TYPE = "application/vnd.apple.pkpass"
 

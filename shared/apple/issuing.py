@@ -18,7 +18,7 @@ from shared.apple.certificates import SigningMaterialError
 from shared.apple.package import SignedPass, sign_pass
 from shared.apple.passtype import PassRenderError, build_render_context, render_pass_json
 from shared.lifecycle.apple_keys import status_keys
-from shared.tenants import PassType, Tenant
+from shared.tenancy.tenants import PassType, Tenant
 
 
 class AppleRenderFailed(Exception):

@@ -17,7 +17,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.repositories import deleted_passes
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as repo

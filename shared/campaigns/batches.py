@@ -19,8 +19,8 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
-from shared.clock import utcnow
 from shared.google.delivery import GoogleCounts, google_message
+from shared.infra.clock import utcnow
 from shared.passes.apple_versions import assign_update_tags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import GoogleRenderFailed, new_google_version

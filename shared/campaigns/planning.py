@@ -25,9 +25,9 @@ from redis.exceptions import LockError
 
 from shared import operations
 from shared.campaigns.segments import from_intent, segment_query
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
+from shared.infra.redis_clients import process_client
 from shared.passes.jobs import JobContext
-from shared.redis_clients import process_client
 from shared.repositories import campaigns as repo
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.config_tables import describe
 from shared.email.addresses import MailboxError, format_mailbox, parse_mailbox
+from shared.tenancy.config_tables import describe
 
 STARTTLS = "starttls"
 TLS = "tls"

@@ -24,9 +24,9 @@ from config.settings import Settings
 from shared.clients.google_wallet import GoogleApiError, GoogleWalletClient
 from shared.google.issuers import GoogleCredentialError
 from shared.google.passtype import GooglePassType, render_google_class
-from shared.ratelimit import NotificationBudget, SlidingWindowLimiter
-from shared.redis_clients import process_client
-from shared.tenants import Tenant
+from shared.infra.ratelimit import NotificationBudget, SlidingWindowLimiter
+from shared.infra.redis_clients import process_client
+from shared.tenancy.tenants import Tenant
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from shared.google.object_json import (
     validate_class,
     validate_object,
 )
-from shared.ids import PASS_ID_PATTERN
+from shared.infra.ids import PASS_ID_PATTERN
 
 GOOGLE_FOLDER = "google"
 CLASS_TEMPLATE = "class.json"

@@ -15,7 +15,6 @@ from typing import Any
 
 from shared import operations
 from shared.campaigns.batches import CancelWatch
-from shared.clock import utcnow
 from shared.imports.columns import read_header
 from shared.imports.packing import cells_of
 from shared.imports.rows import (
@@ -27,6 +26,7 @@ from shared.imports.rows import (
     RowResult,
     apply_row,
 )
+from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as campaigns_repo
 from shared.repositories import imports as repo

@@ -9,10 +9,10 @@ from typing import Any
 from pymongo.database import Database
 
 from shared import operations
-from shared.clock import utcnow
 from shared.imports import IMPORT
 from shared.imports.csv_file import ImportFile
 from shared.imports.packing import ROWS_PER_BATCH, pack
+from shared.infra.clock import utcnow
 from shared.repositories import imports as repo
 
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import operations
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.lifecycle import DELETE_KIND, ERASE_KIND
 from shared.lifecycle.voiding import void_everywhere
 from shared.passes.jobs import JobContext

@@ -10,7 +10,7 @@ from typing import Any
 from pymongo.database import Database
 
 from shared import operations
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
 from shared.jobs import UPDATE_PASS, EnqueueError
 
 REFRESH_TASK = UPDATE_PASS

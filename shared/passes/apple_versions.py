@@ -11,7 +11,7 @@ from pymongo.database import Database
 from shared.apple import issuing
 from shared.passes.jobs import JobContext
 from shared.repositories import counters
-from shared.tenants import PassType, Tenant
+from shared.tenancy.tenants import PassType, Tenant
 
 UPDATE_TAG_SEQUENCE = "apple.updateTag"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
 from shared.passes.google_delivery import deliver_to_google

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.ids import new_authentication_token
+from shared.infra.ids import new_authentication_token
 
 
 def new_pass_document(

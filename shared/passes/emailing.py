@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import operations
-from shared.clock import utcnow
 from shared.email.config import SmtpConfig
 from shared.email.sending import SendFailed, build_message, send_message
 from shared.email.templates import EmailContent, EmailRenderError, EmailValues
 from shared.email.tenant_email import DEFAULT_LANGUAGE
+from shared.infra.clock import utcnow
 from shared.links import SECRET_ENV, download_page_url, link_secret, sign_link
 from shared.passes.jobs import JobContext
 from shared.repositories import operations as operations_repo

@@ -12,9 +12,9 @@ from typing import Any
 
 from shared.clients.google_wallet import GoogleApiError
 from shared.google import delivery
+from shared.infra.ratelimit import RateLimitTimeout
 from shared.passes.google_versions import google_pending
 from shared.passes.jobs import JobContext
-from shared.ratelimit import RateLimitTimeout
 from shared.repositories import passes as passes_repo
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.apple.passtype import build_render_context
 from shared.google import passtype as google_passtype
-from shared.tenants import PassType
+from shared.tenancy.tenants import PassType
 
 
 class GoogleRenderFailed(Exception):

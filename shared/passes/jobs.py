@@ -12,10 +12,10 @@ from pymongo.database import Database
 
 from config.settings import Settings
 from shared import operations
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.providers.fetching import ExternalDataClient, ExternalResult, process_client
-from shared.tenants import PassType, Tenant, TenantRegistry
+from shared.tenancy.tenants import PassType, Tenant, TenantRegistry
 from shared.webhooks.config import OPERATION_COMPLETED
 from shared.webhooks.events import Queue, emit, enqueue_deliveries
 

@@ -14,8 +14,8 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, apns_client, push_to_devices
-from shared.clock import utcnow
 from shared.google.delivery import GoogleCounts
+from shared.infra.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.config_tables import load_tables
+from shared.tenancy.config_tables import load_tables
 
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 30.0

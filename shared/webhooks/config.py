@@ -18,7 +18,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from shared.config_tables import load_tables
+from shared.tenancy.config_tables import load_tables
 
 PASS_CREATED = "pass.created"
 PASS_UPDATED = "pass.updated"

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from shared.cli import main as cli
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 
 
 @pytest.mark.usefixtures("cli_env")

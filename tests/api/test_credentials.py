@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.cli import main as cli
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
+from shared.infra.clock import utcnow
 from tests.conftest import RIVAL_KEY
 
 SECRET = "rival-jwt-secret-for-tests-only-0123456789"

@@ -13,8 +13,8 @@ import redis
 
 from config.celery import INTERACTIVE_QUEUE
 from shared import operations
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.links import SECRET_ENV
 from tests.conftest import DEMO_KEY, RIVAL_KEY
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
+from shared.infra.clock import utcnow
 from tests.conftest import DEMO_KEY
 
 URL = "/api/demo/passes?passType=loyalty"

@@ -21,7 +21,7 @@ from api.app import create_app
 from config.celery import BULK_QUEUE
 from config.settings import Settings
 from shared import operations
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
 from tests.conftest import DEMO_KEY, RIVAL_KEY
 
 URL = "/api/demo/imports"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from shared import operations
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import PASS_REDEEM, PASS_WRITE
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.jobs import UPDATE_PASS, EnqueueError
 from tests.conftest import DEMO_KEY
 

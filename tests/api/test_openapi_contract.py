@@ -53,12 +53,12 @@ from schemathesis.specs.openapi.checks import is_unexpected_http_status_case
 
 from config.settings import Settings
 from shared import operations
-from shared.clock import utcnow
-from shared.ids import new_correlation_id, new_pass_id
 from shared.imports.batches import run_import_batch
 from shared.imports.csv_file import read_import_file
 from shared.imports.planning import run_import_plan
 from shared.imports.storing import store_import
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 from shared.repositories.indexes import ensure_indexes

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from shared import operations
-from shared.clock import utcnow
-from shared.ids import new_correlation_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id
 from tests.conftest import DEMO_KEY, RIVAL_KEY
 
 

@@ -13,8 +13,8 @@ import redis
 from config.celery import BULK_QUEUE
 from shared import operations
 from shared.campaigns import PUSH_UPDATE
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from tests.conftest import DEMO_KEY, RIVAL_KEY
 
 HEADERS = {"X-API-Key": DEMO_KEY}

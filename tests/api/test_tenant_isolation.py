@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 import pytest
 
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import ALL_SCOPES, IMPLIED_BY
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id, new_pass_id
 from tests.conftest import RIVAL_KEY
 
 COLLECTIONS = (

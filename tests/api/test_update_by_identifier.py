@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from tests.conftest import DEMO_KEY, RIVAL_KEY
 
 HEADERS = {"X-API-Key": DEMO_KEY}

@@ -24,8 +24,8 @@ from h2.events import (
 )
 from h2.settings import SettingCodes
 
-from shared.dev.fake_apns import FakeApnsControl, FakeApnsServer, ServerOptions
-from shared.dev.fake_apns.certs import TestPki, generate_test_pki, make_ca
+from dev.fake_apns import FakeApnsControl, FakeApnsServer, ServerOptions
+from dev.fake_apns.certs import TestPki, generate_test_pki, make_ca
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -317,7 +317,7 @@ def fake_process(pki: TestPki) -> Iterator[tuple[int, FakeApnsControl]]:
     command = [
         sys.executable,
         "-m",
-        "shared.dev.fake_apns",
+        "dev.fake_apns",
         "--port",
         "0",
         "--cert",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from shared.dev.fake_crm import FakeCrm
+from dev.fake_crm import FakeCrm
 
 TOKEN = "crm-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -82,7 +82,7 @@ def test_command_line() -> None:
         [
             sys.executable,
             "-m",
-            "shared.dev.fake_crm",
+            "dev.fake_crm",
             "--port",
             "0",
             "--token",

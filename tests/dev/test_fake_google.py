@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 
-from shared.dev.fake_google import FakeGoogleControl
-from shared.dev.fake_google.oauth import JWT_BEARER, WALLET_SCOPE
+from dev.fake_google import FakeGoogleControl
+from dev.fake_google.oauth import JWT_BEARER, WALLET_SCOPE
 from shared.google.callbacks import CallbackRejected, parse_root_keys, verify_callback
 from tests.support.google import (
     ISSUER_ID,

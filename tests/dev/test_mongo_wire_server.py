@@ -25,7 +25,7 @@ from pymongo.errors import (
     OperationFailure,
 )
 
-from shared.dev.mongo_wire_server import MongoWireServer
+from dev.mongo_wire_server import MongoWireServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Doc = dict[str, Any]
@@ -635,7 +635,7 @@ def test_command_line_server_prints_uri_and_stops_on_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "shared.dev.mongo_wire_server",
+            "dev.mongo_wire_server",
             "--host",
             "127.0.0.1",
             "--port",

@@ -6,7 +6,7 @@ import pytest
 
 from config.settings import Settings
 from shared.passes.jobs import JobContext
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 
 
 @pytest.fixture(scope="session")

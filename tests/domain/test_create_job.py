@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared import operations
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes import creation
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext

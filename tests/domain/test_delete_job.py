@@ -8,9 +8,9 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-from shared.clock import utcnow
-from shared.dev.fake_google import FakeGoogleControl
-from shared.ids import new_pass_id
+from dev.fake_google import FakeGoogleControl
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.lifecycle.deletion import deletion_intent, run_delete
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update

@@ -15,15 +15,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from dev.smtp_sink import running_sink
 from shared import operations
-from shared.clock import utcnow
-from shared.dev.smtp_sink import running_sink
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.links import LinkCheck, link_secret, verify_link
 from shared.passes.emailing import run_email
 from shared.passes.jobs import JobContext
 from shared.repositories import operations as operations_repo
-from shared.tenants import TenantRegistry
+from shared.tenancy.tenants import TenantRegistry
 from tests.support.processes import free_port
 from tests.support.smtp import REFUSED_PREFIX, TestSink
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from shared import operations
-from shared.clock import utcnow
-from shared.ids import new_correlation_id, new_pass_id
 from shared.imports import batches as import_batches
 from shared.imports.batches import run_import_batch
 from shared.imports.csv_file import read_import_file
 from shared.imports.planning import run_import_plan
 from shared.imports.storing import store_import
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes.documents import new_pass_document
 from shared.passes.jobs import JobContext
 

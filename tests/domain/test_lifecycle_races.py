@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.jobs import UPDATE_PASS, EnqueueError
 from shared.lifecycle import balances, status_changes
 from shared.lifecycle.config import BalanceConfig

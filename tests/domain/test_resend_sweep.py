@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.passes.resending import resend_owed
 from shared.repositories.indexes import ensure_indexes

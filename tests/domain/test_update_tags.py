@@ -13,7 +13,7 @@ from shared.apple import issuing
 from shared.campaigns import PUSH_UPDATE
 from shared.campaigns.batches import run_batch
 from shared.campaigns.segments import Segment, to_intent
-from shared.ids import new_correlation_id
+from shared.infra.ids import new_correlation_id
 from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE
 from shared.passes.jobs import JobContext
 from shared.passes.search import PassFilter

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_apns import FakeApnsControl
+from dev.fake_apns import FakeApnsControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, issue_apple_pass, update_pass
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_apns import FakeApnsControl
+from dev.fake_apns import FakeApnsControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import (
     PASS_TYPE_IDENTIFIER,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.clock import utcnow
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.passes.documents import new_pass_document
 from tests.support.api_client import ApiClient
 from tests.support.processes import wait_until

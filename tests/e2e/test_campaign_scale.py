@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
 from tests.e2e.test_push_updates import start_campaign, versions
 from tests.support.api_client import ApiClient
 from tests.support.google import FakeGoogleProcess

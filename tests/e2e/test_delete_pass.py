@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import (
     ApplePki,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass
 from tests.support.google_tenants import DEMO_ISSUER_ID

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from config.celery import QUEUES
-from shared.clock import utcnow
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_google import FakeGoogleControl
 from shared.google.passtype import render_google_class
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.passes.documents import new_pass_document
 from shared.passes.google_versions import new_google_version
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 from tests.support.api_client import ApiClient
 from tests.support.google import FakeGoogleProcess, wallet_session
 from tests.support.google_tenants import PACED_ISSUER_ID, PACED_RPS

@@ -15,7 +15,7 @@ import pytest
 import requests
 from google.auth import jwt as google_jwt
 
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, update_pass
 from tests.support.google import FakeGoogleProcess, certificates_by_key_id

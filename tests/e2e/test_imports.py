@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.clock import utcnow
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
+from shared.infra.clock import utcnow
 from tests.support.api_client import ApiClient
 from tests.support.apple import PASS_TYPE_IDENTIFIER, create_pass, new_push_token
 from tests.support.google_tenants import DEMO_ISSUER_ID

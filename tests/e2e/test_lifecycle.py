@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from shared.clock import utcnow
-from shared.dev.fake_apns import FakeApnsControl
+from dev.fake_apns import FakeApnsControl
+from shared.infra.clock import utcnow
 from tests.conftest import DEMO_KEY
 from tests.support.api_client import ApiClient
 from tests.support.apple import (

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from shared import operations
-from shared.clock import utcnow
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes.documents import new_pass_document
 from tests.conftest import DEMO_KEY
 from tests.support.api_client import ApiClient

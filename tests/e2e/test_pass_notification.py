@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_google import FakeGoogleControl
-from shared.ids import new_pass_id
+from dev.fake_google import FakeGoogleControl
+from shared.infra.ids import new_pass_id
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass
 from tests.support.google_tenants import DEMO_ISSUER_ID

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.apple import storm
 from api.apple.routes import APPLE_PASS_SCHEME
 from config.settings import Settings
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.repositories import registrations
 from shared.repositories.indexes import ensure_indexes
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, issue_apple_pass
 from tests.support.crm import RunningCrm

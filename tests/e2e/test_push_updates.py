@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import requests
 
+from dev.fake_apns import FakeApnsControl
 from shared.campaigns.batches import CancelWatch
 from shared.campaigns.statistics import progress
-from shared.clock import utcnow
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import ALL_SCOPES, NOTIFICATION_SEND
-from shared.dev.fake_apns import FakeApnsControl
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.passes.documents import new_pass_document
 from tests.conftest import RIVAL_KEY
 from tests.support.api_client import ApiClient

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from dev.fake_google import FakeGoogleControl
 from shared.clients.google_wallet import RetryPolicy
-from shared.dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, update_pass
 from tests.support.google_tenants import DEMO_ISSUER_ID

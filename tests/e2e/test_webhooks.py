@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from config.settings import Settings
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.jobs import JobQueue
 from shared.webhooks.config import WebhookEndpoint
 from shared.webhooks.delivery import Outcome, deliver

@@ -42,9 +42,9 @@ from typing import Any
 import pytest
 
 from config.celery import BULK_QUEUE
+from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
 from shared.campaigns import BATCH_TASK
-from shared.dev.fake_apns import FakeApnsControl
-from shared.dev.fake_google import FakeGoogleControl
 from tests.e2e.test_push_updates import start_campaign
 from tests.support.api_client import ApiClient
 from tests.support.broker import TaskMessage, queue_withheld, queued_tasks, unacked_tasks

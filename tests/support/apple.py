@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from shared.apple import testing_certs
-from shared.dev.fake_apns.certs import generate_test_pki
+from dev import testing_certs
+from dev.fake_apns.certs import generate_test_pki
 from tests.support.api_client import ApiClient
 from tests.support.processes import ManagedProcess
 
@@ -69,11 +69,11 @@ class FakeApnsProcess:
 def start_fake_apns(
     tls_dir: Path, client_ca: Path, env: dict[str, str], timeout: float = 30
 ) -> FakeApnsProcess:
-    """`python -m shared.dev.fake_apns` with a server certificate for 127.0.0.1, requiring
+    """`python -m dev.fake_apns` with a server certificate for 127.0.0.1, requiring
     client certificates issued under `client_ca`."""
     server_pki = generate_test_pki(tls_dir)
     command = [
-        sys.executable, "-m", "shared.dev.fake_apns",
+        sys.executable, "-m", "dev.fake_apns",
         "--host", "127.0.0.1", "--port", "0",
         "--cert", str(server_pki.server_cert), "--key", str(server_pki.server_key),
         "--client-ca", str(client_ca),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.dev.fake_crm import FakeCrm
+from dev.fake_crm import FakeCrm
 
 CRM_URL_ENV = "DEMO_CRM_URL"
 CRM_TOKEN_ENV = "DEMO_CRM_TOKEN"

@@ -14,10 +14,10 @@ import requests
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
-from shared.dev.fake_google import FakeGoogleControl, FakeGoogleServer
-from shared.dev.fake_google.control import KEYS_PATH
-from shared.dev.fake_google.oauth import WALLET_SCOPE
-from shared.dev.fake_google.service_account import ServiceAccountFiles, write_service_account
+from dev.fake_google import FakeGoogleControl, FakeGoogleServer
+from dev.fake_google.control import KEYS_PATH
+from dev.fake_google.oauth import WALLET_SCOPE
+from dev.fake_google.service_account import ServiceAccountFiles, write_service_account
 from tests.support.processes import ManagedProcess
 
 # Issuer ids are numbers Google assigns; these are shaped like them.
@@ -50,7 +50,7 @@ def _register(control: FakeGoogleControl, accounts: Sequence[ServiceAccountFiles
 
 @dataclass(frozen=True)
 class FakeGoogleProcess:
-    """``python -m shared.dev.fake_google`` running, with its service accounts registered."""
+    """``python -m dev.fake_google`` running, with its service accounts registered."""
 
     process: ManagedProcess
     base_url: str  # the API base URL: REST under {base_url}/walletobjects/v1
@@ -86,7 +86,7 @@ def start_fake_google(
     name in ``accounts`` into ``directory`` (token_uri pointing at the fake) and register
     them with it."""
     command = [
-        sys.executable, "-m", "shared.dev.fake_google", "--host", "127.0.0.1", "--port", "0",
+        sys.executable, "-m", "dev.fake_google", "--host", "127.0.0.1", "--port", "0",
         "--quota-rps", str(quota_rps), "--notification-limit", str(notification_limit),
     ]  # fmt: skip
     process = ManagedProcess("fake-google", command, env, READY_PATTERN)

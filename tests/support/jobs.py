@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import operations
-from shared.ids import new_correlation_id, new_pass_id
+from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
 

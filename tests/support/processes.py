@@ -104,7 +104,7 @@ class ManagedProcess:
 
 
 def redis_command(port: int) -> list[str]:
-    from shared.dev.redis_server import server_command
+    from dev.redis_server import server_command
 
     return server_command(port, tempfile.mkdtemp(prefix="passwire-test-redis-"))
 
@@ -113,7 +113,7 @@ def mongo_wire_command() -> list[str]:
     return [
         sys.executable,
         "-m",
-        "shared.dev.mongo_wire_server",
+        "dev.mongo_wire_server",
         "--host",
         "127.0.0.1",
         "--port",

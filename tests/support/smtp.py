@@ -1,4 +1,4 @@
-"""The SMTP server the tests email through: shared/dev/smtp_sink.py on loopback, refusing
+"""The SMTP server the tests email through: dev/smtp_sink.py on loopback, refusing
 recipients whose address starts with `refused` (550, echoing the address as real servers
 do, so tests can check it never reaches a reason or a log)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.dev.smtp_sink import ReceivedMail, SmtpSink
+from dev.smtp_sink import ReceivedMail, SmtpSink
 from tests.support.processes import wait_until
 
 REFUSED_PREFIX = "refused"

@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from config.settings import Settings
-from shared.clock import utcnow
 from shared.google.passtype import render_google_class
-from shared.ids import new_pass_id
+from shared.infra.clock import utcnow
+from shared.infra.ids import new_pass_id
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
 from shared.passes.google_versions import new_google_version
 from shared.passes.jobs import JobContext
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 from tests.support.apple import PASS_TYPE_IDENTIFIER, new_push_token
 from tests.support.google import FakeGoogleProcess, fetch_access_token
 

@@ -32,6 +32,8 @@ from hpack import Decoder, Encoder
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 
+from dev.fake_apns import FakeApnsServer, ServerOptions
+from dev.fake_apns.certs import TestPki, generate_test_pki
 from shared.clients.apns import (
     ApnsClient,
     ApnsConfig,
@@ -45,8 +47,6 @@ from shared.clients.apns import (
     classify,
     shared_client,
 )
-from shared.dev.fake_apns import FakeApnsServer, ServerOptions
-from shared.dev.fake_apns.certs import TestPki, generate_test_pki
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_google.callback_signer import (
+from dev.fake_google.callback_signer import (
     SigningKeys,
     callback_message,
     new_signing_keys,

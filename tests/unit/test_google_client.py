@@ -21,7 +21,7 @@ from shared.clients.google_wallet import GoogleApiError, GoogleAuthFailed, Googl
 from shared.google import delivery
 from shared.google.passtype import GooglePassType, load_google_pass_type, render_google_class
 from shared.google.save_link import MAX_JWT_CHARS, SigningAccount, choose_save_jwt
-from shared.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
+from shared.infra.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
 from tests.support.google import RunningFakeGoogle, certificates_by_key_id, running_fake_google
 from tests.unit.google.helpers import DECLARED, write_google
 

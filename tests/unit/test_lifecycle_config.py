@@ -15,7 +15,7 @@ from shared.lifecycle.config import (
     parse_balance,
 )
 from shared.lifecycle.currencies import CURRENCIES
-from shared.tenants import TenantConfigError, load_tenant
+from shared.tenancy.tenants import TenantConfigError, load_tenant
 
 SOURCE = "passtype.toml"
 

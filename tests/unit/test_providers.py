@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.dev.fake_crm import FakeCrm
+from dev.fake_crm import FakeCrm
 from shared.providers.config import ProviderConfigError, parse_providers
 from shared.providers.fetching import (
     MAX_ANSWER_BYTES,

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import CONFIG_DIR
-from shared.tenants import TenantConfigError, load_registry
+from shared.tenancy.tenants import TenantConfigError, load_registry
 from tests.unit.google.helpers import ISSUER, write_google
 
 

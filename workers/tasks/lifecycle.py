@@ -9,7 +9,7 @@ from datetime import timedelta
 from celery import current_app, shared_task
 
 from config.celery import BULK_QUEUE
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.jobs import DELETE_PASS, EnqueueError
 from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 from shared.lifecycle.deletion import run_delete

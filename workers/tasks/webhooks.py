@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from celery import shared_task
 
-from shared.clock import utcnow
+from shared.infra.clock import utcnow
 from shared.webhooks.delivery import deliver
 from shared.webhooks.events import DELIVER_WEBHOOK, send
 from shared.webhooks.policy import RetryPolicy

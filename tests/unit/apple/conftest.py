@@ -7,7 +7,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.apple import testing_certs
+from dev import testing_certs
 from shared.apple.certificates import SigningIdentity, load_identity_from_pem_files
 from shared.apple.package import PassTypeAssets
 from tests.unit.apple.helpers import make_png

@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.apple import testing_certs
+from dev import testing_certs
 from shared.apple.certificates import (
     MaterialSources,
     SigningIdentity,

@@ -5,6 +5,7 @@ import zlib
 
 import pytest
 
+from dev.demo_png import DEMO_APPLE_DIR, demo_images, encode_png
 from shared.apple.images import (
     MAX_POINTS,
     ImageError,
@@ -13,7 +14,6 @@ from shared.apple.images import (
     png_size,
     style_problems,
 )
-from shared.dev.demo_png import DEMO_APPLE_DIR, demo_images, encode_png
 from tests.unit.apple.helpers import make_png
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.apple import testing_certs
+from dev import testing_certs
 from shared.apple.certificates import SigningIdentity
 from shared.apple.package import PassPackageError, PassTypeAssets, build_pkpass
 from tests.unit.apple.helpers import make_png, needs_openssl, openssl_verify, sha1

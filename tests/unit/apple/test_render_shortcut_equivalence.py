@@ -12,7 +12,7 @@ import pytest
 
 from config.settings import CONFIG_DIR
 from shared.apple.passtype import PassRenderError, build_render_context, render_pass_json
-from shared.tenants import load_registry
+from shared.tenancy.tenants import load_registry
 
 AWKWARD = ['"', "\\", "\n", "\t", "\x00", "é", "😀", "</script>", "{{", "%@", "\u2028", " "]
 

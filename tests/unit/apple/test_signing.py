@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from shared.apple import testing_certs
+from dev import testing_certs
 from shared.apple.certificates import SigningIdentity, make_identity
 from shared.apple.signing import sign_manifest
 from tests.unit.apple.helpers import OPENSSL, needs_openssl, openssl_verify

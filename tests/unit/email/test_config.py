@@ -11,7 +11,7 @@ import pytest
 from config.settings import CONFIG_DIR
 from shared.email.config import EmailConfigError, MissingCredentials, parse_smtp
 from shared.email.templates import EmailValues
-from shared.tenants import TenantConfigError, load_registry, load_tenant
+from shared.tenancy.tenants import TenantConfigError, load_registry, load_tenant
 from tests.unit.email.helpers import write_tenant
 
 SOURCE = "acme/tenant.toml"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from shared.dev.fake_apns.certs import TestPki, generate_test_pki
-from shared.dev.smtp_sink import SmtpSink, running_sink
+from dev.fake_apns.certs import TestPki, generate_test_pki
+from dev.smtp_sink import SmtpSink, running_sink
 from shared.email.config import SmtpConfig
 from shared.email.sending import SendFailed, build_message, send_message
 from shared.email.templates import EmailContent

@@ -9,7 +9,7 @@ import pytest
 
 from shared.email.templates import EmailValues
 from shared.email.tenant_email import TenantEmail
-from shared.tenants import TenantConfigError, load_tenant
+from shared.tenancy.tenants import TenantConfigError, load_tenant
 from tests.unit.email.helpers import TEMPLATES, write_tenant
 
 LINK = "https://wallet.example.com/api/acme/passes/P1/view?t=123.abc&medium=email"

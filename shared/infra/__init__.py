@@ -1,0 +1,4 @@
+"""Infrastructure every domain package leans on.
+
+Database and Redis clients, rate limits, logs, clock, ids, readiness.
+"""

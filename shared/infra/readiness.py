@@ -1,0 +1,64 @@
+"""Reachability checks for the readiness probe: each returns None when fine, else the reason."""
+
+from __future__ import annotations
+
+import redis
+from pymongo import MongoClient
+
+from config.settings import Settings
+from shared.tenancy.tenants import TenantRegistry
+
+PROBE_TIMEOUT_S = 1.5
+
+
+def check_redis(settings: Settings) -> str | None:
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=PROBE_TIMEOUT_S,
+        socket_timeout=PROBE_TIMEOUT_S,
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    finally:
+        client.close()
+    return None
+
+
+def check_apple_certificates(tenants: TenantRegistry) -> str | None:
+    """Unreadable, expired or mismatched pass type certificates, named (no secrets)."""
+    problems = [
+        f"{tenant.id}: {problem}"
+        for tenant in tenants.tenants.values()
+        for problem in tenant.apple_identities.problems()
+    ]
+    return "; ".join(problems) or None
+
+
+def check_google_credentials(tenants: TenantRegistry) -> str | None:
+    """Unreadable or unusable Google service-account keys, named by tenant and issuer."""
+    problems = [
+        f"{tenant.id}: {problem}"
+        for tenant in tenants.tenants.values()
+        for problem in tenant.google_issuers.problems()
+    ]
+    return "; ".join(problems) or None
+
+
+def check_mongodb(settings: Settings) -> str | None:
+    # A dedicated client with a short timeout: the shared one waits longer for a server.
+    timeout_ms = int(PROBE_TIMEOUT_S * 1000)
+    client: MongoClient[dict[str, object]] = MongoClient(
+        settings.mongodb_uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+    try:
+        client.admin.command("ping")
+    except Exception as exc:  # any driver error means "not ready"
+        return f"unreachable ({type(exc).__name__})"
+    finally:
+        client.close()
+    return None
