@@ -12,6 +12,7 @@ from typing import Any
 from kombu.entity import Queue
 
 from config.settings import Settings
+from shared.campaigns import WATCHDOG_TASK
 from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
@@ -84,6 +85,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": EXPIRE_DUE,
             "schedule": float(settings.expiry_interval_s),
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        # Finishes campaigns whose messages were lost (docs/delivery-guarantees.md). Expires
+        # after one interval: the next run does the same work.
+        "campaign-watchdog": {
+            "task": WATCHDOG_TASK,
+            "schedule": float(settings.campaign_watchdog_interval_s),
+            "kwargs": {"stall_s": settings.campaign_stall_s},
+            "options": {"expires": float(settings.campaign_watchdog_interval_s)},
         },
         "resend-owed-deliveries": {
             "task": RESEND_OWED,

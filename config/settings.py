@@ -45,6 +45,14 @@ class Settings:
     # Celery's own redelivery of a dead worker's job goes first).
     resend_interval_s: int = 300
     resend_after_s: int = 3900
+    # Transient infrastructure errors (Redis, MongoDB unreachable) are retried in the job for
+    # this long before it gives up; a campaign job that gives up is resumed by the watchdog.
+    transient_retry_budget_s: int = 600
+    # The campaign watchdog (Celery beat, docs/delivery-guarantees.md): how often it runs, and
+    # how long a running campaign may make no progress before its lost batches are re-sent
+    # (also the lease a running batch holds and renews). Far below the visibility timeout.
+    campaign_watchdog_interval_s: int = 30
+    campaign_stall_s: int = 90
     log_level: str = "INFO"
     max_request_bytes: int = 64 * 1024
     # An import's CSV (POST /api/{tenantId}/imports) has limits of its own.
@@ -68,6 +76,13 @@ class Settings:
         if self.resend_interval_s < 1 or self.resend_after_s < 1:
             raise ValueError(
                 "PASSWIRE_RESEND_INTERVAL_S and PASSWIRE_RESEND_AFTER_S must be at least 1 second"
+            )
+        if self.transient_retry_budget_s < 0:
+            raise ValueError("PASSWIRE_TRANSIENT_RETRY_BUDGET_S must be at least 0")
+        if self.campaign_watchdog_interval_s < 1 or self.campaign_stall_s < 1:
+            raise ValueError(
+                "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S and PASSWIRE_CAMPAIGN_STALL_S must be at "
+                "least 1 second"
             )
         if self.max_import_bytes < 1 or self.max_import_rows < 1:
             raise ValueError("PASSWIRE_MAX_IMPORT_BYTES and PASSWIRE_MAX_IMPORT_ROWS must be >= 1")
@@ -113,6 +128,13 @@ def load_settings() -> Settings:
         expiry_interval_s=_env_int("PASSWIRE_EXPIRY_INTERVAL_S", Settings.expiry_interval_s),
         resend_interval_s=_env_int("PASSWIRE_RESEND_INTERVAL_S", Settings.resend_interval_s),
         resend_after_s=_env_int("PASSWIRE_RESEND_AFTER_S", Settings.resend_after_s),
+        transient_retry_budget_s=_env_int(
+            "PASSWIRE_TRANSIENT_RETRY_BUDGET_S", Settings.transient_retry_budget_s
+        ),
+        campaign_watchdog_interval_s=_env_int(
+            "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S", Settings.campaign_watchdog_interval_s
+        ),
+        campaign_stall_s=_env_int("PASSWIRE_CAMPAIGN_STALL_S", Settings.campaign_stall_s),
         log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
         max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
         max_import_bytes=_env_int("PASSWIRE_MAX_IMPORT_BYTES", Settings.max_import_bytes),

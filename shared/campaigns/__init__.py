@@ -2,7 +2,8 @@
 passes, planned into batches of explicit pass ids and counted exactly once per batch.
 
 `planning` walks the segment and enqueues batches, `batches` applies the change to one batch,
-`segments` turns a filter into the MongoDB query, `statistics` derives throughput and ETA.
+`segments` turns a filter into the MongoDB query, `statistics` derives throughput and ETA,
+`recovery` is the watchdog that finishes campaigns whose messages were lost.
 Nothing here imports Celery: the worker tasks (workers/tasks/campaigns.py) are thin.
 """
 
@@ -11,3 +12,5 @@ from __future__ import annotations
 PUSH_UPDATE = "pushUpdate"  # the operation kind
 PLAN_TASK = "passwire.campaigns.plan"
 BATCH_TASK = "passwire.campaigns.batch"
+# On the interactive queue (passwire.operations.*): never behind the campaigns it watches.
+WATCHDOG_TASK = "passwire.operations.campaign_watchdog"

@@ -5,6 +5,11 @@ one bulk write (version-guarded; passes changed concurrently are re-read and ret
 counted failed), one APNs fan-out per pass type certificate, one record of the results (the
 batch id makes it count once under at-least-once delivery), then the push flags are cleared.
 Cancellation is checked between passes, not only between batches.
+
+While it runs, a batch holds a lease in MongoDB, renewed as it goes: the campaign watchdog
+(shared/campaigns/recovery.py) re-sends only batches neither recorded nor leased. A batch
+already recorded (a late or duplicate message) does nothing: its pushes went out before it
+was recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import operations
@@ -64,6 +69,35 @@ class CancelWatch:
             self._since, self._last = 0, self._clock()
         self._since += 1
         return self._stop
+
+
+class BatchLease:
+    """This job holds the batch for `length` seconds, renewed (at most every quarter of it)
+    whenever `renew` is called, so a running batch is never taken for a lost one."""
+
+    def __init__(
+        self,
+        take: Callable[[datetime], None],
+        *,
+        length: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._take, self._length, self._clock = take, length, clock
+        self._renewed_at: float | None = None
+
+    def renew(self) -> None:
+        now = self._clock()
+        if self._renewed_at is not None and now - self._renewed_at < self._length / 4:
+            return
+        self._renewed_at = now
+        self._take(utcnow() + timedelta(seconds=self._length))
+
+
+def _lease(context: JobContext, correlation_id: str, batch_id: str) -> BatchLease:
+    def take(until: datetime) -> None:
+        repo.lease_batch(context.db, correlation_id, batch_id, until=until, now=utcnow())
+
+    return BatchLease(take, length=float(context.settings.campaign_stall_s))
 
 
 @dataclass
@@ -200,7 +234,7 @@ def _retry(
         tally.fail(pass_id, KEPT_CHANGING)
 
 
-def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
+def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease) -> PushCounts:
     """One fan-out per pass type certificate (a batch usually has one)."""
     by_topic: dict[str, list[str]] = {}
     for pass_id, (topic, _) in tally.to_push.items():
@@ -210,6 +244,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
     for topic, pass_ids in by_topic.items():
         if tenant is None:
             break
+        lease.renew()
         counts = push_to_devices(
             context.db,
             apns_client(tenant.apple_identities.get(topic), context.settings),
@@ -250,6 +285,7 @@ def _to_google(
     operation: Mapping[str, Any],
     tally: _Tally,
     synced: list[tuple[str, str]],
+    lease: BatchLease,
 ) -> GoogleCounts:
     """PATCH the objects that changed and add the campaign's message, one pass at a time:
     Google takes one object per call, paced by the issuer's shared limiter. What Google
@@ -263,6 +299,7 @@ def _to_google(
             operation["_id"], tenant.name, message["content"], message["localizedContent"]
         )
     for document in tally.on_google.values():
+        lease.renew()
         counts.add(deliver_to_google(context, document, message=body, synced=synced))
     return counts
 
@@ -275,6 +312,10 @@ def run_batch(
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
         return operation
+    if repo.is_recorded(db, correlation_id, batch_id):
+        return operation  # a duplicate (re-sent by the watchdog, or redelivered): done
+    lease = _lease(context, correlation_id, batch_id)
+    lease.renew()
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
@@ -284,6 +325,7 @@ def run_batch(
     tally, now = _Tally(), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
+        lease.renew()
         if watch.stop():
             # Passes before this one are finished as usual; the rest are not touched.
             tally.cancelled = len(pass_ids) - index
@@ -297,9 +339,9 @@ def run_batch(
             )
     refused = _write(context, tenant_id, writes, now, tally)
     _retry(context, tenant_id, refused, patch, external=external, tally=tally)
-    counts = _push(context, tenant_id, tally)
+    counts = _push(context, tenant_id, tally, lease)
     synced: list[tuple[str, str]] = []
-    google = _to_google(context, operation, tally, synced)
+    google = _to_google(context, operation, tally, synced, lease)
     result = context.finished(
         operations.record_results(
             db,
@@ -311,6 +353,7 @@ def run_batch(
             cancelled=tally.cancelled,
             delivery={**counts.as_counters(), **google.as_counters()},
             errors=tuple(tally.errors),
+            only_active=True,  # a late batch of a failed campaign moves no final counter
         )
     )
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
@@ -319,4 +362,6 @@ def run_batch(
     )
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
     passes_repo.mark_google_synced(db, tenant_id, synced)
+    if result is not None and result["status"] in operations.FINAL_STATUSES:
+        repo.drop_batches(db, correlation_id)  # nothing left to recover
     return result
