@@ -7,9 +7,12 @@ batch id makes it count once under at-least-once delivery), then the push flags 
 Cancellation is checked between passes, not only between batches.
 
 While it runs, a batch holds a lease in MongoDB, renewed as it goes: the campaign watchdog
-(shared/campaigns/recovery.py) re-sends only batches neither recorded nor leased. A batch
-already recorded (a late or duplicate message) does nothing: its pushes went out before it
-was recorded.
+(shared/campaigns/recovery.py) re-sends only batches neither recorded nor leased.
+
+Writes and pushes stay paired: a pass this campaign already wrote but whose push is still owed
+(`applePushPending`: the job that wrote it died before pushing) is pushed by the batch that
+finds it, and counted `succeeded` there, even when the campaign is being cancelled: a
+cancellation stops only the passes not written yet.
 """
 
 from __future__ import annotations
@@ -304,6 +307,33 @@ def _to_google(
     return counts
 
 
+def _written_by_us(document: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+    """Holds the patched values and owes its push: written by an earlier run of this batch."""
+    if not document.get("applePushPending"):
+        return False
+    return all(
+        merge_patch(document.get(name) or {}, patch[name]) == (document.get(name) or {})
+        for name in PATCHABLE
+        if name in patch
+    )
+
+
+def _stopped(
+    pass_ids: Sequence[str],
+    documents: Mapping[str, dict[str, Any]],
+    patch: Mapping[str, Any],
+    tally: _Tally,
+) -> None:
+    """Cancelled before these passes: those already written still get their push (and count
+    `succeeded`); the cancellation stopped the others."""
+    for pass_id in pass_ids:
+        document = documents.get(pass_id)
+        if document is not None and _written_by_us(document, patch):
+            tally.done(document, written=False)
+        else:
+            tally.cancelled += 1
+
+
 def run_batch(
     context: JobContext, correlation_id: str, batch_id: str, pass_ids: Sequence[str]
 ) -> dict[str, Any] | None:
@@ -312,8 +342,6 @@ def run_batch(
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
         return operation
-    if repo.is_recorded(db, correlation_id, batch_id):
-        return operation  # a duplicate (re-sent by the watchdog, or redelivered): done
     lease = _lease(context, correlation_id, batch_id)
     lease.renew()
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
@@ -327,8 +355,8 @@ def run_batch(
     for index, pass_id in enumerate(pass_ids):
         lease.renew()
         if watch.stop():
-            # Passes before this one are finished as usual; the rest are not touched.
-            tally.cancelled = len(pass_ids) - index
+            # Passes before this one are finished as usual; the rest are not written.
+            _stopped(pass_ids[index:], documents, patch, tally)
             break
         document = documents.get(pass_id)
         if document is None:

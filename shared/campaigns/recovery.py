@@ -14,8 +14,10 @@ run, which then:
 - walks on when fewer than a window of batches are left (the walk's next batch was lost);
 - settles and closes a campaign whose batches are all counted.
 
-A stalled `cancelling` campaign is completed here, without a message: its lost batches and
-the passes never enqueued are counted `cancelled`, and it ends `cancelled`.
+A stalled `cancelling` campaign is completed here, without a message: its lost batches are
+run in this process (a cancelled batch writes nothing: it pushes the passes an earlier run
+wrote, and counts the rest `cancelled`), the passes never enqueued are counted `cancelled`,
+and it ends `cancelled`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from shared import operations
 from shared.campaigns import PUSH_UPDATE
+from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import WINDOW, EnqueueBatch, advance, run_plan
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
@@ -104,7 +107,7 @@ def _recover(  # noqa: PLR0917 - the watchdog's whole input, named
     lost = [b for b in outstanding if not _leased(b, now)]
     if status == operations.CANCELLING:
         for batch in lost:
-            _cancel_batch(context, correlation_id, batch)
+            run_batch(context, correlation_id, batch["batch"], list(batch["passIds"]))
             recovery.cancelled.append(batch["batch"])
         if not plan["done"]:
             advance(context, correlation_id, _no_batches)  # stops the walk: the rest cancelled
@@ -126,20 +129,6 @@ def _recover(  # noqa: PLR0917 - the watchdog's whole input, named
 def _leased(batch: dict[str, Any], now: datetime) -> bool:
     until = batch.get("leasedUntil")
     return until is not None and until > now
-
-
-def _cancel_batch(context: JobContext, correlation_id: str, batch: dict[str, Any]) -> None:
-    """A lost batch of a cancelled campaign: what it did not count, a cancellation stopped."""
-    context.finished(
-        operations.record_results(
-            context.db,
-            correlation_id,
-            batch["batch"],
-            cancelled=len(batch["passIds"]),
-            only_active=True,
-        )
-    )
-    _forget_if_ended(context, correlation_id)
 
 
 def _settle(context: JobContext, correlation_id: str, walked: int, now: datetime) -> None:

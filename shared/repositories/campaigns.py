@@ -231,11 +231,6 @@ def recorded_batches(db: Database[Any], correlation_id: str) -> set[str]:
     return set((found or {}).get("recordedBatches") or ())
 
 
-def is_recorded(db: Database[Any], correlation_id: str, batch_id: str) -> bool:
-    query = {"_id": correlation_id, "recordedBatches": batch_id}
-    return db[operations.COLLECTION].count_documents(query, limit=1) > 0
-
-
 def stalled_operations(
     db: Database[Any], *, kind: str, statuses: Sequence[str], cutoff: datetime
 ) -> list[Document]:

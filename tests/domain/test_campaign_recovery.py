@@ -298,3 +298,32 @@ def test_a_dead_redis_at_lock_release_does_not_replace_the_walks_outcome(
     _plan(job_context, correlation_id, broker)  # raised ConnectionError before the fix
     assert [batch for batch, _ in broker.take()] == ["batch:0000000"]
     assert _operation(db, correlation_id)["plan"]["done"]
+
+
+def test_a_cancelled_campaigns_recovery_pushes_what_was_written_and_cancels_the_rest(
+    job_context: JobContext, db: Any, fake_apns: FakeApnsControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    correlation_id, pass_ids = _campaign(db, count=SIZE * 2)
+    tokens = dict(zip(pass_ids, register_devices(db, pass_ids), strict=True))
+    broker = Broker(correlation_id)
+    _plan(job_context, correlation_id, broker)
+    written, _lost = broker.take()
+    with monkeypatch.context() as patch:
+        patch.setattr(batches, "_push", lambda *args: (_ for _ in ()).throw(SystemExit()))
+        with pytest.raises(SystemExit):
+            run_batch(job_context, correlation_id, *written)  # wrote its passes, then died
+    operations.request_cancel(db, "demo", correlation_id)
+
+    recovery = _mine(_watchdog(job_context, broker, STALL * 2), correlation_id)
+    assert recovery.cancelled == ["batch:0000000", "batch:0000001"]
+    operation = _operation(db, correlation_id)
+    assert operation["status"] == "cancelled"
+    counters = operation["counters"]
+    assert (counters["succeeded"], counters["cancelled"], counters["notReached"]) == (2, 2, 2)
+    assert counters["apple"]["pushed"] == SIZE
+    assert sorted(p["token"] for p in fake_apns.pushes()) == sorted(tokens[i] for i in written[1])
+    stored = {d["_id"]: d for d in db.passes.find({"_id": {"$in": pass_ids}})}
+    # The rest were never written.
+    assert {i: stored[i]["version"] for i in pass_ids} == {
+        i: 2 if i in written[1] else 1 for i in pass_ids
+    }
