@@ -39,9 +39,9 @@ def pass_id(db: Any) -> str:
 
 
 @pytest.fixture
-def nothing_written(db: Any, redis_url: str) -> Iterator[None]:
+def nothing_written(db: Any, broker_url: str) -> Iterator[None]:
     """Fails the test if operations, passes or queued jobs change."""
-    queue = redis.Redis.from_url(redis_url)
+    queue = redis.Redis.from_url(broker_url)
 
     def snapshot() -> tuple[int, ...]:
         return (
@@ -143,11 +143,11 @@ class TestRefusedRequests:
 
 
 @pytest.fixture
-def accepted(db: Any, redis_url: str) -> Iterator[tuple[list[str], Any]]:
+def accepted(db: Any, broker_url: str) -> Iterator[tuple[list[str], Any]]:
     """(correlationIds of accepted requests, the interactive queue): the operations are
     cancelled afterwards, so a worker started by a later test skips their jobs."""
     correlation_ids: list[str] = []
-    yield correlation_ids, redis.Redis.from_url(redis_url)
+    yield correlation_ids, redis.Redis.from_url(broker_url)
     for correlation_id in correlation_ids:
         operations.request_cancel(db, "demo", correlation_id)
         assert "intent" not in db.operations.find_one({"_id": correlation_id})
