@@ -30,6 +30,23 @@ def get_database(settings: Settings) -> Database[dict[str, object]]:
     return client[settings.mongodb_database]
 
 
+def ping(uri: str, timeout_s: float) -> None:
+    """Ask the server at `uri` to answer a ping, with a client of its own and short timeouts
+    (the process's client waits longer for a server). Raises the driver's error when it
+    does not answer."""
+    timeout_ms = int(timeout_s * 1000)
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+    try:
+        client.admin.command("ping")
+    finally:
+        client.close()
+
+
 def uri_with_database(uri: str, name: str) -> str:
     """`uri` naming database `name` instead; credentials keep authenticating where they did
     (the old path, or admin, becomes `authSource`). For tests and benchmarks that each use a

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
-from pymongo.database import Database
 
 from config.settings import Settings
 from shared import operations
@@ -28,6 +27,9 @@ from shared.providers.fetching import ExternalDataClient, ExternalResult, proces
 from shared.tenancy.tenants import PassType, Tenant, TenantRegistry
 from shared.webhooks.config import OPERATION_COMPLETED
 from shared.webhooks.events import Queue, emit, enqueue_deliveries
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 
