@@ -259,9 +259,9 @@ def _parse(item: Field[Any], raw: str) -> Any:
     clean = item.metadata["clean"]
     text = clean(raw) if clean is not None else raw
     default = item.default
+    if isinstance(default, bool):  # a bool is an int: refuse rather than parse "true" as one
+        raise TypeError(f"{env}: boolean settings need a parser of their own")
     try:
-        if isinstance(default, bool):
-            raise TypeError(f"{env}: boolean settings are not supported")
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
