@@ -12,7 +12,11 @@ from typing import Any
 from kombu.entity import Queue
 
 from config.settings import Settings
-from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
+
+# The beat task that moves passes past their expirationDate to `expired` (shared/lifecycle).
+EXPIRE_DUE = "passwire.lifecycle.expire_due"
+# The beat task that resends what a wallet is still owed (shared/passes/resending.py).
+RESEND_OWED = "passwire.lifecycle.resend_owed"
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"

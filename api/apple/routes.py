@@ -105,7 +105,6 @@ blp = _AppleBlueprint(
     url_prefix="/apple/<tenantId>/v1",
     description="Apple PassKit web service (called by Wallet devices, not by API clients)",
 )
-blp.record_once(storm.configure)
 
 
 @blp.before_request

@@ -11,67 +11,41 @@ Two limits, both answered with 429, `Retry-After` and the JSON envelope:
   stored per device. Refreshing an existing registration is always allowed; a new one beyond
   the limit is refused (Retry-After one hour: the device must unregister passes first).
 
-Both variables are read when the app is created; a value that is not a positive integer stops
-start-up.
+Both are settings (config/settings.py), checked when the process starts.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
-from flask import current_app
-from flask.blueprints import BlueprintSetupState
 
+from api import services
 from shared.infra.redis_clients import process_client
 
 log = logging.getLogger(__name__)
 
-RATE_ENV = "PASSWIRE_APPLE_REGISTRATION_RATE"
-MAX_PER_DEVICE_ENV = "PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE"
 WINDOW_S = 60
 LIMIT_RETRY_AFTER_S = 3600
-_EXTENSION = "passwire.apple.storm_limits"
 _KEY_PREFIX = "passwire:apple:registration-calls:"
 _TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
 class StormLimits:
-    calls_per_window: int = 120
-    registrations_per_device: int = 500
-
-
-def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    value = int(raw) if raw.isascii() and raw.isdigit() else 0
-    if value < 1:
-        raise ValueError(f"environment variable {name} must be a positive integer, got {raw!r}")
-    return value
-
-
-def limits_from_env(environ: Mapping[str, str] = os.environ) -> StormLimits:
-    return StormLimits(
-        calls_per_window=_positive(environ, RATE_ENV, StormLimits.calls_per_window),
-        registrations_per_device=_positive(
-            environ, MAX_PER_DEVICE_ENV, StormLimits.registrations_per_device
-        ),
-    )
-
-
-def configure(state: BlueprintSetupState) -> None:
-    """Blueprint `record_once` callback: reads the limits when the app is created."""
-    state.app.extensions[_EXTENSION] = limits_from_env()
+    calls_per_window: int
+    registrations_per_device: int
 
 
 def limits() -> StormLimits:
-    value: StormLimits = current_app.extensions[_EXTENSION]
-    return value
+    """The app's limits (PASSWIRE_APPLE_REGISTRATION_RATE and
+    PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE)."""
+    settings = services.settings()
+    return StormLimits(
+        calls_per_window=settings.apple_registration_rate,
+        registrations_per_device=settings.apple_max_registrations_per_device,
+    )
 
 
 def retry_after(redis_url: str, device: str, calls_per_window: int) -> int | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from shared.apple.certificates import SigningIdentity
 from shared.apple.identities import client_certificate_pem
 from shared.clients.apns import ApnsClient, ApnsConfig, Outcome, shared_client
 from shared.repositories import registrations
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.infra.clock import utcnow
 from shared.repositories import deleted_passes
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as repo
 from shared.webhooks.config import PASS_INSTALLED, PASS_UNINSTALLED
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 AUTH_SCHEME = "ApplePass"
 INT64_MAX = 2**63 - 1  # update tags are MongoDB int64s: nothing is ever newer than this

@@ -34,6 +34,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from shared.infra import process_clients
 from shared.providers.config import ProviderConfig
 
 log = logging.getLogger(__name__)
@@ -303,18 +304,10 @@ def _reason(exc: HTTPError, timeout_s: float) -> str:
     return f"request failed ({type(cause).__name__})"
 
 
-_lock = threading.Lock()
-_client: tuple[int, ExternalDataClient] | None = None
-
-
 def process_client() -> ExternalDataClient:
     """This process's client, made on first use (a forked worker child makes its own: pooled
     connections are never shared across processes)."""
-    global _client  # noqa: PLW0603
-    with _lock:
-        if _client is None or _client[0] != os.getpid():
-            _client = (os.getpid(), ExternalDataClient())
-        return _client[1]
+    return process_clients.get(("external-data",), ExternalDataClient)
 
 
 def fetch_for_pass(

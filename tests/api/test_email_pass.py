@@ -4,6 +4,7 @@ request keeps the address in its operation's intent only, for the job."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import redis
 
 from config.celery import INTERACTIVE_QUEUE
+from config.settings import Settings
 from shared import operations
 from shared.infra.clock import utcnow
 from shared.infra.ids import new_pass_id
@@ -135,10 +137,11 @@ class TestRefusedRequests:
         assert _fields(response) == {"smtp": "not configured for this tenant"}
 
     def test_without_a_link_secret_nothing_is_queued(
-        self, client: Any, pass_id: str, monkeypatch: pytest.MonkeyPatch
+        self, app: Any, settings: Settings, pass_id: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv(SECRET_ENV, "too-short")  # configured, unusable
-        response = client.post(_url(pass_id), json={"to": ADDRESS}, headers=HEADERS)
+        unusable = dataclasses.replace(settings, link_secret="too-short")  # configured, unusable
+        monkeypatch.setitem(app.extensions, "passwire.settings", unusable)
+        response = app.test_client().post(_url(pass_id), json={"to": ADDRESS}, headers=HEADERS)
         assert response.status_code == 503 and set(_fields(response)) == {SECRET_ENV}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -277,11 +278,12 @@ def test_invalid_path_is_400_naming_it(api_url: str, device: str, serial: str, f
 
 
 @pytest.fixture
-def guarded_url(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def guarded_url(settings: Settings) -> Iterator[str]:
     """An API whose storm guard allows 3 calls per minute and 2 registrations per device."""
-    monkeypatch.setenv(storm.RATE_ENV, "3")
-    monkeypatch.setenv(storm.MAX_PER_DEVICE_ENV, "2")
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    guarded = dataclasses.replace(
+        settings, apple_registration_rate=3, apple_max_registrations_per_device=2
+    )
+    server = make_server("127.0.0.1", 0, create_app(guarded), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.celery import QUEUES, TASK_ROUTES, beat_schedule, celery_config
+from config.celery import EXPIRE_DUE, QUEUES, RESEND_OWED, TASK_ROUTES, beat_schedule, celery_config
 from config.settings import Settings
 from dev.dev_certs import ensure_dev_certs
 from dev.stack import DEV_CERTS_DIR, build_processes
-from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"mongo", "redis"}
