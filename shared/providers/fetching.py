@@ -4,8 +4,7 @@ One urllib3 `PoolManager` per process (`process_client()`): kept-alive connectio
 large as the concurrency, and bounded retries (urllib3 `Retry`) of connection errors, read
 timeouts and 502/503/504 answers with a small backoff. A batch fetches with a few threads.
 urllib3 directly rather than a `requests.Session` over it: the same pool, retries and
-timeouts, at half the CPU per call (measured 0.67 ms against 1.4 ms on this 2-core box; a
-campaign makes one call per pass, see README).
+timeouts at half the client CPU per call (docs/decisions/urllib3-providers.md).
 
 Each provider's mapped fields are merged into one flat mapping (`external.<name>` in
 templates; names are unique per tenant, checked when the config loads). Errors name the
