@@ -37,6 +37,12 @@ def make_pass(
         "tenant": tenant,
         "passType": "loyalty",
         "authenticationToken": secrets.token_urlsafe(24),
+        "identifiers": {},
+        "metadata": {},
+        "additionalData": {},
+        "version": 1,
+        "createdAt": utcnow(),
+        "updatedAt": utcnow(),
         "apple": {
             "passTypeIdentifier": PASS_TYPE_ID,
             "updateTag": update_tag,
