@@ -9,6 +9,7 @@ from flask_smorest import Api
 
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
+from api.bodies import BoundedRequest
 from api.errors import ErrorSchema, register_error_handlers
 from api.google.callbacks import blp as google_blp
 from api.health.routes import blp as health_blp
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Flask("passwire")
+    app.request_class = BoundedRequest  # chunked bodies held to the size limits too
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         API_TITLE="passwire",

@@ -13,9 +13,7 @@ from typing import Any, NoReturn
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
 
 from api import services
 from api.apple import storm
@@ -33,6 +31,7 @@ from api.apple.schemas import (
     AppleSerialNumbersSchema,
     AppleUpdatedSinceQuerySchema,
 )
+from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
 from shared.infra.clock import utcnow
@@ -70,7 +69,7 @@ _RETRY_LATER = {
 }
 
 
-class _Parser(FlaskParser):
+class _Parser(JsonBodyParser):
     """Invalid bodies get 400 with the envelope naming each field, as the protocol expects."""
 
     DEFAULT_VALIDATION_STATUS = 400
@@ -88,7 +87,7 @@ class _Parser(FlaskParser):
         raise ApiError(400, "The request is invalid.", errors=errors)
 
 
-class _AppleBlueprint(Blueprint):  # type: ignore[misc]
+class _AppleBlueprint(Blueprint):
     ARGUMENTS_PARSER = _Parser()
 
 
