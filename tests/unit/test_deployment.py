@@ -107,7 +107,7 @@ def test_one_beat_process_everywhere(tmp_path: Path) -> None:
 
 
 def test_every_api_server_logs_through_the_redacting_config(tmp_path: Path) -> None:
-    # tests/e2e/test_access_log.py runs the Procfile's command; the others must match it.
+    # tests/e2e/test_gunicorn_web.py runs the Procfile's command; the others must match it.
     processes, _, _ = build_processes({}, ensure_dev_certs(tmp_path))
     for web in (_procfile()["web"], _compose()["web"], shlex.split(processes["web"])):
         gunicorn = [Path(word).name for word in web].index("gunicorn")

@@ -1,9 +1,11 @@
-"""The API as deployed (the Procfile's `web` command: gunicorn, a real process) never writes a
-download link's token to its access log: `t=` is redacted in the request line and in the
-Referer, whatever the page answers."""
+"""The API as deployed (the Procfile's `web` command: gunicorn, a real process): it never writes
+a download link's token to its access log (`t=` is redacted in the request line and in the
+Referer, whatever the page answers), and holds chunked bodies to the size limit."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
 import shlex
 from collections.abc import Iterator
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from config.settings import Settings
+from tests.conftest import DEMO_KEY
 from tests.support.processes import BIN_DIR, ManagedProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +78,24 @@ def test_link_tokens_never_reach_the_access_log(
     assert token not in process.output()
     assert f"{path}?t=[redacted]&medium=sms" in line
     assert "view?medium=email&t=[redacted]" in line
+
+
+def test_a_chunked_json_body_over_the_limit_is_413(
+    gunicorn_web: tuple[str, ManagedProcess], settings: Settings
+) -> None:
+    base, _ = gunicorn_web
+    body = json.dumps({"metadata": {"note": "x" * settings.max_request_bytes}}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/api/demo/passes?passType=loyalty",
+            body=(body[i : i + 4096] for i in range(0, len(body), 4096)),
+            headers={"X-API-Key": DEMO_KEY, "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["code"] == "payload_too_large"
+    finally:
+        connection.close()
