@@ -167,6 +167,33 @@ class Settings:
         "PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE",
         "registrations one device may hold before a new one gets 429",
     )
+    apple_max_devices_per_pass: int = setting(
+        20,
+        "PASSWIRE_APPLE_MAX_DEVICES_PER_PASS",
+        "devices one pass may be registered on before a new one gets 429 (each gets every "
+        "push of the pass; re-registering one is always allowed)",
+    )
+    apple_pass_registration_rate: int = setting(
+        240,
+        "PASSWIRE_APPLE_PASS_REGISTRATION_RATE",
+        "register/unregister calls per pass per minute before 429 (counted after the token check)",
+    )
+    apple_address_registration_rate: int = setting(
+        1200,
+        "PASSWIRE_APPLE_ADDRESS_REGISTRATION_RATE",
+        "register/unregister calls per client address per minute before 429",
+    )
+    apple_address_log_rate: int = setting(
+        120,
+        "PASSWIRE_APPLE_ADDRESS_LOG_RATE",
+        "Apple device `/v1/log` calls per client address per minute before 429",
+    )
+    trusted_proxy_hops: int = setting(
+        0,
+        "PASSWIRE_TRUSTED_PROXY_HOPS",
+        "reverse proxies in front of the API whose X-Forwarded-For gives the client address "
+        "(per-address rate limits); 0: the connecting peer is the client",
+    )
     webhook_retry_base_s: float = setting(
         5.0,
         "PASSWIRE_WEBHOOK_RETRY_BASE_S",
@@ -208,6 +235,11 @@ class Settings:
             )
         self._check_range("apple_registration_rate", 1)
         self._check_range("apple_max_registrations_per_device", 1)
+        self._check_range("apple_max_devices_per_pass", 1)
+        self._check_range("apple_pass_registration_rate", 1)
+        self._check_range("apple_address_registration_rate", 1)
+        self._check_range("apple_address_log_rate", 1)
+        self._check_range("trusted_proxy_hops", 0)
         self._check_range("webhook_max_attempts", 1)
         self._check_range("campaign_batch_size", 1, 5000)
         self._check_range("campaign_window", 1, 1000)

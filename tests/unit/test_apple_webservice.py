@@ -121,4 +121,5 @@ def test_storm_limits_are_settings_checked_at_start_up() -> None:
 
 def test_storm_guard_lets_calls_through_when_redis_is_down() -> None:
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    assert storm.retry_after(unreachable, "device-1", calls_per_window=1) is None
+    budgets = [storm.device_budget("device-1", 1), storm.address_budget("log", "::1", 1)]
+    assert storm.retry_after(unreachable, budgets) is None

@@ -54,6 +54,10 @@ def test_the_expiry_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PASSWIRE_WEBHOOK_RETRY_BASE_S", "-1", "above 0"),
         ("PASSWIRE_WEBHOOK_MAX_ATTEMPTS", "0", "at least 1"),
         ("PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE", "0", "at least 1"),
+        ("PASSWIRE_APPLE_MAX_DEVICES_PER_PASS", "0", "at least 1"),
+        ("PASSWIRE_APPLE_PASS_REGISTRATION_RATE", "0", "at least 1"),
+        ("PASSWIRE_APPLE_ADDRESS_LOG_RATE", "0", "at least 1"),
+        ("PASSWIRE_TRUSTED_PROXY_HOPS", "-1", "at least 0"),
         ("APNS_PORT", "https", "must be an integer"),
     ],
 )
@@ -86,3 +90,12 @@ def test_secrets_never_show_in_the_settings_repr() -> None:
     shown = repr(load_settings(secrets))
     assert "redis_url=" in shown  # the repr is there, only without the secrets
     assert "link-sss" not in shown and "hunter2" not in shown
+
+
+def test_the_apple_device_limits() -> None:
+    defaults = load_settings({})
+    assert (defaults.apple_max_devices_per_pass, defaults.trusted_proxy_hops) == (20, 0)
+    settings = load_settings(
+        {"PASSWIRE_APPLE_MAX_DEVICES_PER_PASS": "5", "PASSWIRE_TRUSTED_PROXY_HOPS": "1"}
+    )
+    assert (settings.apple_max_devices_per_pass, settings.trusted_proxy_hops) == (5, 1)
