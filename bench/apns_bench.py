@@ -3,8 +3,9 @@
     .venv/bin/python bench/apns_bench.py --pushes 20000 --runs 5 --client own h2
 
 Engines: ``own`` (shared.clients.apns, the product's), ``h2`` (the h2 library's HTTP/2
-state machine driven by a small asyncio protocol here) and ``httpx`` (httpx[http2]). With
-several engines, runs alternate between them, so machine load hits each alike.
+state machine driven by a small asyncio protocol here), ``pycurl`` (libcurl's HTTP/2
+multiplexing) and ``httpx`` (httpx[http2]). With several engines, runs alternate between
+them, so machine load hits each alike.
 
 The fake server runs in its own process, so ``time.process_time()`` here measures the
 clients alone (event-loop threads included). Each run reuses the warm connection, as a
@@ -208,10 +209,60 @@ def h2_client(config: ApnsConfig, topic: str, concurrency: int) -> Send:
     return lambda batch: loop.run_until_complete(many(batch))
 
 
+def pycurl_client(config: ApnsConfig, topic: str, concurrency: int) -> Send:
+    """libcurl's HTTP/2 (nghttp2) multiplexing one connection through a CurlMulti: one
+    reusable easy handle per stream in flight, the transfer loop in C."""
+    import pycurl  # noqa: PLC0415 - only for this comparison
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+    multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, 1)
+    multi.setopt(pycurl.M_MAX_CONCURRENT_STREAMS, concurrency)
+    base = f"https://{config.host}:{config.port}/3/device/"
+
+    def handle() -> pycurl.Curl:
+        curl = pycurl.Curl()
+        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
+        curl.setopt(pycurl.PIPEWAIT, 1)  # wait to multiplex rather than open a connection
+        curl.setopt(pycurl.SSLCERT, str(config.cert_file))
+        curl.setopt(pycurl.SSLKEY, str(config.key_file))
+        curl.setopt(pycurl.CAINFO, str(config.ca_file))
+        # Only what APNs needs: no Accept, no form Content-Type, no User-Agent.
+        curl.setopt(pycurl.HTTPHEADER, [f"apns-topic: {topic}", "Accept:", "Content-Type:"])
+        curl.setopt(pycurl.POSTFIELDS, config.payload)
+        curl.setopt(pycurl.WRITEFUNCTION, len)  # the body (empty or a reason) is dropped
+        return curl
+
+    idle = [handle() for _ in range(concurrency)]
+
+    def run(batch: list[str]) -> int:
+        waiting, running, delivered = list(reversed(batch)), 0, 0
+        while waiting or running:
+            while waiting and idle:
+                curl = idle.pop()
+                curl.setopt(pycurl.URL, base + waiting.pop())
+                multi.add_handle(curl)
+                running += 1
+            while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            _, done, failed = multi.info_read()
+            for curl in [*done, *(curl for curl, _, _ in failed)]:
+                delivered += curl in done and curl.getinfo(pycurl.RESPONSE_CODE) == 200
+                multi.remove_handle(curl)
+                idle.append(curl)
+                running -= 1
+            if not done and not failed:
+                multi.select(1.0)
+        return delivered
+
+    return run
+
+
 ENGINES: dict[str, Callable[[ApnsConfig, str, int], Send]] = {
     "own": own_client,
     "h2": h2_client,
     "httpx": httpx_client,
+    "pycurl": pycurl_client,
 }
 
 
