@@ -6,7 +6,7 @@ import asyncio
 import ssl
 from typing import TYPE_CHECKING, cast
 
-from . import frames as f
+from . import frames as wire
 from .pushes import Batch
 from .receiving import FrameReceiver
 
@@ -56,7 +56,7 @@ class Connection(FrameReceiver):
             self.close_reason = "server did not negotiate HTTP/2"
             self._transport.abort()
             return
-        self._out += f.CONNECTION_START
+        self._out += wire.CONNECTION_START
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -82,7 +82,7 @@ class Connection(FrameReceiver):
             data = self._inbuf + data
         try:
             used = self._receive(data)
-        except f.ProtocolError as err:
+        except wire.ProtocolError as err:
             self._connection_error(err)
             return
         self._inbuf = data[used:]
@@ -95,10 +95,10 @@ class Connection(FrameReceiver):
                 return
         self._flush()
 
-    def _connection_error(self, err: f.ProtocolError) -> None:
+    def _connection_error(self, err: wire.ProtocolError) -> None:
         self.close_reason = f"HTTP/2 protocol error: {err}"
         self.draining = True
-        self._out += f.goaway_frame(err.code)
+        self._out += wire.goaway_frame(err.code)
         self._flush()
         self.abort()
 
@@ -112,7 +112,7 @@ class Connection(FrameReceiver):
         if free <= 0 or not queue or not self.usable:
             return
         out = self._out
-        pack = f.FRAME.pack
+        pack = wire.FRAME.pack
         windows = self._windows
         payload = windows.payload
         size = len(payload)
@@ -126,7 +126,7 @@ class Connection(FrameReceiver):
             batch = push.batch
             if batch.cancelled:
                 continue
-            if stream_id > f.MAX_STREAM_ID:
+            if stream_id > wire.MAX_STREAM_ID:
                 queue.appendleft(push)
                 self._ids_exhausted()
                 break
@@ -138,12 +138,12 @@ class Connection(FrameReceiver):
                 0 < size <= windows.connection
                 and size <= windows.initial
                 and not windows.bodies
-                and len(block) <= f.FRAME_LIMIT
+                and len(block) <= wire.FRAME_LIMIT
             ):
                 # The whole request in two frames, appended to this iteration's write.
-                out += pack(len(block) << 8 | f.HEADERS, f.END_HEADERS, stream_id)
+                out += pack(len(block) << 8 | wire.HEADERS, wire.END_HEADERS, stream_id)
                 out += block
-                out += pack(size << 8 | f.DATA, f.END_STREAM, stream_id)
+                out += pack(size << 8 | wire.DATA, wire.END_STREAM, stream_id)
                 out += payload
                 windows.connection -= size
             else:
@@ -190,7 +190,7 @@ class Connection(FrameReceiver):
         now = self._loop.time()
         overdue = [i for i, push in self._streams.items() if push.deadline <= now]
         for stream_id in overdue:
-            self._out += f.rst_stream_frame(stream_id, f.CANCEL)
+            self._out += wire.rst_stream_frame(stream_id, wire.CANCEL)
         self._fail_streams(overdue, "timed out waiting for APNs", unprocessed=False)
         if overdue and now - self._last_received >= self._config.request_timeout:
             self.close_reason = "connection silent past the request timeout"
@@ -214,7 +214,7 @@ class Connection(FrameReceiver):
         if self._transport is None or self.closed:
             return
         self.draining = True
-        self._out += f.goaway_frame(f.NO_ERROR)
+        self._out += wire.goaway_frame(wire.NO_ERROR)
         self._flush()
         self._transport.close()
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import frames as f
+from . import frames as wire
 from .flow import SendWindows
 from .hpack import HpackDecoder, HpackError, RequestEncoder
 from .pushes import Push
@@ -38,25 +38,25 @@ class FrameReceiver(asyncio.Protocol):
         self._header_block: tuple[int, int, bytearray] | None = None  # CONTINUATION state
         self._freed = False  # a stream closed during this read
         # The server's settings (RFC 9113 defaults until its SETTINGS arrive).
-        self._server_streams = f.MAX_STREAM_ID
+        self._server_streams = wire.MAX_STREAM_ID
         self._limit = min(config.max_streams, self._server_streams)
-        self._server_table_size = f.HPACK_TABLE_SIZE
+        self._server_table_size = wire.HPACK_TABLE_SIZE
         authority = config.host.encode()
         if config.port != 443:
             authority += b":%d" % config.port
         self._encoder = RequestEncoder(authority, b"%d" % len(config.payload))
-        self._receive_window = f.RECEIVE_WINDOW  # left of what we granted the connection
+        self._receive_window = wire.RECEIVE_WINDOW  # left of what we granted the connection
         self._handlers: dict[int, Callable[[int, int, bytes], None]] = {
-            f.DATA: self._on_data,
-            f.HEADERS: self._on_headers_frame,
-            f.PRIORITY: self._on_priority,
-            f.RST_STREAM: self._on_rst_stream,
-            f.SETTINGS: self._on_settings,
-            f.PUSH_PROMISE: self._on_push_promise,
-            f.PING: self._on_ping,
-            f.GOAWAY: self._on_goaway,
-            f.WINDOW_UPDATE: self._on_window_update,
-            f.CONTINUATION: self._on_continuation,
+            wire.DATA: self._on_data,
+            wire.HEADERS: self._on_headers_frame,
+            wire.PRIORITY: self._on_priority,
+            wire.RST_STREAM: self._on_rst_stream,
+            wire.SETTINGS: self._on_settings,
+            wire.PUSH_PROMISE: self._on_push_promise,
+            wire.PING: self._on_ping,
+            wire.GOAWAY: self._on_goaway,
+            wire.WINDOW_UPDATE: self._on_window_update,
+            wire.CONTINUATION: self._on_continuation,
         }
         self.ready: asyncio.Future[None] = loop.create_future()
         # Consume a failure nobody awaits any more (e.g. after a connect timeout).
@@ -67,22 +67,22 @@ class FrameReceiver(asyncio.Protocol):
     def _receive(self, data: bytes) -> int:
         """Handle every complete frame in ``data``; returns how many bytes were used."""
         pos, size = 0, len(data)
-        unpack = f.FRAME.unpack_from
+        unpack = wire.FRAME.unpack_from
         handlers = self._handlers
         while size - pos >= 9:
             head, flags, stream_id = unpack(data, pos)
             length = head >> 8
-            if length > f.FRAME_LIMIT:
-                raise f.ProtocolError(f"frame of {length} bytes", f.FRAME_SIZE_ERROR)
+            if length > wire.FRAME_LIMIT:
+                raise wire.ProtocolError(f"frame of {length} bytes", wire.FRAME_SIZE_ERROR)
             end = pos + 9 + length
             if end > size:
                 break
             kind = head & 0xFF
-            if self._header_block is not None and kind != f.CONTINUATION:
-                raise f.ProtocolError("header block interrupted")
+            if self._header_block is not None and kind != wire.CONTINUATION:
+                raise wire.ProtocolError("header block interrupted")
             handler = handlers.get(kind)
             if handler is not None:  # unknown frame types are ignored (RFC 9113 5.5)
-                handler(flags, stream_id & f.MAX_STREAM_ID, data[pos + 9 : end])
+                handler(flags, stream_id & wire.MAX_STREAM_ID, data[pos + 9 : end])
             pos = end
         return pos
 
@@ -90,22 +90,22 @@ class FrameReceiver(asyncio.Protocol):
 
     def _on_headers_frame(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise f.ProtocolError("HEADERS on stream 0")
-        if flags & (f.PADDED | f.PRIORITY_FLAG):
-            payload = f.unpad(payload, flags, 5 if flags & f.PRIORITY_FLAG else 0)
-        if flags & f.END_HEADERS:
-            self._on_headers(stream_id, payload, flags & f.END_STREAM)
+            raise wire.ProtocolError("HEADERS on stream 0")
+        if flags & (wire.PADDED | wire.PRIORITY_FLAG):
+            payload = wire.unpad(payload, flags, 5 if flags & wire.PRIORITY_FLAG else 0)
+        if flags & wire.END_HEADERS:
+            self._on_headers(stream_id, payload, flags & wire.END_STREAM)
         else:
-            self._header_block = (stream_id, flags & f.END_STREAM, bytearray(payload))
+            self._header_block = (stream_id, flags & wire.END_STREAM, bytearray(payload))
 
     def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
         block = self._header_block
         if block is None or block[0] != stream_id:
-            raise f.ProtocolError("unexpected CONTINUATION")
+            raise wire.ProtocolError("unexpected CONTINUATION")
         block[2].extend(payload)
-        if len(block[2]) > f.HEADER_LIST_LIMIT:
-            raise f.ProtocolError("header block too large")
-        if flags & f.END_HEADERS:
+        if len(block[2]) > wire.HEADER_LIST_LIMIT:
+            raise wire.ProtocolError("header block too large")
+        if flags & wire.END_HEADERS:
             self._header_block = None
             self._on_headers(stream_id, bytes(block[2]), block[1])
 
@@ -113,7 +113,7 @@ class FrameReceiver(asyncio.Protocol):
         try:
             headers = self._decoder.decode(block)
         except HpackError as err:
-            raise f.ProtocolError(f"HPACK: {err}", f.COMPRESSION_ERROR) from None
+            raise wire.ProtocolError(f"HPACK: {err}", wire.COMPRESSION_ERROR) from None
         push = self._streams.get(stream_id)
         if push is None:
             self._check_closed(stream_id)
@@ -127,11 +127,11 @@ class FrameReceiver(asyncio.Protocol):
                     push.apns_id = value
             code = int(status) if len(status) == 3 and status.isdigit() else 0
             if code < 100:
-                self._reset(stream_id, push, f.PROTOCOL_ERROR, "malformed response headers")
+                self._reset(stream_id, push, wire.PROTOCOL_ERROR, "malformed response headers")
                 return
             if code < 200:  # informational: the final answer follows
                 if end_stream:
-                    self._reset(stream_id, push, f.PROTOCOL_ERROR, "response without status")
+                    self._reset(stream_id, push, wire.PROTOCOL_ERROR, "response without status")
                 return
             push.status = code
         if end_stream:
@@ -139,39 +139,39 @@ class FrameReceiver(asyncio.Protocol):
 
     def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise f.ProtocolError("DATA on stream 0")
+            raise wire.ProtocolError("DATA on stream 0")
         length = len(payload)
         # Flow control counts the whole frame, for any stream, even one we forgot.
         self._receive_window -= length
         if self._receive_window < 0:
-            raise f.ProtocolError("connection window exceeded", f.FLOW_CONTROL_ERROR)
-        if self._receive_window <= f.RECEIVE_WINDOW // 2:
-            self._out += f.window_update_frame(0, f.RECEIVE_WINDOW - self._receive_window)
-            self._receive_window = f.RECEIVE_WINDOW
-        if flags & f.PADDED:
-            payload = f.unpad(payload, flags, 0)
+            raise wire.ProtocolError("connection window exceeded", wire.FLOW_CONTROL_ERROR)
+        if self._receive_window <= wire.RECEIVE_WINDOW // 2:
+            self._out += wire.window_update_frame(0, wire.RECEIVE_WINDOW - self._receive_window)
+            self._receive_window = wire.RECEIVE_WINDOW
+        if flags & wire.PADDED:
+            payload = wire.unpad(payload, flags, 0)
         push = self._streams.get(stream_id)
         if push is None:
             self._check_closed(stream_id)
             return
         if not push.status:
-            self._reset(stream_id, push, f.PROTOCOL_ERROR, "DATA before response headers")
+            self._reset(stream_id, push, wire.PROTOCOL_ERROR, "DATA before response headers")
             return
-        if payload and len(push.body) < f.MAX_BODY:
-            push.body += payload[: f.MAX_BODY - len(push.body)]
-        if flags & f.END_STREAM:
+        if payload and len(push.body) < wire.MAX_BODY:
+            push.body += payload[: wire.MAX_BODY - len(push.body)]
+        if flags & wire.END_STREAM:
             self._finish(stream_id, push)
             return
         push.received += length
-        if push.received >= f.RECEIVE_WINDOW // 2:
-            self._out += f.window_update_frame(stream_id, push.received)
+        if push.received >= wire.RECEIVE_WINDOW // 2:
+            self._out += wire.window_update_frame(stream_id, push.received)
             push.received = 0
 
     def _on_rst_stream(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise f.ProtocolError("RST_STREAM on stream 0")
+            raise wire.ProtocolError("RST_STREAM on stream 0")
         if len(payload) != 4:
-            raise f.ProtocolError("RST_STREAM size", f.FRAME_SIZE_ERROR)
+            raise wire.ProtocolError("RST_STREAM size", wire.FRAME_SIZE_ERROR)
         code = int.from_bytes(payload, "big")
         push = self._streams.get(stream_id)
         if push is None:
@@ -179,24 +179,24 @@ class FrameReceiver(asyncio.Protocol):
             return
         self._forget(stream_id)
         self._client.failed(
-            push, f"stream reset ({f.error_name(code)})", unprocessed=code == f.REFUSED_STREAM
+            push, f"stream reset ({wire.error_name(code)})", unprocessed=code == wire.REFUSED_STREAM
         )
 
     # -- connection control ----------------------------------------------------------------
 
     def _on_settings(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
-            raise f.ProtocolError("SETTINGS on a stream")
-        if flags & f.ACK:
+            raise wire.ProtocolError("SETTINGS on a stream")
+        if flags & wire.ACK:
             if payload:
-                raise f.ProtocolError("SETTINGS ack with a payload", f.FRAME_SIZE_ERROR)
+                raise wire.ProtocolError("SETTINGS ack with a payload", wire.FRAME_SIZE_ERROR)
             return
         if len(payload) % 6:
-            raise f.ProtocolError("SETTINGS size", f.FRAME_SIZE_ERROR)
+            raise wire.ProtocolError("SETTINGS size", wire.FRAME_SIZE_ERROR)
         for offset in range(0, len(payload), 6):
-            self._apply_setting(*f.SETTING.unpack_from(payload, offset))
+            self._apply_setting(*wire.SETTING.unpack_from(payload, offset))
         self._limit = min(self._config.max_streams, self._server_streams)
-        self._out += f.SETTINGS_ACK
+        self._out += wire.SETTINGS_ACK
         if not self.ready.done():
             self.ready.set_result(None)
         self._freed = True  # the stream limit may have grown
@@ -204,36 +204,36 @@ class FrameReceiver(asyncio.Protocol):
             self._windows.send_bodies(self._out)
 
     def _apply_setting(self, code: int, value: int) -> None:
-        if code == f.HEADER_TABLE_SIZE and value != self._server_table_size:
+        if code == wire.HEADER_TABLE_SIZE and value != self._server_table_size:
             self._server_table_size = value
             self._encoder.set_limit(value)
-        elif code == f.ENABLE_PUSH and value > 1:
-            raise f.ProtocolError("ENABLE_PUSH not 0 or 1")
-        elif code == f.MAX_CONCURRENT_STREAMS:
+        elif code == wire.ENABLE_PUSH and value > 1:
+            raise wire.ProtocolError("ENABLE_PUSH not 0 or 1")
+        elif code == wire.MAX_CONCURRENT_STREAMS:
             self._server_streams = value
-        elif code == f.INITIAL_WINDOW_SIZE:
+        elif code == wire.INITIAL_WINDOW_SIZE:
             self._windows.set_initial_window(value)
-        elif code == f.MAX_FRAME_SIZE:
+        elif code == wire.MAX_FRAME_SIZE:
             self._windows.set_max_frame(value)
 
     def _on_ping(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
-            raise f.ProtocolError("PING on a stream")
+            raise wire.ProtocolError("PING on a stream")
         if len(payload) != 8:
-            raise f.ProtocolError("PING size", f.FRAME_SIZE_ERROR)
-        if not flags & f.ACK:
-            self._out += f.FRAME.pack(8 << 8 | f.PING, f.ACK, 0) + payload
+            raise wire.ProtocolError("PING size", wire.FRAME_SIZE_ERROR)
+        if not flags & wire.ACK:
+            self._out += wire.FRAME.pack(8 << 8 | wire.PING, wire.ACK, 0) + payload
 
     def _on_goaway(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
-            raise f.ProtocolError("GOAWAY on a stream")
+            raise wire.ProtocolError("GOAWAY on a stream")
         if len(payload) < 8:
-            raise f.ProtocolError("GOAWAY size", f.FRAME_SIZE_ERROR)
-        last, code = f.GOAWAY_HEAD.unpack_from(payload)
-        last &= f.MAX_STREAM_ID
+            raise wire.ProtocolError("GOAWAY size", wire.FRAME_SIZE_ERROR)
+        last, code = wire.GOAWAY_HEAD.unpack_from(payload)
+        last &= wire.MAX_STREAM_ID
         self.draining = True
         detail = payload[8:].decode("utf-8", "replace")[:200]
-        self.close_reason = f"GOAWAY {f.error_name(code)}" + (f" {detail}" if detail else "")
+        self.close_reason = f"GOAWAY {wire.error_name(code)}" + (f" {detail}" if detail else "")
         log.info("apns: %s:%s sent %s", self._config.host, self._config.port, self.close_reason)
         unprocessed = [i for i in self._streams if i > last]
         self._fail_streams(unprocessed, self.close_reason, unprocessed=True)
@@ -242,12 +242,12 @@ class FrameReceiver(asyncio.Protocol):
 
     def _on_window_update(self, flags: int, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
-            raise f.ProtocolError("WINDOW_UPDATE size", f.FRAME_SIZE_ERROR)
-        increment = int.from_bytes(payload, "big") & f.MAX_WINDOW
+            raise wire.ProtocolError("WINDOW_UPDATE size", wire.FRAME_SIZE_ERROR)
+        increment = int.from_bytes(payload, "big") & wire.MAX_WINDOW
         windows = self._windows
         if not stream_id:
             if not increment:
-                raise f.ProtocolError("WINDOW_UPDATE of 0")
+                raise wire.ProtocolError("WINDOW_UPDATE of 0")
             windows.grow_connection(increment)
         else:
             push = self._streams.get(stream_id)
@@ -255,30 +255,30 @@ class FrameReceiver(asyncio.Protocol):
                 self._check_closed(stream_id)
                 return
             if not increment:
-                self._reset(stream_id, push, f.PROTOCOL_ERROR, "stream WINDOW_UPDATE of 0")
+                self._reset(stream_id, push, wire.PROTOCOL_ERROR, "stream WINDOW_UPDATE of 0")
                 return
             body = windows.bodies.get(stream_id)
             if body is None:
                 return  # our side of the stream is complete: its window no longer matters
             body.window += increment
-            if body.window > f.MAX_WINDOW:
-                self._reset(stream_id, push, f.FLOW_CONTROL_ERROR, "stream window overflow")
+            if body.window > wire.MAX_WINDOW:
+                self._reset(stream_id, push, wire.FLOW_CONTROL_ERROR, "stream window overflow")
                 return
         if windows.bodies:
             windows.send_bodies(self._out)
 
     def _on_push_promise(self, flags: int, stream_id: int, payload: bytes) -> None:
-        raise f.ProtocolError("PUSH_PROMISE with push disabled")
+        raise wire.ProtocolError("PUSH_PROMISE with push disabled")
 
     def _on_priority(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise f.ProtocolError("PRIORITY on stream 0")
+            raise wire.ProtocolError("PRIORITY on stream 0")
 
     def _check_closed(self, stream_id: int) -> None:
         """A frame for a stream we do not track: fine if it is one of ours that closed
         (e.g. we reset it), a protocol error if it was never opened."""
         if not stream_id & 1 or stream_id >= self._next_id:
-            raise f.ProtocolError(f"frame on idle stream {stream_id}")
+            raise wire.ProtocolError(f"frame on idle stream {stream_id}")
 
     # -- stream ends ---------------------------------------------------------------------
 
@@ -294,12 +294,12 @@ class FrameReceiver(asyncio.Protocol):
         bodies = self._windows.bodies
         if bodies and bodies.pop(stream_id, None) is not None:
             # The server answered before the whole body went out: end our half too.
-            self._out += f.rst_stream_frame(stream_id, f.NO_ERROR)
+            self._out += wire.rst_stream_frame(stream_id, wire.NO_ERROR)
         self._client.answered(push)
 
     def _reset(self, stream_id: int, push: Push, code: int, message: str) -> None:
         """A stream error: RST_STREAM, and the request fails (without a response)."""
-        self._out += f.rst_stream_frame(stream_id, code)
+        self._out += wire.rst_stream_frame(stream_id, code)
         self._forget(stream_id)
         self._client.failed(push, message, unprocessed=False)
 
