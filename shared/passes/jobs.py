@@ -17,7 +17,7 @@ from config.settings import Settings
 from shared import operations
 from shared.apple.certificates import SigningIdentity
 from shared.apple.push import apns_client
-from shared.clients.apns import ApnsClient
+from shared.clients.apns import PushSender
 from shared.clients.google_wallet import GoogleWalletClient
 from shared.google.delivery import google_client
 from shared.infra import redis_clients
@@ -44,7 +44,7 @@ class ExternalDataFailed(Exception):
 
 # The APNs client of a pass type certificate; the Google client of a tenant's issuer (raises
 # shared.google.delivery.GoogleDeliveryFailed when its service account key is unusable).
-PushSenderFactory = Callable[[SigningIdentity, Settings], ApnsClient]
+PushSenderFactory = Callable[[SigningIdentity, Settings], PushSender]
 GoogleClientFactory = Callable[[Tenant, str, Settings], GoogleWalletClient]
 
 

@@ -10,6 +10,8 @@ import threading
 import weakref
 from collections.abc import Sequence
 
+from shared.infra import process_clients
+
 from .config import ApnsConfig, build_ssl_context
 from .engine import AsyncApnsClient
 from .results import PushResult
@@ -69,7 +71,7 @@ class ApnsClient:
 
     def _started_here(self) -> bool:
         """Whether the loop thread and connection belong to this process, not to a parent
-        we were forked from (the one pid check; a per-process registry may replace it)."""
+        we were forked from (a client made before a fork, outside the registry)."""
         return self._pid == os.getpid()
 
     def _runtime(self) -> tuple[asyncio.AbstractEventLoop, AsyncApnsClient]:
@@ -95,25 +97,13 @@ class ApnsClient:
         self._reset()
 
 
-# -- one client per configuration and process ------------------------------------------
-# Kept small on purpose: a shared per-process registry of clients may take its place.
-
-_shared: dict[ApnsConfig, ApnsClient] = {}
-_shared_lock = threading.Lock()
-
-
 def shared_client(config: ApnsConfig) -> ApnsClient:
     """This process's client for ``config``: one connection per certificate and host."""
-    with _shared_lock:
-        client = _shared.get(config)
-        if client is None:
-            client = _shared[config] = ApnsClient(config)
-        return client
+    return process_clients.get(("apns", config), lambda: ApnsClient(config))
 
 
 def _reset_all_after_fork() -> None:
-    global _shared_lock  # noqa: PLW0603 - a lock held by a parent thread stays held in us
-    _shared_lock = threading.Lock()
+    # Clients made before the fork (directly, not through the registry) start over too.
     for client in list(_instances):
         client._after_fork_in_child()
 
