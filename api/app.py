@@ -6,9 +6,11 @@ import logging
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
+from api.bodies import BoundedRequest
 from api.errors import ErrorSchema, register_error_handlers
 from api.google.callbacks import blp as google_blp
 from api.health.routes import blp as health_blp
@@ -50,6 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Flask("passwire")
+    app.request_class = BoundedRequest  # chunked bodies held to the size limits too
+    if settings.trusted_proxy_hops:
+        # The client address (rate limits per client) is the one the proxies saw.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         API_TITLE="passwire",

@@ -61,8 +61,9 @@ class ErrorSchema(Schema):
 
 # What each error answer means in the OpenAPI document; views may say more precisely.
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request: the body is not valid JSON or nested too deeply, or a header "
-    "is invalid; `errors` names what.",
+    400: "Malformed request: the body is not valid JSON, holds a lone UTF-16 surrogate or an "
+    "integer of over 4,300 digits, or is nested too deeply, or a header is invalid; `errors` "
+    "names what.",
     401: "Missing or invalid credential.",
     403: "The credential is of another tenant or lacks the scope.",
     404: "Unknown tenant.",

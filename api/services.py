@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from pymongo.database import Database
 
 from config.settings import Settings
 from shared.infra.db import get_database
 from shared.jobs import JobQueue
 from shared.tenancy.tenants import TenantRegistry
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 
 def settings() -> Settings:

@@ -12,8 +12,14 @@ from typing import Any
 from kombu.entity import Queue
 
 from config.settings import Settings
-from shared.campaigns import WATCHDOG_TASK
-from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
+
+# The beat task that moves passes past their expirationDate to `expired` (shared/lifecycle).
+EXPIRE_DUE = "passwire.lifecycle.expire_due"
+# The beat task that resends what a wallet is still owed (shared/passes/resending.py).
+RESEND_OWED = "passwire.lifecycle.resend_owed"
+# The beat task that finishes campaigns whose messages were lost (shared/campaigns/recovery.py);
+# on the interactive queue (passwire.operations.*): never behind the campaigns it watches.
+CAMPAIGN_WATCHDOG = "passwire.operations.campaign_watchdog"
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
@@ -89,7 +95,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         # Finishes campaigns whose messages were lost (docs/delivery-guarantees.md). Expires
         # after one interval: the next run does the same work.
         "campaign-watchdog": {
-            "task": WATCHDOG_TASK,
+            "task": CAMPAIGN_WATCHDOG,
             "schedule": float(settings.campaign_watchdog_interval_s),
             "kwargs": {"stall_s": settings.campaign_stall_s},
             "options": {"expires": float(settings.campaign_watchdog_interval_s)},

@@ -1,74 +1,241 @@
-"""Process settings, read once from environment variables (12-factor).
+"""Process settings, read once from environment variables (12-factor) and checked at start-up.
 
-Every setting has a default that works for `make run` and `make test` on a developer machine;
-production deployments override them (see the table in README.md).
+Every setting is one `Settings` field declared with `setting(default, ENV_NAME, description)`:
+the environment variable and the description are data on the field, so `load_settings()` reads
+exactly the fields declared, and tests/unit/test_settings_doc.py keeps the operator's table in
+docs/operations.md in step with them. A value that does not parse or is out of range raises
+at start-up, naming the variable: a typo stops the process loudly, never falls back silently.
+
+Adding a setting: one `setting(...)` field below, its check in `__post_init__` if it has a
+range, and its line in docs/operations.md. Defaults work for `make run` and `make test`;
+production deployments override them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "")
-    return value if value != "" else default
+T = TypeVar("T")
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+def setting(
+    default: T,
+    env: str,
+    doc: str,
+    *,
+    secret: bool = False,
+    clean: Callable[[str], str] | None = None,
+) -> T:
+    """A Settings field read from environment variable `env`. `secret`: never in repr (so never
+    in a log line or a traceback); `clean`: normalises the raw text before it is parsed."""
+    metadata = {"env": env, "doc": doc, "clean": clean}
+    value: T = field(default=default, repr=not secret, metadata=metadata)
+    return value
 
 
 @dataclass(frozen=True)
 class Settings:
     # Secure by default: local conveniences (demo tenant, Flower without auth, Swagger UI)
     # only where `make run` or the tests ask for them.
-    environment: str = "production"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/passwire"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    broker_visibility_timeout: int = 3600
-    worker_prefetch_multiplier: int = 1
-    task_time_limit: int = 900
-    # Seconds between two runs of the expiry sweep (Celery beat).
-    expiry_interval_s: int = 60
+    environment: str = setting(
+        "production",
+        "PASSWIRE_ENV",
+        "`local`, `test` or `production`; only local/test load the demo tenant, serve Swagger "
+        "UI and let Flower run without auth (`make run` sets `local`)",
+    )
+    mongodb_uri: str = setting(
+        "mongodb://127.0.0.1:27017/passwire",
+        "MONGODB_URI",
+        "MongoDB; the database is the URI's path (`passwire` if none)",
+    )
+    redis_url: str = setting(
+        "redis://127.0.0.1:6379/0",
+        "REDIS_URL",
+        "Redis (rate limits, locks, readiness; the broker unless CELERY_BROKER_URL is set)",
+    )
+    # Empty in the environment: REDIS_URL (see load_settings).
+    broker_url: str = setting("redis://127.0.0.1:6379/0", "CELERY_BROKER_URL", "Celery broker")
+    broker_visibility_timeout: int = setting(
+        3600,
+        "CELERY_VISIBILITY_TIMEOUT",
+        "seconds before an unacknowledged job is delivered again",
+    )
+    worker_prefetch_multiplier: int = setting(
+        1,
+        "CELERY_PREFETCH_MULTIPLIER",
+        "jobs a worker process reserves ahead (1: long jobs never hold others back)",
+    )
+    task_time_limit: int = setting(
+        900,
+        "CELERY_TASK_TIME_LIMIT",
+        "seconds a job may run before it is killed; at least 60, below the visibility timeout",
+    )
+    expiry_interval_s: int = setting(
+        60,
+        "PASSWIRE_EXPIRY_INTERVAL_S",
+        "seconds between two runs of the expiry sweep (Celery beat)",
+    )
     # The resend sweep (Celery beat): how often it runs, and how long a pass's push or Google
     # object must have been owed before it is resent (longer than the visibility timeout, so
     # Celery's own redelivery of a dead worker's job goes first).
-    resend_interval_s: int = 300
-    resend_after_s: int = 3900
-    # Transient infrastructure errors (Redis, MongoDB unreachable) are retried in the job for
-    # this long before it gives up; a campaign job that gives up is resumed by the watchdog.
-    transient_retry_budget_s: int = 600
-    # The campaign watchdog (Celery beat, docs/delivery-guarantees.md): how often it runs, and
-    # how long a running campaign may make no progress before its lost batches are re-sent
-    # (also the lease a running batch holds and renews). Far below the visibility timeout.
-    campaign_watchdog_interval_s: int = 30
-    campaign_stall_s: int = 90
-    log_level: str = "INFO"
-    max_request_bytes: int = 64 * 1024
+    resend_interval_s: int = setting(
+        300, "PASSWIRE_RESEND_INTERVAL_S", "seconds between two runs of the resend sweep"
+    )
+    resend_after_s: int = setting(
+        3900,
+        "PASSWIRE_RESEND_AFTER_S",
+        "seconds a pass's Apple push or Google object must have been owed before the resend "
+        "sweep resends it (keep it above CELERY_VISIBILITY_TIMEOUT)",
+    )
+    transient_retry_budget_s: int = setting(
+        600,
+        "PASSWIRE_TRANSIENT_RETRY_BUDGET_S",
+        "seconds a job retries a dropped connection to Redis or MongoDB before giving up (a "
+        "campaign job then leaves its campaign to the watchdog, another job fails)",
+    )
+    campaign_watchdog_interval_s: int = setting(
+        30,
+        "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S",
+        "seconds between two runs of the campaign watchdog (Celery beat)",
+    )
+    campaign_stall_s: int = setting(
+        90,
+        "PASSWIRE_CAMPAIGN_STALL_S",
+        "seconds a campaign may make no progress before the watchdog re-sends its lost batches; "
+        "also a running batch's lease (far below CELERY_VISIBILITY_TIMEOUT; "
+        "docs/delivery-guarantees.md)",
+    )
+    log_level: str = setting(
+        "INFO",
+        "LOG_LEVEL",
+        "log level of API and workers (every line carries `cid=<correlationId>`)",
+        clean=str.upper,
+    )
+    max_request_bytes: int = setting(
+        64 * 1024, "PASSWIRE_MAX_REQUEST_BYTES", "larger request bodies get 413"
+    )
     # An import's CSV (POST /api/{tenantId}/imports) has limits of its own.
-    max_import_bytes: int = 8 * 1024 * 1024
-    max_import_rows: int = 100_000
-    tenants_dir: Path = field(default=CONFIG_DIR / "tenants")
-    flower_basic_auth: str = ""
-    public_base_url: str = "http://127.0.0.1:8000"
-    apns_host: str = "api.push.apple.com"
-    apns_port: int = 443
-    apns_ca_file: str = ""
-    google_api_base_url: str = "https://walletobjects.googleapis.com"
-    # Empty: the token_uri of each service-account key file (Google's).
-    google_token_uri: str = ""
-    google_save_url: str = "https://pay.google.com/gp/v/save"
-    google_callback_keys_url: str = "https://pay.google.com/gp/m/issuer/keys"
+    max_import_bytes: int = setting(
+        8 * 1024 * 1024, "PASSWIRE_MAX_IMPORT_BYTES", "a larger import CSV gets 413"
+    )
+    max_import_rows: int = setting(
+        100_000, "PASSWIRE_MAX_IMPORT_ROWS", "an import CSV with more rows gets 422"
+    )
+    tenants_dir: Path = setting(  # noqa: RUF009 - a Path is immutable
+        CONFIG_DIR / "tenants", "PASSWIRE_TENANTS_DIR", "tenant configuration folder"
+    )
+    flower_basic_auth: str = setting(
+        "",
+        "FLOWER_BASIC_AUTH",
+        "`user:password` for Flower; required outside local development",
+        secret=True,
+    )
+    public_base_url: str = setting(
+        "http://127.0.0.1:8000",
+        "PASSWIRE_PUBLIC_URL",
+        "the API's public base URL; Apple passes get `webServiceURL = {this}/apple/{tenantId}` "
+        "(HTTPS in production)",
+        clean=lambda raw: raw.rstrip("/"),
+    )
+    apns_host: str = setting(
+        "api.push.apple.com",
+        "APNS_HOST",
+        "APNs host (`api.sandbox.push.apple.com` for development passes)",
+    )
+    apns_port: int = setting(443, "APNS_PORT", "APNs port")
+    apns_ca_file: str = setting(
+        "",
+        "APNS_CA_FILE",
+        "CA bundle that signed the APNs server certificate; empty: the system trust store",
+    )
+    google_api_base_url: str = setting(
+        "https://walletobjects.googleapis.com",
+        "GOOGLE_WALLET_API_URL",
+        "Google Wallet REST base URL",
+    )
+    google_token_uri: str = setting(
+        "",
+        "GOOGLE_TOKEN_URI",
+        "OAuth2 token endpoint for the service accounts; empty: each key file's `token_uri`",
+    )
+    google_save_url: str = setting(
+        "https://pay.google.com/gp/v/save",
+        "GOOGLE_SAVE_URL",
+        "prefix of Save to Google Wallet links",
+    )
+    google_callback_keys_url: str = setting(
+        "https://pay.google.com/gp/m/issuer/keys",
+        "GOOGLE_CALLBACK_KEYS_URL",
+        "Google's root keys for verifying callbacks",
+    )
+    apple_registration_rate: int = setting(
+        120,
+        "PASSWIRE_APPLE_REGISTRATION_RATE",
+        "register/unregister calls per device per minute before 429",
+    )
+    apple_max_registrations_per_device: int = setting(
+        500,
+        "PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE",
+        "registrations one device may hold before a new one gets 429",
+    )
+    apple_max_devices_per_pass: int = setting(
+        20,
+        "PASSWIRE_APPLE_MAX_DEVICES_PER_PASS",
+        "devices one pass may be registered on before a new one gets 429 (each gets every "
+        "push of the pass; re-registering one is always allowed)",
+    )
+    apple_pass_registration_rate: int = setting(
+        240,
+        "PASSWIRE_APPLE_PASS_REGISTRATION_RATE",
+        "register/unregister calls per pass per minute before 429 (counted after the token check)",
+    )
+    apple_address_registration_rate: int = setting(
+        1200,
+        "PASSWIRE_APPLE_ADDRESS_REGISTRATION_RATE",
+        "register/unregister calls per client address per minute before 429",
+    )
+    apple_address_log_rate: int = setting(
+        120,
+        "PASSWIRE_APPLE_ADDRESS_LOG_RATE",
+        "Apple device `/v1/log` calls per client address per minute before 429",
+    )
+    trusted_proxy_hops: int = setting(
+        0,
+        "PASSWIRE_TRUSTED_PROXY_HOPS",
+        "reverse proxies in front of the API whose X-Forwarded-For gives the client address "
+        "(per-address rate limits); 0: the connecting peer is the client",
+    )
+    webhook_retry_base_s: float = setting(
+        5.0,
+        "PASSWIRE_WEBHOOK_RETRY_BASE_S",
+        "base delay of the webhook retry schedule (base x 1, 6, 24, 120, 720 seconds)",
+    )
+    webhook_max_attempts: int = setting(
+        8, "PASSWIRE_WEBHOOK_MAX_ATTEMPTS", "attempts of one webhook delivery before it fails"
+    )
+    campaign_batch_size: int = setting(
+        500, "PASSWIRE_CAMPAIGN_BATCH_SIZE", "passes per campaign batch (1 to 5000)"
+    )
+    campaign_window: int = setting(
+        4,
+        "PASSWIRE_CAMPAIGN_WINDOW",
+        "batches a campaign keeps queued ahead (1 to 1000; each batch enqueues the next when it "
+        "starts, so the FIFO `bulk` queue interleaves tenants' campaigns)",
+    )
+    link_secret: str = setting(
+        "",
+        "PASSWIRE_LINK_SECRET",
+        "≥ 32-character secret signing customer links to the download page; required in "
+        "production (local/test use a development secret when it is empty)",
+        secret=True,
+    )
 
     def __post_init__(self) -> None:
         if self.expiry_interval_s < 1:
@@ -91,6 +258,28 @@ class Settings:
                 "CELERY_TASK_TIME_LIMIT must be at least 60 s and below CELERY_VISIBILITY_TIMEOUT, "
                 "or a running job would be delivered to a second worker"
             )
+        self._check_range("apple_registration_rate", 1)
+        self._check_range("apple_max_registrations_per_device", 1)
+        self._check_range("apple_max_devices_per_pass", 1)
+        self._check_range("apple_pass_registration_rate", 1)
+        self._check_range("apple_address_registration_rate", 1)
+        self._check_range("apple_address_log_rate", 1)
+        self._check_range("trusted_proxy_hops", 0)
+        self._check_range("webhook_max_attempts", 1)
+        self._check_range("campaign_batch_size", 1, 5000)
+        self._check_range("campaign_window", 1, 1000)
+        # `not x > 0` rather than `x <= 0`: NaN is refused too.
+        if not self.webhook_retry_base_s > 0:
+            raise ValueError(
+                f"PASSWIRE_WEBHOOK_RETRY_BASE_S must be above 0, got {self.webhook_retry_base_s}"
+            )
+
+    def _check_range(self, name: str, low: int, high: int | None = None) -> None:
+        value = getattr(self, name)
+        if value < low or (high is not None and value > high):
+            env = next(item.metadata["env"] for item in fields(self) if item.name == name)
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{env} must be {bounds}, got {value}")
 
     @property
     def mongodb_database(self) -> str:
@@ -111,44 +300,46 @@ class Settings:
         return self.environment in {"local", "test"}
 
 
-def load_settings() -> Settings:
-    redis_url = _env("REDIS_URL", Settings.redis_url)
-    return Settings(
-        environment=_env("PASSWIRE_ENV", Settings.environment),
-        mongodb_uri=_env("MONGODB_URI", Settings.mongodb_uri),
-        redis_url=redis_url,
-        broker_url=_env("CELERY_BROKER_URL", redis_url),
-        broker_visibility_timeout=_env_int(
-            "CELERY_VISIBILITY_TIMEOUT", Settings.broker_visibility_timeout
-        ),
-        worker_prefetch_multiplier=_env_int(
-            "CELERY_PREFETCH_MULTIPLIER", Settings.worker_prefetch_multiplier
-        ),
-        task_time_limit=_env_int("CELERY_TASK_TIME_LIMIT", Settings.task_time_limit),
-        expiry_interval_s=_env_int("PASSWIRE_EXPIRY_INTERVAL_S", Settings.expiry_interval_s),
-        resend_interval_s=_env_int("PASSWIRE_RESEND_INTERVAL_S", Settings.resend_interval_s),
-        resend_after_s=_env_int("PASSWIRE_RESEND_AFTER_S", Settings.resend_after_s),
-        transient_retry_budget_s=_env_int(
-            "PASSWIRE_TRANSIENT_RETRY_BUDGET_S", Settings.transient_retry_budget_s
-        ),
-        campaign_watchdog_interval_s=_env_int(
-            "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S", Settings.campaign_watchdog_interval_s
-        ),
-        campaign_stall_s=_env_int("PASSWIRE_CAMPAIGN_STALL_S", Settings.campaign_stall_s),
-        log_level=_env("LOG_LEVEL", Settings.log_level).upper(),
-        max_request_bytes=_env_int("PASSWIRE_MAX_REQUEST_BYTES", Settings.max_request_bytes),
-        max_import_bytes=_env_int("PASSWIRE_MAX_IMPORT_BYTES", Settings.max_import_bytes),
-        max_import_rows=_env_int("PASSWIRE_MAX_IMPORT_ROWS", Settings.max_import_rows),
-        tenants_dir=Path(_env("PASSWIRE_TENANTS_DIR", str(CONFIG_DIR / "tenants"))),
-        flower_basic_auth=_env("FLOWER_BASIC_AUTH", ""),
-        public_base_url=_env("PASSWIRE_PUBLIC_URL", Settings.public_base_url).rstrip("/"),
-        apns_host=_env("APNS_HOST", Settings.apns_host),
-        apns_port=_env_int("APNS_PORT", Settings.apns_port),
-        apns_ca_file=_env("APNS_CA_FILE", ""),
-        google_api_base_url=_env("GOOGLE_WALLET_API_URL", Settings.google_api_base_url),
-        google_token_uri=_env("GOOGLE_TOKEN_URI", ""),
-        google_save_url=_env("GOOGLE_SAVE_URL", Settings.google_save_url),
-        google_callback_keys_url=_env(
-            "GOOGLE_CALLBACK_KEYS_URL", Settings.google_callback_keys_url
-        ),
-    )
+def setting_fields() -> tuple[Field[Any], ...]:
+    """Every setting, in declaration order: each names its variable (`metadata["env"]`) and
+    says what it does (`metadata["doc"]`)."""
+    return fields(Settings)
+
+
+def env_names() -> dict[str, str]:
+    """Environment variable name -> Settings field name, for every setting."""
+    return {item.metadata["env"]: item.name for item in setting_fields()}
+
+
+def _parse(item: Field[Any], raw: str) -> Any:
+    env = item.metadata["env"]
+    clean = item.metadata["clean"]
+    text = clean(raw) if clean is not None else raw
+    default = item.default
+    if isinstance(default, bool):  # a bool is an int: refuse rather than parse "true" as one
+        raise TypeError(f"{env}: boolean settings need a parser of their own")
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError as exc:
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise ValueError(f"environment variable {env} must be {kind}, got {raw!r}") from exc
+    if isinstance(default, Path):
+        return Path(text)
+    return text
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings from the environment (an unset or empty variable keeps the default);
+    raises ValueError naming the variable when one is malformed or out of range."""
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in setting_fields():
+        raw = source.get(item.metadata["env"], "").strip()
+        if raw:
+            values[item.name] = _parse(item, raw)
+    # The broker is the Redis of REDIS_URL unless CELERY_BROKER_URL names another.
+    values.setdefault("broker_url", values.get("redis_url", Settings.redis_url))
+    return Settings(**values)

@@ -105,12 +105,12 @@ def build_processes(
         [
             *wait,
             f"{bindir}/gunicorn",
+            "--config",
+            "python:config.gunicorn",  # access log with link tokens redacted
             "--bind",
             f"127.0.0.1:{api_port}",
             "--workers",
             "2",
-            "--access-logfile",
-            "-",
             "api.wsgi:app",
         ]
     )

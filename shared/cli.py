@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -73,7 +72,7 @@ def _keys_revoke(args: argparse.Namespace, db: Any) -> int:
 
 def _links_sign(args: argparse.Namespace, db: Any) -> int:
     settings = load_settings()
-    secret = link_secret(args.tenant, is_local=settings.is_local, environ=os.environ)
+    secret = link_secret(args.tenant, is_local=settings.is_local, configured=settings.link_secret)
     if secret is None:
         print(f"set {LINK_SECRET_ENV} (at least 32 characters) to sign links", file=sys.stderr)
         return 2

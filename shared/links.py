@@ -12,7 +12,6 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 SECRET_ENV = "PASSWIRE_LINK_SECRET"
@@ -28,15 +27,16 @@ class LinkCheck(enum.Enum):
     INVALID = "invalid"  # malformed, tampered with, or made for another pass or tenant
 
 
-def link_secret(tenant_id: str, *, is_local: bool, environ: Mapping[str, str]) -> bytes | None:
-    """The key signing `tenant_id`'s links; None when none is configured (pages disabled).
+def link_secret(tenant_id: str, *, is_local: bool, configured: str) -> bytes | None:
+    """The key signing `tenant_id`'s links from the configured secret (the setting
+    PASSWIRE_LINK_SECRET); None when it is unset or too short (pages disabled).
 
-    The one place the secret is looked up: process-wide for now, per tenant later."""
+    The one place the secret is chosen: process-wide for now, per tenant later."""
     del tenant_id  # every tenant shares the process-wide secret until tenants name their own
-    configured = environ.get(SECRET_ENV, "").encode("utf-8")
-    if len(configured) >= MIN_SECRET_BYTES:
-        return configured
-    return _DEV_SECRET if is_local and not configured else None
+    secret = configured.encode("utf-8")
+    if len(secret) >= MIN_SECRET_BYTES:
+        return secret
+    return _DEV_SECRET if is_local and not secret else None
 
 
 def _signature(secret: bytes, tenant_id: str, pass_id: str, expires_at: int) -> str:

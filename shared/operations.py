@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.infra.clock import utcnow
 from shared.repositories import operations as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import MongoClient
-from werkzeug.serving import make_server
 
 from config.celery import QUEUES
 from config.settings import CONFIG_DIR, Settings
@@ -35,6 +33,7 @@ from tests.support.apple import (
 from tests.support.crm import DEMO_PROVIDERS, RunningCrm, add_member_pass_type, running_crm
 from tests.support.google import FakeGoogleProcess, start_fake_google
 from tests.support.google_tenants import add_mini_google_pass_type, add_paced_google_issuer
+from tests.support.http_server import serving
 from tests.support.lifecycle import add_lifecycle_pass_types
 from tests.support.processes import (
     ManagedProcess,
@@ -328,11 +327,8 @@ def app(settings: Settings) -> Any:
 
 @pytest.fixture(scope="session")
 def api_url(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -353,9 +349,3 @@ def demo(api_url: str) -> ApiClient:
 @pytest.fixture
 def rival(api_url: str) -> ApiClient:
     return ApiClient(api_url, "rival", RIVAL_KEY)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end tests last, whatever order the paths were given in: their session worker
-    keeps consuming jobs until the session ends, and the API tests check what is queued."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from config.settings import load_settings
 from shared.infra.db import get_database
 from shared.tenancy.tenants import TenantRegistry, load_registry
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 settings = load_settings()
 

@@ -13,9 +13,7 @@ from typing import Any, NoReturn
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
 
 from api import services
 from api.apple import storm
@@ -33,6 +31,7 @@ from api.apple.schemas import (
     AppleSerialNumbersSchema,
     AppleUpdatedSinceQuerySchema,
 )
+from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
 from shared.infra.clock import utcnow
@@ -65,12 +64,19 @@ _NOT_AUTHORIZED = {401: "Missing or invalid `ApplePass` token for this pass."}
 _RETRY_LATER = {
     "schema": ErrorSchema,
     "headers": RETRY_AFTER_HEADERS,
-    "description": "Too many registration calls from this device, or it holds too many "
-    "registrations; retry after `Retry-After` seconds.",
+    "description": "Too many registration calls from this device, for this pass or from this "
+    "client address, or the device holds too many registrations, or the pass is registered on "
+    "too many devices; retry after `Retry-After` seconds. `errors` names which.",
+}
+_LOG_RETRY_LATER = {
+    "schema": ErrorSchema,
+    "headers": RETRY_AFTER_HEADERS,
+    "description": "Too many log calls from this client address; retry after `Retry-After` "
+    "seconds.",
 }
 
 
-class _Parser(FlaskParser):
+class _Parser(JsonBodyParser):
     """Invalid bodies get 400 with the envelope naming each field, as the protocol expects."""
 
     DEFAULT_VALIDATION_STATUS = 400
@@ -88,14 +94,15 @@ class _Parser(FlaskParser):
         raise ApiError(400, "The request is invalid.", errors=errors)
 
 
-class _AppleBlueprint(Blueprint):  # type: ignore[misc]
+class _AppleBlueprint(Blueprint):
     ARGUMENTS_PARSER = _Parser()
 
 
 class _RetryLater(ApiError):
-    def __init__(self, message: str, *, retry_after: int, reason: str) -> None:
-        errors = [{"field": "deviceLibraryIdentifier", "reason": reason}]
-        super().__init__(429, message, errors=errors)
+    def __init__(
+        self, message: str, *, retry_after: int, reason: str, field: str = "deviceLibraryIdentifier"
+    ) -> None:
+        super().__init__(429, message, errors=[{"field": field, "reason": reason}])
         self.retry_after = retry_after
 
 
@@ -105,7 +112,6 @@ blp = _AppleBlueprint(
     url_prefix="/apple/<tenantId>/v1",
     description="Apple PassKit web service (called by Wallet devices, not by API clients)",
 )
-blp.record_once(storm.configure)
 
 
 @blp.before_request
@@ -136,18 +142,36 @@ def _retry_later(exc: _RetryLater) -> tuple[Response, int]:
     return response, status
 
 
+def _spend(*budgets: storm.Budget) -> None:
+    """Count the call against each budget; 429 naming the first one overspent."""
+    overspent = storm.retry_after(services.settings().redis_url, budgets)
+    if overspent is not None:
+        budget, wait = overspent
+        raise _RetryLater(
+            "Too many calls; retry later.",
+            retry_after=wait,
+            reason=budget.reason,
+            field=budget.field,
+        )
+
+
+def _client_address() -> str:
+    # The socket's peer, or what PASSWIRE_TRUSTED_PROXY_HOPS proxies report (api/app.py).
+    return request.remote_addr or "unknown"
+
+
 def _authorized_pass(
     tenant_id: str, device: str, pass_type_identifier: str, serial: str
 ) -> webservice.PassRef:
-    """Count the call against the device's rate, then authenticate it for the pass."""
-    limit = storm.limits().calls_per_window
-    wait = storm.retry_after(services.settings().redis_url, device, limit)
-    if wait is not None:
-        raise _RetryLater(
-            "Too many registration calls from this device; retry later.",
-            retry_after=wait,
-            reason=f"more than {limit} registration calls per {storm.WINDOW_S} seconds",
-        )
+    """Count the call against the device's and the client's rates, authenticate it for the
+    pass, then count it against the pass's rate (only token holders spend that one)."""
+    settings = services.settings()
+    _spend(
+        storm.device_budget(device, storm.limits().calls_per_window),
+        storm.address_budget(
+            "registration", _client_address(), settings.apple_address_registration_rate
+        ),
+    )
     ref = webservice.PassRef(tenant_id, pass_type_identifier, serial)
     if not webservice.authenticate(services.database(), ref, request.headers.get("Authorization")):
         raise ApiError(
@@ -155,6 +179,11 @@ def _authorized_pass(
             "Not authorized for this pass.",
             errors=[{"field": "Authorization", "reason": "missing or invalid ApplePass token"}],
         )
+    _spend(
+        storm.pass_budget(
+            tenant_id, pass_type_identifier, serial, settings.apple_pass_registration_rate
+        )
+    )
     return ref
 
 
@@ -232,12 +261,20 @@ class Registration(MethodView):
                 device=deviceLibraryIdentifier,
                 push_token=body["pushToken"],
                 max_per_device=limit,
+                max_per_pass=services.settings().apple_max_devices_per_pass,
             )
         except webservice.RegistrationLimitReached:
             raise _RetryLater(
                 "This device holds too many registrations.",
                 retry_after=storm.LIMIT_RETRY_AFTER_S,
                 reason=f"already registered for {limit} passes",
+            ) from None
+        except webservice.PassDeviceLimitReached as full:
+            raise _RetryLater(
+                "This pass is registered on too many devices.",
+                retry_after=storm.LIMIT_RETRY_AFTER_S,
+                reason=f"already registered on {full.limit} devices",
+                field="serialNumber",
             ) from None
         if created:
             log.info("apple registration tenant=%s serial=%s", tenantId, serialNumber)
@@ -320,8 +357,11 @@ class DeviceLog(MethodView):
     @blp.doc(security=[])
     @blp.arguments(AppleLogSchema)
     @blp.response(200, description="Logged.")
+    @blp.alt_response(429, **_LOG_RETRY_LATER)
     def post(self, body: dict[str, Any], tenantId: str) -> Response:
         """Messages a device reports about errors it met with our web service."""
+        limit = services.settings().apple_address_log_rate
+        _spend(storm.address_budget("log", _client_address(), limit))
         messages, dropped = webservice.sanitise_device_logs(body["logs"])
         for message in messages:
             log.warning("apple device log tenant=%s: %s", tenantId, message)

@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
+from api.bodies import Blueprint
 from api.errors import ApiError, ErrorSchema
 from shared.google.callbacks import (
     REASON_MALFORMED,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api import services
+from api.bodies import Blueprint
 from api.errors import ApiError, error_responses
 from shared.infra.readiness import (
     check_apple_certificates,

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Response, stream_with_context, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import idempotency, services
 from api.auth import authenticate_tenant, current_tenant, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.imports.accept import accept_import
 from api.imports.schemas import (

@@ -19,6 +19,7 @@ CSV: Final = "text/csv"
 MULTIPART: Final = "multipart/form-data"
 FILE_FIELD: Final = "file"
 CHARSET: Final = "utf-8"
+UNNAMED: Final = "(a part without a name)"
 
 
 def allow_import_bodies() -> None:
@@ -44,7 +45,9 @@ def uploaded_file() -> bytes:
         return request.get_data(cache=True)
     if request.mimetype != MULTIPART:
         raise _unsupported(f"must be {CSV} or {MULTIPART}")
-    other = sorted({*request.form.keys(), *request.files.keys()} - {FILE_FIELD})
+    # A part without a name is named None by the form parser: still an unknown field.
+    names = {*request.form.keys(), *request.files.keys()} - {FILE_FIELD}
+    other = sorted(UNNAMED if name is None else name for name in names)
     if other:
         reason = f"unknown form field; send only `{FILE_FIELD}`"
         raise ApiError(422, "The form is invalid.", errors=[{"field": other[0], "reason": reason}])

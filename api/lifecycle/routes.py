@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.lifecycle.refresh import refresh, state_view
 from api.lifecycle.schemas import (

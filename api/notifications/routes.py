@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
 from api.lookup import find_tenant_pass
 from api.notifications.schemas import PassNotificationSchema

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import TENANT_API_ERRORS, ApiError, error_responses
 from api.operations.schemas import OperationListQuerySchema, OperationSchema
 from shared import operations

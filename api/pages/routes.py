@@ -11,7 +11,6 @@ are HTML pages; the downloads keep the JSON error envelope.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 from typing import Any
@@ -62,7 +61,8 @@ def _now_s() -> int:
 
 
 def _secret(tenant_id: str) -> bytes:
-    secret = link_secret(tenant_id, is_local=services.settings().is_local, environ=os.environ)
+    settings = services.settings()
+    secret = link_secret(tenant_id, is_local=settings.is_local, configured=settings.link_secret)
     if secret is None:
         log.error("download pages are disabled: %s is not set", SECRET_ENV)
         raise ApiError(

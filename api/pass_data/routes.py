@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import TENANT_API_ERRORS, error_responses
 from api.lookup import find_tenant_pass
 from api.pass_data.schemas import PassDataSchema, RawPassSchema

@@ -7,14 +7,13 @@ intent only, which the job empties before it sends (shared/passes/emailing.py).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.lookup import find_tenant_pass
 from api.pass_email.schemas import EmailPassSchema
@@ -89,7 +88,7 @@ class PassEmail(MethodView):
 def _require_link_secret(tenant_id: str) -> None:
     """Refuse now, not in the job: without the secret no link can be signed."""
     settings = services.settings()
-    if link_secret(tenant_id, is_local=settings.is_local, environ=os.environ) is None:
+    if link_secret(tenant_id, is_local=settings.is_local, configured=settings.link_secret) is None:
         raise ApiError(
             503,
             f"Download links cannot be signed: {SECRET_ENV} is not set "

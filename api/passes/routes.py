@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 
 from flask import g, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from api import services
 from api.apple.pkpass import pkpass_response
 from api.apple.schemas import NOT_MODIFIED_HEADERS, PKPASS, PKPASS_HEADERS, PKPASS_SCHEMA
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.google.save import save_link_response, wallet_for_user_agent
 from api.lookup import find_tenant_pass

@@ -143,7 +143,12 @@ class PassQuerySchema(Schema):
 
 class PreviewSchema(Schema):
     apple = fields.Dict(
-        allow_none=True, required=True, metadata={"description": "The rendered pass.json."}
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The rendered pass.json, its `authenticationToken` replaced by "
+            '`"[redacted]"`.'
+        },
     )
     google = fields.Dict(
         allow_none=True,

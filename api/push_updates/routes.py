@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
 from api.passes.schemas import ACCEPTED_HEADERS
 from api.push_updates.launch import operation_location, start_campaign

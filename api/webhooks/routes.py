@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import services
 from api.auth import current_tenant, protect, requires_scope
+from api.bodies import Blueprint
 from api.errors import TENANT_API_ERRORS, error_responses
 from api.webhooks.schemas import DeliveriesQuerySchema, DeliveriesSchema, WebhooksSchema
 from shared.credentials.scopes import PASS_READ

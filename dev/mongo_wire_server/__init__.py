@@ -4,12 +4,9 @@ No mongod can be installed on the dev and CI machines, so this speaks the MongoD
 over TCP and application code uses plain pymongo against it, exactly as against a real server.
 With MONGODB_URI pointing at a real MongoDB it is simply not started.
 
-Why the protocol layer is our own rather than `mockupdb`: mockupdb is built for scripted test
-expectations (a request queue, responders running under one server-wide lock, a polling accept
-loop, untyped API). Framing OP_MSG (body and document-sequence sections) and the legacy
-OP_QUERY/OP_REPLY handshake on top of `bson` is ~150 lines and leaves threading in our hands.
-mongomock supplies the query language: matching, projection, sorting, update operators and
-aggregation. Storage and indexing are our own, because mongomock scans every document.
+The protocol layer is our own (not `mockupdb`), mongomock supplies the query language, and
+storage and indexing are our own; why, with `bench/mongo_wire_bench.py` figures, is in
+docs/decisions/dev-mongodb.md.
 
 Modules, one job each:
 - `wire`: message framing; `server`: TCP server, one thread per connection, `MongoWireServer`.

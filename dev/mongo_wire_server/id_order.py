@@ -1,9 +1,9 @@
 """The `_id` index's order: a collection's ids ascending, for queries sorted by `_id`.
 
 mongod answers `find(..., sort=[("_id", 1)], limit=n)` by walking its `_id` B-tree from the
-query's bound and stopping after n matches. Without this the dev server matched every candidate
-and sorted them all for each such query: a campaign walking 100k passes a batch at a time paid a
-full scan and sort per batch, under the server-wide lock, stalling every other client.
+query's bound and stopping after n matches; so does this, so that a campaign walking its segment
+a batch at a time does not sort the collection per batch under the server-wide lock (why it
+matters: docs/decisions/dev-mongodb.md).
 
 Kept only for collections whose ids are all `str` or all `ObjectId` (Python orders both as BSON
 does: strings by code point, which is UTF-8 byte order; ObjectIds by their bytes). Built on the

@@ -59,6 +59,31 @@ mongomock.collection.version = types.SimpleNamespace(  # type: ignore[attr-defin
 )
 
 
+_NOTHING: Any = mongomock.filtering.NOTHING  # type: ignore[attr-defined]  # "no value here"
+_iter_key_candidates = cast(
+    Callable[[str, Any], Sequence[Any]], mongomock.filtering.iter_key_candidates
+)
+
+
+def _key_candidates(key: str, document: Any) -> Sequence[Any]:
+    """mongomock finds no value at all on a dotted path through a null or scalar parent, so
+    `{"a.b": {"$ne": null}}` matched `{"a": null}` and `{"a.b": null}` did not. MongoDB sees a
+    missing field there, as under a missing parent: `{"a.b": null}` matches, `$ne` does not."""
+    parent, dot, _ = key.partition(".")
+    if (
+        dot
+        and isinstance(document, dict)
+        and parent in document
+        and not isinstance(document[parent], dict | list)
+    ):
+        return [_NOTHING]
+    return _iter_key_candidates(key, document)
+
+
+# The matcher (and its own recursion into sub-documents) looks this name up at call time.
+mongomock.filtering.iter_key_candidates = _key_candidates
+
+
 class LookupSource(Protocol):
     """What `$lookup` / `$graphLookup` need: a way to query another collection by name."""
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from shared.apple.certificates import SigningIdentity
 from shared.apple.identities import client_certificate_pem
-from shared.clients.apns import ApnsClient, ApnsConfig, Outcome, shared_client
+from shared.clients.apns import ApnsConfig, Outcome, PushSender, shared_client
 from shared.repositories import registrations
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ _configs: dict[tuple[str, str, int, str], ApnsConfig] = {}
 _configs_lock = threading.Lock()
 
 
-def apns_client(identity: SigningIdentity, settings: Settings) -> ApnsClient:
+def apns_client(identity: SigningIdentity, settings: Settings) -> PushSender:
     """This process's APNs client for a pass type certificate (one connection each)."""
     key = (
         identity.pass_type_identifier,
@@ -63,7 +64,7 @@ def apns_client(identity: SigningIdentity, settings: Settings) -> ApnsClient:
 
 def push_to_devices(
     db: Database[Any],
-    client: ApnsClient,
+    client: PushSender,
     *,
     tenant_id: str,
     pass_type_identifier: str,

@@ -13,15 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.infra.clock import utcnow
 from shared.repositories import deleted_passes
 from shared.repositories import passes as passes_repo
 from shared.repositories import registrations as repo
 from shared.webhooks.config import PASS_INSTALLED, PASS_UNINSTALLED
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 AUTH_SCHEME = "ApplePass"
 INT64_MAX = 2**63 - 1  # update tags are MongoDB int64s: nothing is ever newer than this
@@ -43,6 +44,14 @@ class RegistrationLimitReached(Exception):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"a device may register for at most {limit} passes")
+        self.limit = limit
+
+
+class PassDeviceLimitReached(Exception):
+    """The pass is already registered on the most devices one pass may have."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a pass may be registered on at most {limit} devices")
         self.limit = limit
 
 
@@ -108,20 +117,25 @@ def register(
     device: str,
     push_token: str,
     max_per_device: int,
+    max_per_pass: int,
     now: datetime | None = None,
 ) -> bool:
     """Register the (authenticated) device for the pass, or refresh its push token.
 
     True when newly registered. A device already holding `max_per_device` registrations may
-    still refresh them but not add one (RegistrationLimitReached). The check is not atomic
-    with the write: concurrent first registrations may overshoot by a few, which the
-    per-device call rate bounds.
+    still refresh them but not add one (RegistrationLimitReached); likewise a pass registered
+    on `max_per_pass` devices takes no other device (PassDeviceLimitReached). The checks are
+    not atomic with the write: concurrent first registrations may overshoot by a few, which
+    the call rates per device and per pass bound.
     """
-    at_limit = repo.count_for_device(db, device) >= max_per_device
-    if at_limit and not repo.registration_exists(
+    device_full = repo.count_for_device(db, device) >= max_per_device
+    pass_full = repo.count_for_pass(db, ref.tenant_id, ref.serial) >= max_per_pass
+    if (device_full or pass_full) and not repo.registration_exists(
         db, device=device, pass_type_identifier=ref.pass_type_identifier, serial=ref.serial
     ):
-        raise RegistrationLimitReached(max_per_device)
+        if device_full:
+            raise RegistrationLimitReached(max_per_device)
+        raise PassDeviceLimitReached(max_per_pass)
     return repo.upsert_registration(
         db,
         tenant_id=ref.tenant_id,

@@ -12,5 +12,3 @@ from __future__ import annotations
 PUSH_UPDATE = "pushUpdate"  # the operation kind
 PLAN_TASK = "passwire.campaigns.plan"
 BATCH_TASK = "passwire.campaigns.batch"
-# On the interactive queue (passwire.operations.*): never behind the campaigns it watches.
-WATCHDOG_TASK = "passwire.operations.campaign_watchdog"

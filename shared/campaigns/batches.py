@@ -26,7 +26,7 @@ from typing import Any
 
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
-from shared.apple.push import PushCounts, apns_client, push_to_devices
+from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
 from shared.passes.apple_versions import assign_update_tags, new_apple_version
@@ -250,7 +250,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease)
         lease.renew()
         counts = push_to_devices(
             context.db,
-            apns_client(tenant.apple_identities.get(topic), context.settings),
+            context.push_sender(tenant.apple_identities.get(topic), context.settings),
             tenant_id=tenant_id,
             pass_type_identifier=topic,
             pass_ids=pass_ids,

@@ -21,53 +21,28 @@ Each batch is saved (its pass ids) before its message is sent: what the watchdog
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import LockError, RedisError
 
+from config.settings import Settings
 from shared import operations
 from shared.campaigns.segments import from_intent, segment_query
 from shared.infra.clock import utcnow
-from shared.infra.redis_clients import process_client
 from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as repo
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE_ENV = "PASSWIRE_CAMPAIGN_BATCH_SIZE"
-DEFAULT_BATCH_SIZE = 500
-MAX_BATCH_SIZE = 5000
+# Batch size and window are settings (PASSWIRE_CAMPAIGN_BATCH_SIZE, PASSWIRE_CAMPAIGN_WINDOW).
+DEFAULT_BATCH_SIZE = Settings.campaign_batch_size
 REMAINDER_BATCH = "plan:not-enqueued"
 _LOCK_PREFIX = "passwire:campaign:plan:"
 _LOCK_TIMEOUT_S = 10  # a crashed holder's lock expires after this (holding takes ms)
 _LOCK_WAIT_S = 15  # longer than the timeout: waiters outlive a dead holder's lock
-WINDOW_ENV = "PASSWIRE_CAMPAIGN_WINDOW"
-DEFAULT_WINDOW = 4
 
 EnqueueBatch = Callable[[str, list[str]], None]  # (batch id, pass ids)
-
-
-def batch_size() -> int:
-    raw = os.environ.get(BATCH_SIZE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_BATCH_SIZE
-    size = int(raw)  # a typo should stop the worker loudly, not fall back silently
-    if not 1 <= size <= MAX_BATCH_SIZE:
-        raise ValueError(f"{BATCH_SIZE_ENV} must be between 1 and {MAX_BATCH_SIZE}, got {size}")
-    return size
-
-
-def _window() -> int:
-    raw = os.environ.get(WINDOW_ENV, "").strip()
-    window = int(raw) if raw else DEFAULT_WINDOW
-    if not 1 <= window <= 1000:
-        raise ValueError(f"{WINDOW_ENV} must be between 1 and 1000, got {window}")
-    return window
-
-
-WINDOW = _window()  # batches a campaign keeps enqueued ahead of its running ones
 
 
 def batch_id(index: int) -> str:
@@ -100,7 +75,13 @@ def run_plan(
     )
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned
-    return advance(context, correlation_id, enqueue_batch, size=size, steps=window or WINDOW)
+    return advance(
+        context,
+        correlation_id,
+        enqueue_batch,
+        size=size,
+        steps=window or context.settings.campaign_window,
+    )
 
 
 def advance(
@@ -119,7 +100,7 @@ def advance(
     otherwise both enqueue the same next batch, and its passes would be processed twice. The
     wait is short (advancing takes milliseconds); each batch must advance once, or the window
     would shrink."""
-    lock = process_client(context.settings.redis_url).lock(
+    lock = context.redis.lock(
         f"{_LOCK_PREFIX}{correlation_id}",
         timeout=_LOCK_TIMEOUT_S,
         blocking=True,
@@ -128,7 +109,7 @@ def advance(
     if not lock.acquire():
         log.warning("campaign %s: planning lock busy; walk not advanced", correlation_id)
         return None
-    size = size or batch_size()
+    size = size or context.settings.campaign_batch_size
     try:
         return _advance(context, correlation_id, enqueue_batch, size=size, steps=steps)
     finally:

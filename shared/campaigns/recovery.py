@@ -31,7 +31,7 @@ from typing import Any
 from shared import operations
 from shared.campaigns import PUSH_UPDATE
 from shared.campaigns.batches import run_batch
-from shared.campaigns.planning import WINDOW, EnqueueBatch, advance, run_plan
+from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as repo
@@ -61,7 +61,7 @@ def recover_stalled(
     send_plan: SendPlan,
     send_batch: SendBatch,
     now: datetime | None = None,
-    window: int = WINDOW,
+    window: int | None = None,
     size: int | None = None,
 ) -> list[Recovery]:
     """Recover every campaign stalled for longer than `stall`; one watchdog at a time per
@@ -74,7 +74,8 @@ def recover_stalled(
     ):
         if not repo.claim_recovery(context.db, operation["_id"], cutoff=cutoff, now=now):
             continue
-        recovery = _recover(context, operation, now, send_plan, send_batch, (window, size))
+        walk = (window or context.settings.campaign_window, size)
+        recovery = _recover(context, operation, now, send_plan, send_batch, walk)
         log.warning("campaign %s stalled since %s: %s", operation["_id"], cutoff, recovery)
         done.append(recovery)
     return done

@@ -9,12 +9,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.credentials.scopes import ALL_SCOPES
 from shared.repositories import api_keys as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 _KEY_PATTERN = re.compile(r"pw_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})")
 

@@ -14,16 +14,17 @@ silently and counted `google.notificationSuppressed`.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import redis
 
 from config.settings import Settings
 from shared.clients.google_wallet import GoogleApiError, GoogleWalletClient
 from shared.google.issuers import GoogleCredentialError
 from shared.google.passtype import GooglePassType, render_google_class
+from shared.infra import process_clients
 from shared.infra.ratelimit import NotificationBudget, SlidingWindowLimiter
 from shared.infra.redis_clients import process_client
 from shared.tenancy.tenants import Tenant
@@ -69,47 +70,39 @@ class GoogleCounts:
         return {name: value for name, value in counters.items() if value}
 
 
-_clients: dict[tuple[int, str, str, str, str], GoogleWalletClient] = {}
-_known_classes: set[tuple[int, str]] = set()
-_lock = threading.Lock()
-
-
 def google_client(tenant: Tenant, issuer_id: str, settings: Settings) -> GoogleWalletClient:
     """This process's client for one of the tenant's issuers (tokens cached inside).
     Raises GoogleDeliveryFailed when the service account key is unusable."""
-    key = (
-        os.getpid(),
-        tenant.id,
-        issuer_id,
-        settings.google_api_base_url,
-        settings.google_token_uri,
-    )
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            try:
-                issuer = tenant.google_issuers.get(issuer_id)
-            except GoogleCredentialError as exc:
-                raise GoogleDeliveryFailed(f"Google service account unusable: {exc}") from exc
-            limiter = SlidingWindowLimiter(
-                process_client(settings.redis_url),
-                key=f"{_RATE_KEY}{issuer_id}",
-                limit=issuer.ref.requests_per_second,
-            )
-            client = GoogleWalletClient(
-                issuer.service_account.info,
-                api_base_url=settings.google_api_base_url,
-                token_uri=settings.google_token_uri or None,
-                limiter=limiter,
-            )
-            _clients[key] = client
-        return client
+
+    def new_client() -> GoogleWalletClient:
+        try:
+            issuer = tenant.google_issuers.get(issuer_id)
+        except GoogleCredentialError as exc:
+            raise GoogleDeliveryFailed(f"Google service account unusable: {exc}") from exc
+        limiter = SlidingWindowLimiter(
+            process_client(settings.redis_url),
+            key=f"{_RATE_KEY}{issuer_id}",
+            limit=issuer.ref.requests_per_second,
+        )
+        return GoogleWalletClient(
+            issuer.service_account.info,
+            api_base_url=settings.google_api_base_url,
+            token_uri=settings.google_token_uri or None,
+            limiter=limiter,
+        )
+
+    key = ("google", tenant.id, issuer_id, settings.google_api_base_url, settings.google_token_uri)
+    return process_clients.get(key, new_client)
 
 
-def notification_budget(settings: Settings) -> NotificationBudget:
-    return NotificationBudget(
-        process_client(settings.redis_url), prefix=_BUDGET_KEY, limit=NOTIFICATIONS_PER_DAY
-    )
+def _known_classes() -> set[str]:
+    """Class ids this process has made Google's class (see ensure_class)."""
+    return process_clients.get(("google-known-classes",), set)
+
+
+def notification_budget(client: redis.Redis) -> NotificationBudget:
+    """Visible messages per object per day, counted in `client` (shared by all workers)."""
+    return NotificationBudget(client, prefix=_BUDGET_KEY, limit=NOTIFICATIONS_PER_DAY)
 
 
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
@@ -118,8 +111,8 @@ def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_ur
     with it, the only time a process reads its configuration; a PATCH sets the fields it
     names, so a field deleted from class.json stays on Google's class). A refused PATCH is
     logged and the class taken as it is: the objects need a class, not the latest one."""
-    key = (os.getpid(), google.class_id)
-    if key in _known_classes:
+    known = _known_classes()
+    if google.class_id in known:
         return
     body = render_google_class(google, callback_url=callback_url)
     try:
@@ -131,7 +124,7 @@ def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_ur
             client.patch_class(google.kind, google.class_id, body)
         except GoogleApiError as refused:
             log.warning("Google class %s kept as it was: %s", google.class_id, refused)
-    _known_classes.add(key)
+    known.add(google.class_id)
 
 
 def sync_object(
@@ -167,7 +160,7 @@ def _insert_object(
         if exc.status not in (400, 404):
             raise
         # Perhaps the class is gone although this process inserted it once: insert it again.
-        _known_classes.discard((os.getpid(), google.class_id))
+        _known_classes().discard(google.class_id)
         ensure_class(client, google, callback_url)
         client.insert_object(google.kind, body)
 

@@ -4,9 +4,7 @@ intent: the header and how many batches there are."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared import operations
 from shared.imports import IMPORT
@@ -14,6 +12,9 @@ from shared.imports.csv_file import ImportFile
 from shared.imports.packing import ROWS_PER_BATCH, pack
 from shared.infra.clock import utcnow
 from shared.repositories import imports as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 
 def store_import(

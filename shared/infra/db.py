@@ -1,50 +1,50 @@
-"""The MongoDB connection of this process.
-
-pymongo clients must not cross a fork (Celery prefork, gunicorn workers): the client is
-created lazily and rebuilt when the process id changes.
-"""
+"""The MongoDB connection of this process (one client per URI, from the process registry:
+pymongo clients must not cross a fork, so a forked child makes its own)."""
 
 from __future__ import annotations
 
-import os
-import threading
 from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from config.settings import Settings
+from shared.infra import process_clients
 
-_lock = threading.Lock()
-_client: MongoClient[dict[str, object]] | None = None
-_client_key: tuple[int, str] | None = None
+
+def _new_client(uri: str) -> MongoClient[dict[str, object]]:
+    return MongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+        # No call may hang a request or a worker slot forever.
+        socketTimeoutMS=30000,
+        appname="passwire",
+    )
 
 
 def get_database(settings: Settings) -> Database[dict[str, object]]:
-    global _client, _client_key  # noqa: PLW0603 - one client per process is the point
-    key = (os.getpid(), settings.mongodb_uri)
-    with _lock:
-        if _client is None or _client_key != key:
-            _client = MongoClient(
-                settings.mongodb_uri,
-                tz_aware=True,
-                serverSelectionTimeoutMS=5000,
-                connectTimeoutMS=5000,
-                # No call may hang a request or a worker slot forever.
-                socketTimeoutMS=30000,
-                appname="passwire",
-            )
-            _client_key = key
-        return _client[settings.mongodb_database]
+    uri = settings.mongodb_uri
+    client = process_clients.get(("mongodb", uri), lambda: _new_client(uri))
+    return client[settings.mongodb_database]
 
 
-def close_client() -> None:
-    global _client, _client_key  # noqa: PLW0603
-    with _lock:
-        if _client is not None and _client_key is not None and _client_key[0] == os.getpid():
-            _client.close()
-        _client = None
-        _client_key = None
+def ping(uri: str, timeout_s: float) -> None:
+    """Ask the server at `uri` to answer a ping, with a client of its own and short timeouts
+    (the process's client waits longer for a server). Raises the driver's error when it
+    does not answer."""
+    timeout_ms = int(timeout_s * 1000)
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+    )
+    try:
+        client.admin.command("ping")
+    finally:
+        client.close()
 
 
 def uri_with_database(uri: str, name: str) -> str:

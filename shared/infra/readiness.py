@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import redis
-from pymongo import MongoClient
 
 from config.settings import Settings
+from shared.infra.db import ping
 from shared.tenancy.tenants import TenantRegistry
 
 PROBE_TIMEOUT_S = 1.5
@@ -47,18 +47,8 @@ def check_google_credentials(tenants: TenantRegistry) -> str | None:
 
 
 def check_mongodb(settings: Settings) -> str | None:
-    # A dedicated client with a short timeout: the shared one waits longer for a server.
-    timeout_ms = int(PROBE_TIMEOUT_S * 1000)
-    client: MongoClient[dict[str, object]] = MongoClient(
-        settings.mongodb_uri,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=timeout_ms,
-    )
     try:
-        client.admin.command("ping")
+        ping(settings.mongodb_uri, PROBE_TIMEOUT_S)
     except Exception as exc:  # any driver error means "not ready"
         return f"unreachable ({type(exc).__name__})"
-    finally:
-        client.close()
     return None

@@ -1,27 +1,19 @@
-"""One Redis client (and connection pool) per process and URL, created on first use.
-
-Keyed by process id too: a pool inherited across fork would share sockets between processes.
-"""
+"""This process's Redis client (and connection pool) per URL and timeout, made on first use
+(from the process registry: a pool inherited across fork would share sockets)."""
 
 from __future__ import annotations
 
-import os
-import threading
-
 import redis
 
+from shared.infra import process_clients
+
 DEFAULT_TIMEOUT_S = 5.0
-_clients: dict[tuple[int, str, float], redis.Redis] = {}
-_lock = threading.Lock()
 
 
 def process_client(redis_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> redis.Redis:
-    key = (os.getpid(), redis_url, timeout_s)
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            client = redis.Redis.from_url(
-                redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-            )
-            _clients[key] = client
-        return client
+    return process_clients.get(
+        ("redis", redis_url, timeout_s),
+        lambda: redis.Redis.from_url(
+            redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        ),
+    )

@@ -9,11 +9,6 @@ Nothing here imports Flask or Celery.
 
 from __future__ import annotations
 
-# The beat task that moves passes past their expirationDate to `expired`.
-EXPIRE_DUE = "passwire.lifecycle.expire_due"
-# The beat task that resends what a wallet is still owed (shared/passes/resending.py).
-RESEND_OWED = "passwire.lifecycle.resend_owed"
-
 # Operation kinds of the refresh jobs these changes start (GET /operations?kind=).
 STATUS_KIND = "status"
 REDEEM_KIND = "redeem"

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.lifecycle.config import POINTS, BalanceConfig
 from shared.lifecycle.status_changes import PassGone
 from shared.lifecycle.transitions import ACTIVE, Invalid, PassState, Refused
 from shared.repositories import lifecycle as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 MAX_DELTA = 10**9
 MAX_REFERENCE_LENGTH = 128

@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.jobs import EnqueueError
 from shared.lifecycle import EXPIRE_KIND
 from shared.lifecycle.refresh import EnqueueRefresh, queue_refresh
 from shared.repositories import lifecycle as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -5,13 +5,14 @@ finds the rendered pass changed, signs a new version and tells the pass's device
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared import operations
 from shared.infra.ids import new_correlation_id
 from shared.jobs import UPDATE_PASS, EnqueueError
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 REFRESH_TASK = UPDATE_PASS
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.lifecycle.transitions import (
     KEEP,
@@ -22,6 +20,9 @@ from shared.lifecycle.transitions import (
     plan_redeem,
 )
 from shared.repositories import lifecycle as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 _ATTEMPTS = 3
 

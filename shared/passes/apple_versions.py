@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.apple import issuing
 from shared.passes.jobs import JobContext
 from shared.repositories import counters
 from shared.tenancy.tenants import PassType, Tenant
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 UPDATE_TAG_SEQUENCE = "apple.updateTag"
 

@@ -100,7 +100,9 @@ def _prepare(
     pass_type = tenant.pass_types.get(document["passType"])
     if pass_type is None:
         raise _NotSendable(f"pass type '{document['passType']}' is gone")
-    secret = link_secret(tenant_id, is_local=context.settings.is_local, environ=environ)
+    secret = link_secret(
+        tenant_id, is_local=context.settings.is_local, configured=context.settings.link_secret
+    )
     if secret is None:
         raise _NotSendable(f"download links cannot be signed: {SECRET_ENV} is not set")
     # The language chosen when the request was accepted, unless its templates were removed.

@@ -42,7 +42,7 @@ def deliver_to_google(
     if pass_type.google is None:
         return counts
     try:
-        client = delivery.google_client(tenant, google["issuerId"], context.settings)
+        client = context.google_client(tenant, google["issuerId"], context.settings)
     except delivery.GoogleDeliveryFailed as exc:
         log.warning("pass %s not sent to Google: %s", document["_id"], exc)
         counts.failed += 1
@@ -64,7 +64,7 @@ def deliver_to_google(
         if message is not None:
             notified = delivery.add_message(
                 client,
-                delivery.notification_budget(context.settings),
+                delivery.notification_budget(context.redis),
                 kind=google["kind"],
                 object_id=google["objectId"],
                 message=message,

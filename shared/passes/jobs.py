@@ -1,23 +1,35 @@
-"""What every pass job needs from its process: the database, the tenants, the settings, and
-where to send the webhook deliveries its events create."""
+"""What every pass job needs from its process: the database, the tenants, the settings, where
+to send the webhook deliveries its events create, and the clients it calls out with.
+
+The clients default to this process's own (shared/infra/process_clients.py); a domain test
+hands in a recording stub instead where a real fake server is not the point."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from pymongo.database import Database
+import redis
 
 from config.settings import Settings
 from shared import operations
+from shared.apple.certificates import SigningIdentity
+from shared.apple.push import apns_client
+from shared.clients.apns import PushSender
+from shared.clients.google_wallet import GoogleWalletClient
+from shared.google.delivery import google_client
+from shared.infra import redis_clients
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.providers.fetching import ExternalDataClient, ExternalResult, process_client
 from shared.tenancy.tenants import PassType, Tenant, TenantRegistry
 from shared.webhooks.config import OPERATION_COMPLETED
 from shared.webhooks.events import Queue, emit, enqueue_deliveries
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +42,30 @@ class ExternalDataFailed(Exception):
     """A provider of the pass's external data failed; the message names it and the reason."""
 
 
+# The APNs client of a pass type certificate; the Google client of a tenant's issuer (raises
+# shared.google.delivery.GoogleDeliveryFailed when its service account key is unusable).
+PushSenderFactory = Callable[[SigningIdentity, Settings], PushSender]
+GoogleClientFactory = Callable[[Tenant, str, Settings], GoogleWalletClient]
+
+
 @dataclass(frozen=True)
 class JobContext:
     db: Database[Any]
     tenants: TenantRegistry
     settings: Settings
     events_queue: Queue | None = None  # None: events stay in the outbox until re-queued
-    # Calls the tenants' external data providers; None: this process's shared client.
-    external: ExternalDataClient | None = None
+    # Calls the tenants' external data providers (kept-alive connections across jobs).
+    external: ExternalDataClient = field(default_factory=process_client)
+    push_sender: PushSenderFactory = apns_client
+    google_client: GoogleClientFactory = google_client
+    # None: this process's client for settings.redis_url (locks, rate limits, budgets).
+    redis_client: redis.Redis | None = None
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self.redis_client is not None:
+            return self.redis_client
+        return redis_clients.process_client(self.settings.redis_url)
 
     def pass_type(self, tenant_id: str, pass_type_id: str) -> tuple[Tenant, PassType]:
         tenant = self.tenants.get(tenant_id)
@@ -64,8 +92,7 @@ class JobContext:
         providers = tenant.providers
         if not needed or not providers:
             return ExternalResult()
-        client = self.external or process_client()
-        return client.fetch_for_pass(providers, document, needed=needed)
+        return self.external.fetch_for_pass(providers, document, needed=needed)
 
     def external_data_for_batch(
         self, tenant: Tenant, documents: list[dict[str, Any]]
@@ -78,8 +105,9 @@ class JobContext:
             pass_type_id: pass_type.declared.external
             for pass_type_id, pass_type in tenant.pass_types.items()
         }
-        client = self.external or process_client()
-        return client.fetch_for_passes(tenant.providers, documents, needed_by_pass_type=needed)
+        return self.external.fetch_for_passes(
+            tenant.providers, documents, needed_by_pass_type=needed
+        )
 
     def emit(
         self, tenant_id: str, event_type: str, data: Mapping[str, Any], *, correlation_id: str

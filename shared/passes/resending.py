@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.jobs import EnqueueError
 from shared.lifecycle import RESEND_KIND
 from shared.lifecycle.refresh import EnqueueRefresh, queue_refresh
 from shared.repositories import owed_deliveries as repo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 

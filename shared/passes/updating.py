@@ -13,7 +13,7 @@ from typing import Any
 
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
-from shared.apple.push import PushCounts, apns_client, push_to_devices
+from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts
 from shared.infra.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
@@ -141,7 +141,7 @@ def deliver_pass(
         identity = tenant.apple_identities.get(apple["passTypeIdentifier"])
         counts = push_to_devices(
             context.db,
-            apns_client(identity, context.settings),
+            context.push_sender(identity, context.settings),
             tenant_id=tenant.id,
             pass_type_identifier=apple["passTypeIdentifier"],
             pass_ids=[stored["_id"]],

@@ -4,8 +4,7 @@ One urllib3 `PoolManager` per process (`process_client()`): kept-alive connectio
 large as the concurrency, and bounded retries (urllib3 `Retry`) of connection errors, read
 timeouts and 502/503/504 answers with a small backoff. A batch fetches with a few threads.
 urllib3 directly rather than a `requests.Session` over it: the same pool, retries and
-timeouts, at half the CPU per call (measured 0.67 ms against 1.4 ms on this 2-core box; a
-campaign makes one call per pass, see README).
+timeouts at half the client CPU per call (docs/decisions/urllib3-providers.md).
 
 Each provider's mapped fields are merged into one flat mapping (`external.<name>` in
 templates; names are unique per tenant, checked when the config loads). Errors name the
@@ -34,6 +33,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from shared.infra import process_clients
 from shared.providers.config import ProviderConfig
 
 log = logging.getLogger(__name__)
@@ -303,18 +303,10 @@ def _reason(exc: HTTPError, timeout_s: float) -> str:
     return f"request failed ({type(cause).__name__})"
 
 
-_lock = threading.Lock()
-_client: tuple[int, ExternalDataClient] | None = None
-
-
 def process_client() -> ExternalDataClient:
     """This process's client, made on first use (a forked worker child makes its own: pooled
     connections are never shared across processes)."""
-    global _client  # noqa: PLW0603
-    with _lock:
-        if _client is None or _client[0] != os.getpid():
-            _client = (os.getpid(), ExternalDataClient())
-        return _client[1]
+    return process_clients.get(("external-data",), ExternalDataClient)
 
 
 def fetch_for_pass(

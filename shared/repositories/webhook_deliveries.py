@@ -95,8 +95,10 @@ def latest(db: Database[Any], tenant_id: str, endpoint_id: str) -> Document | No
 
 def last_failure(db: Database[Any], tenant_id: str, endpoint_id: str) -> Document | None:
     """The delivery of this endpoint whose most recent failed attempt is the latest."""
+    # `$type` rather than `$ne: null`: it says "has a failure time" whatever the matcher makes
+    # of a path through `lastFailure: null`, and the index on lastFailure.at serves it alike.
     found: Document | None = db[COLLECTION].find_one(
-        {"tenant": tenant_id, "endpoint.id": endpoint_id, "lastFailure.at": {"$ne": None}},
+        {"tenant": tenant_id, "endpoint.id": endpoint_id, "lastFailure.at": {"$type": "date"}},
         _SUMMARY,
         sort=[("lastFailure.at", DESCENDING)],
     )

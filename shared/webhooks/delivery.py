@@ -14,14 +14,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from pymongo.database import Database
 
 from shared.repositories import webhook_deliveries as repo
 from shared.webhooks import signing
 from shared.webhooks.policy import DELIVERED, FAILED, RETRY, RetryPolicy, classify
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 

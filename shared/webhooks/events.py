@@ -16,14 +16,16 @@ import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from celery import Celery
-from pymongo.database import Database
 
 from shared.jobs import EnqueueError, JobQueue
 from shared.repositories import webhook_deliveries as repo
 from shared.webhooks.config import EVENT_TYPES, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,10 @@ attempt 8 is the last (about 3 h 15 min in all).
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
+
+from config.settings import Settings
 
 _MULTIPLIERS = (1, 6, 24, 120, 720)
 _JITTER = 0.1
@@ -51,14 +52,6 @@ class RetryPolicy:
         return delay
 
     @classmethod
-    def from_env(cls) -> RetryPolicy:
-        """PASSWIRE_WEBHOOK_RETRY_BASE_S (default 5) and PASSWIRE_WEBHOOK_MAX_ATTEMPTS (8)."""
-        try:
-            return cls(
-                base_s=float(os.environ.get("PASSWIRE_WEBHOOK_RETRY_BASE_S") or cls.base_s),
-                max_attempts=int(
-                    os.environ.get("PASSWIRE_WEBHOOK_MAX_ATTEMPTS") or cls.max_attempts
-                ),
-            )
-        except ValueError as exc:
-            raise ValueError(f"invalid webhook retry settings: {exc}") from exc
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """PASSWIRE_WEBHOOK_RETRY_BASE_S and PASSWIRE_WEBHOOK_MAX_ATTEMPTS."""
+        return cls(base_s=settings.webhook_retry_base_s, max_attempts=settings.webhook_max_attempts)

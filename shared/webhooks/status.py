@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.repositories import webhook_deliveries as repo
 from shared.webhooks.config import WebhookEndpoint
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 STATUSES = ("pending", "delivered", "failed")
 

@@ -23,9 +23,9 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def nothing_written(db: Any, redis_url: str) -> Iterator[None]:
+def nothing_written(db: Any, broker_url: str) -> Iterator[None]:
     """Fails the test if operations, passes or queued jobs change across it."""
-    queue = redis.Redis.from_url(redis_url)
+    queue = redis.Redis.from_url(broker_url)
 
     def snapshot() -> tuple[int, int, int]:
         return (

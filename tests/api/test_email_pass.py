@@ -4,6 +4,7 @@ request keeps the address in its operation's intent only, for the job."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import redis
 
 from config.celery import INTERACTIVE_QUEUE
+from config.settings import Settings
 from shared import operations
 from shared.infra.clock import utcnow
 from shared.infra.ids import new_pass_id
@@ -39,9 +41,9 @@ def pass_id(db: Any) -> str:
 
 
 @pytest.fixture
-def nothing_written(db: Any, redis_url: str) -> Iterator[None]:
+def nothing_written(db: Any, broker_url: str) -> Iterator[None]:
     """Fails the test if operations, passes or queued jobs change."""
-    queue = redis.Redis.from_url(redis_url)
+    queue = redis.Redis.from_url(broker_url)
 
     def snapshot() -> tuple[int, ...]:
         return (
@@ -135,19 +137,20 @@ class TestRefusedRequests:
         assert _fields(response) == {"smtp": "not configured for this tenant"}
 
     def test_without_a_link_secret_nothing_is_queued(
-        self, client: Any, pass_id: str, monkeypatch: pytest.MonkeyPatch
+        self, app: Any, settings: Settings, pass_id: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv(SECRET_ENV, "too-short")  # configured, unusable
-        response = client.post(_url(pass_id), json={"to": ADDRESS}, headers=HEADERS)
+        unusable = dataclasses.replace(settings, link_secret="too-short")  # configured, unusable
+        monkeypatch.setitem(app.extensions, "passwire.settings", unusable)
+        response = app.test_client().post(_url(pass_id), json={"to": ADDRESS}, headers=HEADERS)
         assert response.status_code == 503 and set(_fields(response)) == {SECRET_ENV}
 
 
 @pytest.fixture
-def accepted(db: Any, redis_url: str) -> Iterator[tuple[list[str], Any]]:
+def accepted(db: Any, broker_url: str) -> Iterator[tuple[list[str], Any]]:
     """(correlationIds of accepted requests, the interactive queue): the operations are
     cancelled afterwards, so a worker started by a later test skips their jobs."""
     correlation_ids: list[str] = []
-    yield correlation_ids, redis.Redis.from_url(redis_url)
+    yield correlation_ids, redis.Redis.from_url(broker_url)
     for correlation_id in correlation_ids:
         operations.request_cancel(db, "demo", correlation_id)
         assert "intent" not in db.operations.find_one({"_id": correlation_id})

@@ -42,8 +42,8 @@ def small_app(settings: Settings) -> Any:
 
 
 @pytest.fixture
-def queue(redis_url: str) -> Any:
-    return redis.Redis.from_url(redis_url)
+def queue(broker_url: str) -> Any:
+    return redis.Redis.from_url(broker_url)
 
 
 @pytest.fixture

@@ -412,7 +412,7 @@ def test_bodies_over_the_limit(contract_schema: Any, settings: Settings) -> None
 def test_registration_storm_is_told_when_to_retry(
     contract_schema: Any, known: Known, app: Any
 ) -> None:
-    calls = app.extensions["passwire.apple.storm_limits"].calls_per_window
+    calls = app.extensions["passwire.settings"].apple_registration_rate
     registration = {
         "path_parameters": {
             **DEMO,

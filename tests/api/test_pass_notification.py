@@ -38,8 +38,8 @@ def pass_id(db: Any) -> str:
 
 
 @pytest.fixture
-def queue(redis_url: str) -> Any:
-    return redis.Redis.from_url(redis_url)
+def queue(broker_url: str) -> Any:
+    return redis.Redis.from_url(broker_url)
 
 
 @pytest.fixture

@@ -285,6 +285,38 @@ def test_distinct_and_counts(db: Database[Doc]) -> None:
     assert db.empty.estimated_document_count() == 0
 
 
+@pytest.mark.parametrize("indexed", [False, True])
+def test_null_queries_through_a_missing_null_or_scalar_parent(
+    db: Database[Doc], indexed: bool
+) -> None:
+    # MongoDB: a dotted path through a missing, null or scalar parent is a missing field, so
+    # `{"a.b": null}` matches it and `{"a.b": {"$ne": null}}` does not (only documents where
+    # a.b exists and is not null do).
+    if indexed:
+        db.items.create_index("a.b")
+    db.items.insert_many(
+        [
+            {"_id": "no-a"},
+            {"_id": "a-null", "a": None},
+            {"_id": "a-scalar", "a": 5},
+            {"_id": "a-empty", "a": {}},
+            {"_id": "b-null", "a": {"b": None}},
+            {"_id": "b-set", "a": {"b": 1}},
+        ]
+    )
+    nulls = ["a-empty", "a-null", "a-scalar", "b-null", "no-a"]
+
+    def ids(query: Doc) -> list[str]:
+        return sorted(document["_id"] for document in db.items.find(query))
+
+    assert ids({"a.b": None}) == nulls
+    assert ids({"a.b": {"$eq": None}}) == nulls
+    assert ids({"a.b": {"$ne": None}}) == ["b-set"]
+    assert ids({"a.b": {"$exists": False}}) == ["a-empty", "a-null", "a-scalar", "no-a"]
+    assert ids({"a.b": {"$exists": True}}) == ["b-null", "b-set"]
+    assert db.items.count_documents({"a.b": {"$ne": None}}) == 1
+
+
 # --- catalog ----------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ but died before pushing is pushed by its campaign's recovery."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dev.fake_apns import FakeApnsControl
 from shared import operations
-from shared.campaigns import PUSH_UPDATE, batches, planning
+from shared.campaigns import PUSH_UPDATE, batches
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import advance, run_plan
 from shared.campaigns.recovery import Recovery, recover_stalled
@@ -279,7 +280,7 @@ def test_passes_written_but_not_pushed_are_pushed_by_their_campaigns_recovery(
 
 
 def test_a_dead_redis_at_lock_release_does_not_replace_the_walks_outcome(
-    job_context: JobContext, db: Any, monkeypatch: pytest.MonkeyPatch
+    job_context: JobContext, db: Any
 ) -> None:
     class DyingLock:
         def acquire(self) -> bool:
@@ -294,8 +295,8 @@ def test_a_dead_redis_at_lock_release_does_not_replace_the_walks_outcome(
 
     correlation_id, _ = _campaign(db, count=SIZE)
     broker = Broker(correlation_id)
-    monkeypatch.setattr(planning, "process_client", lambda url: Client())
-    _plan(job_context, correlation_id, broker)  # raised ConnectionError before the fix
+    dying = replace(job_context, redis_client=Client())  # type: ignore[arg-type]
+    _plan(dying, correlation_id, broker)  # raised ConnectionError before the fix
     assert [batch for batch, _ in broker.take()] == ["batch:0000000"]
     assert _operation(db, correlation_id)["plan"]["done"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import secrets
 import socket
 import time
@@ -109,7 +108,7 @@ def test_sends_once_with_a_fresh_link_and_forgets_the_address(
     assert url.path == f"/api/demo/passes/{pass_id}/view"
     query = parse_qs(url.query)
     assert query["medium"] == ["email"]
-    secret = link_secret("demo", is_local=True, environ=os.environ)
+    secret = link_secret("demo", is_local=True, configured=job_context.settings.link_secret)
     assert secret is not None
     now = int(time.time())
     assert verify_link(secret, "demo", pass_id, query["t"][0], now) is LinkCheck.VALID

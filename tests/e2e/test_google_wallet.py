@@ -150,8 +150,9 @@ def test_a_skinny_link_first_sends_google_an_object_it_lacks(
 
 
 @pytest.mark.usefixtures("worker")
-def test_device_auto_and_preview(demo: ApiClient, fake_google: FakeGoogleControl) -> None:
+def test_device_auto_and_preview(demo: ApiClient, fake_google: FakeGoogleControl, db: Any) -> None:
     pass_id = create_pass(demo)
+    token = db.passes.find_one({"_id": pass_id})["authenticationToken"]
     url = demo.url(f"/passes/{pass_id}")
 
     def get(device: str, user_agent: str = "") -> requests.Response:
@@ -176,6 +177,9 @@ def test_device_auto_and_preview(demo: ApiClient, fake_google: FakeGoogleControl
     both = demo.session.get(demo.url(f"/passes/{pass_id}/preview"), timeout=10)
     assert both.status_code == 200 and both.json() == body
     assert body["apple"]["serialNumber"] == pass_id
+    # The live token would let a reader of the preview register devices: never shown.
+    assert token not in preview.text
+    assert body["apple"]["authenticationToken"] != token
     assert body["google"]["objectId"] == object_id(pass_id)
     assert body["google"]["object"] == fake_google.object(object_id(pass_id))["resource"]  # type: ignore[index]
 

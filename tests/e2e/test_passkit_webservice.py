@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -36,6 +37,12 @@ def make_pass(
         "tenant": tenant,
         "passType": "loyalty",
         "authenticationToken": secrets.token_urlsafe(24),
+        "identifiers": {},
+        "metadata": {},
+        "additionalData": {},
+        "version": 1,
+        "createdAt": utcnow(),
+        "updatedAt": utcnow(),
         "apple": {
             "passTypeIdentifier": PASS_TYPE_ID,
             "updateTag": update_tag,
@@ -277,11 +284,12 @@ def test_invalid_path_is_400_naming_it(api_url: str, device: str, serial: str, f
 
 
 @pytest.fixture
-def guarded_url(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def guarded_url(settings: Settings) -> Iterator[str]:
     """An API whose storm guard allows 3 calls per minute and 2 registrations per device."""
-    monkeypatch.setenv(storm.RATE_ENV, "3")
-    monkeypatch.setenv(storm.MAX_PER_DEVICE_ENV, "2")
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    guarded = dataclasses.replace(
+        settings, apple_registration_rate=3, apple_max_registrations_per_device=2
+    )
+    server = make_server("127.0.0.1", 0, create_app(guarded), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -312,6 +320,113 @@ def test_storm_guard(guarded_url: str, db: Any) -> None:
     assert register(guarded_url, other, first).status_code == 201
     assert register(guarded_url, other, second).status_code == 201
     assert register(guarded_url, other, first).status_code == 200
+
+
+def serve(app: Any) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def small_pass_url(settings: Settings) -> Iterator[str]:
+    """An API letting 3 devices register a pass, behind one trusted proxy."""
+    limits = {"apple_max_devices_per_pass": 3, "trusted_proxy_hops": 1}
+    yield from serve(create_app(dataclasses.replace(settings, **limits)))
+
+
+def client_address() -> dict[str, str]:
+    """A client address of its own (set by the trusted proxy), for counters of its own."""
+    return {"X-Forwarded-For": f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"}
+
+
+def register_from(base: str, device: str, document: dict[str, Any], **headers: str) -> Any:
+    return requests.post(
+        registration_url(base, device, document["_id"]),
+        json={"pushToken": push_token()},
+        headers={**auth(document), **headers},
+        timeout=10,
+    )
+
+
+def test_a_pass_is_registered_on_a_bounded_number_of_devices(small_pass_url: str, db: Any) -> None:
+    document = make_pass(db)
+    devices = [new_device() for _ in range(4)]
+    for device in devices[:3]:
+        assert register(small_pass_url, device, document).status_code == 201
+    full = register(small_pass_url, devices[3], document)
+    assert full.status_code == 429, full.text
+    assert full.headers["Retry-After"] == str(storm.LIMIT_RETRY_AFTER_S)
+    [error] = full.json()["errors"]
+    assert error == {"field": "serialNumber", "reason": "already registered on 3 devices"}
+    # A device that holds the pass may register again (a new push token); one leaving
+    # makes room for another.
+    assert register(small_pass_url, devices[0], document).status_code == 200
+    assert requests.delete(
+        registration_url(small_pass_url, devices[1], document["_id"]),
+        headers=auth(document),
+        timeout=10,
+    ).ok
+    assert register(small_pass_url, devices[3], document).status_code == 201
+    registered = db.registrations.find({"serialNumber": document["_id"]})
+    assert sorted(r["deviceLibraryIdentifier"] for r in registered) == sorted(
+        [devices[0], devices[2], devices[3]]
+    )
+
+
+@pytest.fixture(scope="module")
+def rated_url(settings: Settings) -> Iterator[str]:
+    """An API allowing 3 registration calls per pass and per client address, and 2 log calls
+    per client address, each per minute, behind one trusted proxy."""
+    limits = {
+        "apple_pass_registration_rate": 3,
+        "apple_address_registration_rate": 3,
+        "apple_address_log_rate": 2,
+        "trusted_proxy_hops": 1,
+    }
+    yield from serve(create_app(dataclasses.replace(settings, **limits)))
+
+
+def assert_told_to_retry(response: Any, field: str) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["code"] == "too_many_requests"
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert 1 <= int(response.headers["Retry-After"]) <= storm.WINDOW_S
+
+
+def test_registration_calls_are_rated_per_pass(rated_url: str, db: Any) -> None:
+    document = make_pass(db)
+    for _ in range(3):  # each from another device and address: only the pass is common
+        response = register_from(rated_url, new_device(), document, **client_address())
+        assert response.status_code == 201
+    flooded = register_from(rated_url, new_device(), document, **client_address())
+    assert_told_to_retry(flooded, "serialNumber")
+    assert db.registrations.count_documents({"serialNumber": document["_id"]}) == 3
+
+
+def test_registration_calls_are_rated_per_client_address(rated_url: str, db: Any) -> None:
+    address = client_address()
+    for _ in range(3):  # each for another pass, from another device: only the address is common
+        assert register_from(rated_url, new_device(), make_pass(db), **address).status_code == 201
+    document = make_pass(db)
+    flooded = register_from(rated_url, new_device(), document, **address)
+    assert_told_to_retry(flooded, "client")
+    assert db.registrations.count_documents({"serialNumber": document["_id"]}) == 0
+    # Another client is not held back by this one.
+    assert register_from(rated_url, new_device(), document, **client_address()).status_code == 201
+
+
+def test_device_log_calls_are_rated_per_client_address(rated_url: str) -> None:
+    address = client_address()
+    url = f"{rated_url}/apple/demo/v1/log"
+    for _ in range(2):
+        assert requests.post(url, json={"logs": ["x"]}, headers=address, timeout=10).ok
+    flooded = requests.post(url, json={"logs": ["x"]}, headers=address, timeout=10)
+    assert_told_to_retry(flooded, "client")
+    other = requests.post(url, json={"logs": ["x"]}, headers=client_address(), timeout=10)
+    assert other.status_code == 200
 
 
 def test_concurrent_duplicate_registrations_store_one(api_url: str, db: Any) -> None:

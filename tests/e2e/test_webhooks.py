@@ -130,6 +130,26 @@ def test_a_delivery_answered_400_fails_for_good_and_shows_per_endpoint(
     assert "body" not in listed
 
 
+def test_the_endpoint_listing_answers_after_deliveries_that_never_failed(
+    db: Any, jobs: JobQueue, receiver: Receiver, demo: ApiClient
+) -> None:
+    # A delivered event keeps `lastFailure: null`; the listing must not take it for a failure
+    # (it answered 500 on the dev MongoDB server, whose matcher did).
+    healthy = endpoint(receiver, "ok", ["*"])
+    rejecting = endpoint(receiver, "reject", ["*"])
+    delivered_id, failed_id = fire(db, jobs, [healthy, rejecting], "pass.updated")
+    assert finished(db, delivered_id)["status"] == "delivered"
+    assert finished(db, failed_id)["status"] == "failed"
+
+    response = demo.session.get(demo.url("/webhooks"), timeout=10)
+    assert response.status_code == 200, response.text
+    listed = {e["id"]: e for e in response.json()["endpoints"]}
+    assert listed[healthy.id]["counts"] == {"pending": 0, "delivered": 1, "failed": 0}
+    assert listed[healthy.id]["lastFailure"] is None
+    assert listed[rejecting.id]["counts"] == {"pending": 0, "delivered": 0, "failed": 1}
+    assert listed[rejecting.id]["lastFailure"]["deliveryId"] == failed_id
+
+
 def test_events_reach_subscribed_endpoints_only_and_once(
     db: Any, jobs: JobQueue, receiver: Receiver
 ) -> None:

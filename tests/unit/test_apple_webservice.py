@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from api.apple import storm
+from config.settings import load_settings
 from shared.apple import webservice
 from shared.apple.webservice import PassRef
 from tests.support.processes import free_port
@@ -101,15 +102,24 @@ def test_device_logs_are_capped_cut_redacted_and_on_one_line() -> None:
     assert push_token[:8] not in long_line
 
 
-def test_storm_limits_from_environment() -> None:
-    assert storm.limits_from_env({}) == storm.StormLimits(120, 500)
-    environ = {storm.RATE_ENV: "5", storm.MAX_PER_DEVICE_ENV: " 7 "}
-    assert storm.limits_from_env(environ) == storm.StormLimits(5, 7)
+def test_storm_limits_are_settings_checked_at_start_up() -> None:
+    rate, per_device = (
+        "PASSWIRE_APPLE_REGISTRATION_RATE",
+        "PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE",
+    )
+    defaults = load_settings({})
+    assert (defaults.apple_registration_rate, defaults.apple_max_registrations_per_device) == (
+        120,
+        500,
+    )
+    settings = load_settings({rate: "5", per_device: " 7 "})
+    assert (settings.apple_registration_rate, settings.apple_max_registrations_per_device) == (5, 7)
     for bad in ("0", "-1", "ten", "²"):
-        with pytest.raises(ValueError, match=storm.RATE_ENV):
-            storm.limits_from_env({storm.RATE_ENV: bad})
+        with pytest.raises(ValueError, match=rate):
+            load_settings({rate: bad})
 
 
 def test_storm_guard_lets_calls_through_when_redis_is_down() -> None:
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    assert storm.retry_after(unreachable, "device-1", calls_per_window=1) is None
+    budgets = [storm.device_budget("device-1", 1), storm.address_budget("log", "::1", 1)]
+    assert storm.retry_after(unreachable, budgets) is None

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.celery import QUEUES, TASK_ROUTES, beat_schedule, celery_config
+from config.celery import EXPIRE_DUE, QUEUES, RESEND_OWED, TASK_ROUTES, beat_schedule, celery_config
 from config.settings import Settings
 from dev.dev_certs import ensure_dev_certs
 from dev.stack import DEV_CERTS_DIR, build_processes
-from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"mongo", "redis"}
@@ -105,6 +104,27 @@ def test_one_beat_process_everywhere(tmp_path: Path) -> None:
     local = {name: shlex.split(command) for name, command in processes.items()}
     for commands in (_procfile(), _compose(), local):
         assert [name for name, command in commands.items() if _is_beat(command)] == ["beat"]
+
+
+def test_every_api_server_logs_through_the_redacting_config(tmp_path: Path) -> None:
+    # tests/e2e/test_gunicorn_web.py runs the Procfile's command; the others must match it.
+    processes, _, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    for web in (_procfile()["web"], _compose()["web"], shlex.split(processes["web"])):
+        gunicorn = [Path(word).name for word in web].index("gunicorn")
+        options = web[gunicorn + 1 :]
+        assert options[options.index("--config") + 1] == "python:config.gunicorn", web
+        assert "--access-logfile" not in options and "--access-logformat" not in options
+
+
+def test_the_access_log_redacts_link_tokens_wherever_they_appear() -> None:
+    from config.gunicorn import redact_link_tokens
+
+    assert redact_link_tokens("GET /p/view?t=abc.DEF-1_2&medium=sms HTTP/1.1") == (
+        "GET /p/view?t=[redacted]&medium=sms HTTP/1.1"
+    )
+    assert redact_link_tokens("t=abc") == "t=[redacted]"  # the query string atom
+    assert redact_link_tokens("medium=email&t=abc") == "medium=email&t=[redacted]"
+    assert redact_link_tokens("https://x/view?at=1&format=t") == "https://x/view?at=1&format=t"
 
 
 @pytest.mark.parametrize(

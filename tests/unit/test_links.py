@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.links import SECRET_ENV, LinkCheck, link_secret, sign_link, verify_link
+from shared.links import LinkCheck, link_secret, sign_link, verify_link
 
 SECRET = b"k" * 32
 NOW = 1_750_000_000
@@ -96,12 +96,12 @@ def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatc
 
 def test_secret_lookup() -> None:
     long = "s" * 32
-    assert link_secret("demo", is_local=False, environ={SECRET_ENV: long}) == long.encode()
-    assert link_secret("demo", is_local=True, environ={SECRET_ENV: long}) == long.encode()
+    assert link_secret("demo", is_local=False, configured=long) == long.encode()
+    assert link_secret("demo", is_local=True, configured=long) == long.encode()
     # Production without a secret: pages are disabled; local runs get a fixed development one.
-    assert link_secret("demo", is_local=False, environ={}) is None
-    dev = link_secret("demo", is_local=True, environ={})
+    assert link_secret("demo", is_local=False, configured="") is None
+    dev = link_secret("demo", is_local=True, configured="")
     assert dev is not None and len(dev) >= 32
     # A short secret is never used, not even locally.
-    assert link_secret("demo", is_local=True, environ={SECRET_ENV: "short"}) is None
-    assert link_secret("demo", is_local=False, environ={SECRET_ENV: "short"}) is None
+    assert link_secret("demo", is_local=True, configured="short") is None
+    assert link_secret("demo", is_local=False, configured="short") is None

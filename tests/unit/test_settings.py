@@ -40,3 +40,62 @@ def test_the_expiry_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PASSWIRE_EXPIRY_INTERVAL_S", "0")
     with pytest.raises(ValueError, match="PASSWIRE_EXPIRY_INTERVAL_S"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PASSWIRE_CAMPAIGN_BATCH_SIZE", "0", "between 1 and 5000, got 0"),
+        ("PASSWIRE_CAMPAIGN_BATCH_SIZE", "5001", "between 1 and 5000"),
+        ("PASSWIRE_CAMPAIGN_BATCH_SIZE", "five hundred", "must be an integer"),
+        ("PASSWIRE_CAMPAIGN_BATCH_SIZE", "1.5", "must be an integer"),
+        ("PASSWIRE_CAMPAIGN_WINDOW", "0", "between 1 and 1000"),
+        ("PASSWIRE_WEBHOOK_RETRY_BASE_S", "soon", "must be a number"),
+        ("PASSWIRE_WEBHOOK_RETRY_BASE_S", "-1", "above 0"),
+        ("PASSWIRE_WEBHOOK_MAX_ATTEMPTS", "0", "at least 1"),
+        ("PASSWIRE_APPLE_MAX_REGISTRATIONS_PER_DEVICE", "0", "at least 1"),
+        ("PASSWIRE_APPLE_MAX_DEVICES_PER_PASS", "0", "at least 1"),
+        ("PASSWIRE_APPLE_PASS_REGISTRATION_RATE", "0", "at least 1"),
+        ("PASSWIRE_APPLE_ADDRESS_LOG_RATE", "0", "at least 1"),
+        ("PASSWIRE_TRUSTED_PROXY_HOPS", "-1", "at least 0"),
+        ("APNS_PORT", "https", "must be an integer"),
+    ],
+)
+def test_a_bad_value_stops_the_process_at_load(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=name) as raised:
+        load_settings({name: value})
+    assert message in str(raised.value)
+
+
+def test_the_settings_moved_here_keep_their_defaults_and_read_their_variables() -> None:
+    defaults = load_settings({})
+    assert (defaults.campaign_batch_size, defaults.campaign_window) == (500, 4)
+    assert (defaults.webhook_retry_base_s, defaults.webhook_max_attempts) == (5.0, 8)
+    assert defaults.link_secret == ""
+    settings = load_settings(
+        {
+            "PASSWIRE_CAMPAIGN_BATCH_SIZE": " 100 ",
+            "PASSWIRE_CAMPAIGN_WINDOW": "2",
+            "PASSWIRE_WEBHOOK_RETRY_BASE_S": "0.2",
+            "PASSWIRE_LINK_SECRET": "s" * 40,
+        }
+    )
+    assert (settings.campaign_batch_size, settings.campaign_window) == (100, 2)
+    assert settings.webhook_retry_base_s == 0.2
+    assert settings.link_secret == "s" * 40
+
+
+def test_secrets_never_show_in_the_settings_repr() -> None:
+    secrets = {"PASSWIRE_LINK_SECRET": "link-" + "s" * 40, "FLOWER_BASIC_AUTH": "ops:hunter2"}
+    shown = repr(load_settings(secrets))
+    assert "redis_url=" in shown  # the repr is there, only without the secrets
+    assert "link-sss" not in shown and "hunter2" not in shown
+
+
+def test_the_apple_device_limits() -> None:
+    defaults = load_settings({})
+    assert (defaults.apple_max_devices_per_pass, defaults.trusted_proxy_hops) == (20, 0)
+    settings = load_settings(
+        {"PASSWIRE_APPLE_MAX_DEVICES_PER_PASS": "5", "PASSWIRE_TRUSTED_PROXY_HOPS": "1"}
+    )
+    assert (settings.apple_max_devices_per_pass, settings.trusted_proxy_hops) == (5, 1)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from config.settings import load_settings
 from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
 from shared.webhooks.policy import DELIVERED, FAILED, RETRY, RetryPolicy, classify
 
@@ -106,10 +107,11 @@ def test_retry_after_is_honoured_up_to_an_hour() -> None:
     assert policy.delay_after(1, retry_after_s=86_400) == 3600
 
 
-def test_the_policy_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PASSWIRE_WEBHOOK_RETRY_BASE_S", "0.5")
-    monkeypatch.setenv("PASSWIRE_WEBHOOK_MAX_ATTEMPTS", "3")
-    assert RetryPolicy.from_env() == RetryPolicy(base_s=0.5, max_attempts=3)
-    monkeypatch.setenv("PASSWIRE_WEBHOOK_MAX_ATTEMPTS", "three")
-    with pytest.raises(ValueError, match="webhook retry settings"):
-        RetryPolicy.from_env()
+def test_the_policy_comes_from_the_settings() -> None:
+    environ = {"PASSWIRE_WEBHOOK_RETRY_BASE_S": "0.5", "PASSWIRE_WEBHOOK_MAX_ATTEMPTS": "3"}
+    policy = RetryPolicy.from_settings(load_settings(environ))
+    assert policy == RetryPolicy(base_s=0.5, max_attempts=3)
+    with pytest.raises(ValueError, match="PASSWIRE_WEBHOOK_MAX_ATTEMPTS"):
+        load_settings({"PASSWIRE_WEBHOOK_MAX_ATTEMPTS": "three"})
+    with pytest.raises(ValueError, match="PASSWIRE_WEBHOOK_RETRY_BASE_S"):
+        load_settings({"PASSWIRE_WEBHOOK_RETRY_BASE_S": "0"})

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 
-from shared.campaigns import BATCH_TASK, PLAN_TASK, WATCHDOG_TASK
+from config.celery import CAMPAIGN_WATCHDOG
+from shared.campaigns import BATCH_TASK, PLAN_TASK
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from shared.campaigns.recovery import recover_stalled
@@ -68,7 +69,7 @@ def campaign_batch(
     return status_of(run_batch(context, correlation_id, batch_id, pass_ids))
 
 
-@shared_task(name=WATCHDOG_TASK, base=PasswireTask, bind=True)
+@shared_task(name=CAMPAIGN_WATCHDOG, base=PasswireTask, bind=True)
 def campaign_watchdog(self: PasswireTask, *, stall_s: int) -> int:
     """Re-send what stalled campaigns lost (shared/campaigns/recovery.py); how many it took."""
     recovered = recover_stalled(

@@ -7,18 +7,12 @@ from typing import Any
 from celery import current_app
 
 from shared.passes.jobs import JobContext
-from shared.providers.fetching import process_client
 from workers.runtime import database, settings, tenants
 
 
 def job_context() -> JobContext:
-    return JobContext(
-        db=database(),
-        tenants=tenants(),
-        settings=settings,
-        events_queue=current_app,
-        external=process_client(),  # one session per worker process, kept alive across jobs
-    )
+    # The clients are this worker process's own (JobContext's defaults), kept across jobs.
+    return JobContext(db=database(), tenants=tenants(), settings=settings, events_queue=current_app)
 
 
 def status_of(operation: dict[str, Any] | None) -> str:

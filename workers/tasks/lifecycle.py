@@ -8,10 +8,9 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 
-from config.celery import BULK_QUEUE
+from config.celery import BULK_QUEUE, EXPIRE_DUE, RESEND_OWED
 from shared.infra.clock import utcnow
 from shared.jobs import DELETE_PASS, EnqueueError
-from shared.lifecycle import EXPIRE_DUE, RESEND_OWED
 from shared.lifecycle.deletion import run_delete
 from shared.lifecycle.expiry import expire_due
 from shared.lifecycle.refresh import REFRESH_TASK

@@ -9,13 +9,12 @@ longer than that to a second worker. A longer wait is made of several hops.
 from __future__ import annotations
 
 import logging
-import os
-from functools import cache
 from typing import Any
 
 import requests
 from celery import shared_task
 
+from shared.infra import process_clients
 from shared.infra.clock import utcnow
 from shared.webhooks.delivery import deliver
 from shared.webhooks.events import DELIVER_WEBHOOK, send
@@ -24,8 +23,6 @@ from workers.base import PasswireTask
 from workers.runtime import database, settings
 
 log = logging.getLogger(__name__)
-
-_sessions: dict[int, requests.Session] = {}
 
 
 class WebhookTask(PasswireTask):
@@ -39,15 +36,7 @@ class WebhookTask(PasswireTask):
 
 def _session() -> requests.Session:
     """One HTTP session (connection pool) per process, never shared across a fork."""
-    pid = os.getpid()
-    if pid not in _sessions:
-        _sessions[pid] = requests.Session()
-    return _sessions[pid]
-
-
-@cache
-def _policy() -> RetryPolicy:
-    return RetryPolicy.from_env()
+    return process_clients.get(("webhook-session",), requests.Session)
 
 
 def max_countdown_s() -> float:
@@ -71,7 +60,7 @@ def deliver_webhook(
         _session(),
         now=utcnow(),
         attempt=attempt,
-        policy=_policy(),
+        policy=RetryPolicy.from_settings(settings),
     )
     if outcome.retry_in is not None and outcome.next_attempt is not None:
         kwargs: dict[str, Any] = {
