@@ -18,6 +18,7 @@ cancellation stops only the passes not written yet.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,29 +77,33 @@ class CancelWatch:
 
 class BatchLease:
     """This job holds the batch for `length` seconds, renewed (at most every quarter of it)
-    whenever `renew` is called, so a running batch is never taken for a lost one."""
+    whenever `renew` is called, so a running batch is never taken for a lost one, and another
+    copy of its message (a duplicate send, a re-send) does not run it meanwhile."""
 
     def __init__(
         self,
-        take: Callable[[datetime], None],
+        take: Callable[[datetime], bool],
         *,
         length: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._take, self._length, self._clock = take, length, clock
-        self._renewed_at: float | None = None
+        self._renewed_at = clock()
+
+    def take(self) -> bool:
+        self._renewed_at = self._clock()
+        return self._take(utcnow() + timedelta(seconds=self._length))
 
     def renew(self) -> None:
-        now = self._clock()
-        if self._renewed_at is not None and now - self._renewed_at < self._length / 4:
-            return
-        self._renewed_at = now
-        self._take(utcnow() + timedelta(seconds=self._length))
+        if self._clock() - self._renewed_at >= self._length / 4:
+            self.take()  # lost meanwhile (we were too slow): carry on, at least once
 
 
-def _lease(context: JobContext, correlation_id: str, batch_id: str) -> BatchLease:
-    def take(until: datetime) -> None:
-        repo.lease_batch(context.db, correlation_id, batch_id, until=until, now=utcnow())
+def _lease(context: JobContext, correlation_id: str, batch_id: str, owner: str) -> BatchLease:
+    def take(until: datetime) -> bool:
+        return repo.lease_batch(
+            context.db, correlation_id, batch_id, owner=owner, until=until, now=utcnow()
+        )
 
     return BatchLease(take, length=float(context.settings.campaign_stall_s))
 
@@ -335,15 +340,25 @@ def _stopped(
 
 
 def run_batch(
-    context: JobContext, correlation_id: str, batch_id: str, pass_ids: Sequence[str]
+    context: JobContext,
+    correlation_id: str,
+    batch_id: str,
+    pass_ids: Sequence[str],
+    *,
+    owner: str | None = None,
 ) -> dict[str, Any] | None:
-    """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice."""
+    """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice.
+    `owner`: who runs it (the task id, the same when a message is delivered again); a copy
+    with another owner does nothing while this one holds the batch."""
     db = context.db
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
         return operation
-    lease = _lease(context, correlation_id, batch_id)
-    lease.renew()
+    owner = owner or secrets.token_hex(8)
+    lease = _lease(context, correlation_id, batch_id, owner)
+    if not lease.take():
+        log.info("%s is being run by another job: this copy does nothing", batch_id)
+        return operation
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
@@ -392,4 +407,6 @@ def run_batch(
     passes_repo.mark_google_synced(db, tenant_id, synced)
     if result is not None and result["status"] in operations.FINAL_STATUSES:
         repo.drop_batches(db, correlation_id)  # nothing left to recover
+    else:
+        repo.release_batch(db, correlation_id, batch_id, owner=owner)
     return result

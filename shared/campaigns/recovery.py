@@ -33,6 +33,7 @@ from shared.campaigns import PUSH_UPDATE
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from shared.infra.clock import utcnow
+from shared.infra.transient import TRANSIENT_ERRORS
 from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as repo
 
@@ -75,8 +76,15 @@ def recover_stalled(
         if not repo.claim_recovery(context.db, operation["_id"], cutoff=cutoff, now=now):
             continue
         walk = (window or context.settings.campaign_window, size)
-        recovery = _recover(context, operation, now, send_plan, send_batch, walk)
-        log.warning("campaign %s stalled since %s: %s", operation["_id"], cutoff, recovery)
+        try:
+            recovery = _recover(context, operation, now, send_plan, send_batch, walk)
+        except TRANSIENT_ERRORS:
+            raise  # retried whole (idempotent); this campaign again after one more bound
+        except Exception:
+            # One campaign the watchdog cannot handle must not stop it for the others.
+            log.exception("campaign %s: recovery failed", operation["_id"])
+            continue
+        log.warning("campaign %s made no progress since %s: %s", operation["_id"], cutoff, recovery)
         done.append(recovery)
     return done
 

@@ -200,18 +200,35 @@ def save_batch(
 
 
 def lease_batch(
-    db: Database[Any], correlation_id: str, batch_id: str, *, until: datetime, now: datetime
-) -> None:
-    """A job holds this batch until `until` (renewed while it runs); the operation is alive."""
-    db[BATCHES].update_one(
-        {"_id": _batch_key(correlation_id, batch_id)}, {"$set": {"leasedUntil": until}}
+    db: Database[Any],
+    correlation_id: str,
+    batch_id: str,
+    *,
+    owner: str,
+    until: datetime,
+    now: datetime,
+) -> bool:
+    """Take or renew the lease of a batch for job `owner` until `until`: only when nobody holds
+    it, its lease ran out, or `owner` holds it already. True when `owner` holds it now (a batch
+    saved before leases existed counts as free); the operation is alive either way."""
+    key = _batch_key(correlation_id, batch_id)
+    result = db[BATCHES].update_one(
+        {
+            "_id": key,
+            "$or": [{"leasedUntil": None}, {"leasedUntil": {"$lte": now}}, {"owner": owner}],
+        },
+        {"$set": {"leasedUntil": until, "owner": owner}},
     )
     db[operations.COLLECTION].update_one({"_id": correlation_id}, {"$set": {"aliveAt": now}})
+    if result.matched_count == 1:
+        return True
+    return db[BATCHES].count_documents({"_id": key}, limit=1) == 0
 
 
-def release_batch(db: Database[Any], correlation_id: str, batch_id: str) -> None:
+def release_batch(db: Database[Any], correlation_id: str, batch_id: str, *, owner: str) -> None:
     db[BATCHES].update_one(
-        {"_id": _batch_key(correlation_id, batch_id)}, {"$set": {"leasedUntil": None}}
+        {"_id": _batch_key(correlation_id, batch_id), "owner": owner},
+        {"$set": {"leasedUntil": None}},
     )
 
 

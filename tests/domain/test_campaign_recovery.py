@@ -7,6 +7,7 @@ but died before pushing is pushed by its campaign's recovery."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -57,10 +58,23 @@ class Broker:
         return taken
 
 
+CREATED: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _left_stalled_for_nobody(db: Any) -> Iterator[None]:
+    """Campaigns these tests leave running end here: a later watchdog of the session (the
+    fault suite's) would otherwise take them up."""
+    yield
+    for correlation_id in CREATED:
+        operations.fail(db, correlation_id, "test over")
+
+
 def _campaign(db: Any, count: int = PASSES) -> tuple[str, list[str]]:
     tag = secrets.token_hex(6)
     pass_ids = insert_segment(db, tag, count)
     correlation_id = f"op-{secrets.token_hex(8)}"
+    CREATED.append(correlation_id)
     operations.create(
         db,
         operations.new_operation(
@@ -103,6 +117,13 @@ def _watchdog(context: JobContext, broker: Broker, after: timedelta) -> list[Rec
         window=WINDOW,
         size=SIZE,
     )
+
+
+def _leases_run_out(db: Any, correlation_id: str) -> None:
+    """The time the watchdog's clock skips: a dead job's leases have ended."""
+    past = utcnow() - STALL
+    for batch in repo.batches(db, correlation_id):
+        db.campaign_batches.update_one({"_id": batch["_id"]}, {"$set": {"leasedUntil": past}})
 
 
 def _mine(recoveries: list[Recovery], correlation_id: str) -> Recovery:
@@ -163,9 +184,40 @@ def test_a_running_batch_holds_its_lease_and_is_not_resent(
     broker.take()
     now = utcnow()
     until = now + STALL * 10
-    repo.lease_batch(db, correlation_id, "batch:0000000", until=until, now=now - STALL * 2)
+    repo.lease_batch(
+        db, correlation_id, "batch:0000000", owner="job-1", until=until, now=now - STALL * 2
+    )
     recovery = _mine(_watchdog(job_context, broker, STALL * 2), correlation_id)
     assert recovery.resent == ["batch:0000001"]
+
+
+def test_a_second_copy_of_a_running_batch_does_nothing_until_its_lease_ends(
+    job_context: JobContext, db: Any
+) -> None:
+    correlation_id, pass_ids = _campaign(db, count=SIZE)
+    broker = Broker(correlation_id)
+    _plan(job_context, correlation_id, broker)
+    [(batch_id, ids)] = broker.take()
+    now = utcnow()
+    repo.lease_batch(db, correlation_id, batch_id, owner="job-1", until=now + STALL, now=now)
+
+    run_batch(job_context, correlation_id, batch_id, ids, owner="job-2")  # a duplicate
+    assert _operation(db, correlation_id)["counters"]["processed"] == 0
+    assert {d["version"] for d in db.passes.find({"_id": {"$in": pass_ids}})} == {1}
+    # The same message delivered again (same task id) takes it over.
+    run_batch(job_context, correlation_id, batch_id, ids, owner="job-1")
+    assert _operation(db, correlation_id)["status"] == "completed"
+
+
+def test_a_copy_runs_once_the_holders_lease_ran_out(job_context: JobContext, db: Any) -> None:
+    correlation_id, _ = _campaign(db, count=SIZE)
+    broker = Broker(correlation_id)
+    _plan(job_context, correlation_id, broker)
+    [(batch_id, ids)] = broker.take()
+    past = utcnow() - STALL
+    repo.lease_batch(db, correlation_id, batch_id, owner="dead-job", until=past, now=past)
+    run_batch(job_context, correlation_id, batch_id, ids, owner="job-2")
+    assert _operation(db, correlation_id)["status"] == "completed"
 
 
 def test_when_the_walks_next_batch_is_lost_the_watchdog_walks_on(
@@ -267,6 +319,7 @@ def test_passes_written_but_not_pushed_are_pushed_by_their_campaigns_recovery(
     written = list(db.passes.find({"_id": {"$in": pass_ids}}))
     assert all(d["version"] == 2 and d.get("applePushPending") for d in written)
     assert fake_apns.pushes() == []
+    _leases_run_out(db, correlation_id)
 
     recovery = _mine(_watchdog(job_context, broker, STALL * 2), correlation_id)
     assert recovery.resent == [batch[0]]
@@ -314,6 +367,7 @@ def test_a_cancelled_campaigns_recovery_pushes_what_was_written_and_cancels_the_
         with pytest.raises(SystemExit):
             run_batch(job_context, correlation_id, *written)  # wrote its passes, then died
     operations.request_cancel(db, "demo", correlation_id)
+    _leases_run_out(db, correlation_id)
 
     recovery = _mine(_watchdog(job_context, broker, STALL * 2), correlation_id)
     assert recovery.cancelled == ["batch:0000000", "batch:0000001"]
@@ -328,3 +382,23 @@ def test_a_cancelled_campaigns_recovery_pushes_what_was_written_and_cancels_the_
     assert {i: stored[i]["version"] for i in pass_ids} == {
         i: 2 if i in written[1] else 1 for i in pass_ids
     }
+
+
+def test_a_campaign_the_watchdog_cannot_recover_does_not_stop_it_for_the_others(
+    job_context: JobContext, db: Any
+) -> None:
+    broken, _ = _campaign(db)
+    _plan(job_context, broken, Broker(broken))
+    operations.request_cancel(db, "demo", broken)
+    db.operations.update_one({"_id": broken}, {"$unset": {"intent": ""}})  # a corrupt document
+    correlation_id, _ = _campaign(db)
+    broker = Broker(correlation_id)
+    _plan(job_context, correlation_id, broker)
+    broker.take()
+
+    try:
+        recoveries = _watchdog(job_context, broker, STALL * 2)
+    finally:
+        operations.fail(db, broken, "corrupt")  # no later watchdog run trips over it
+    assert broken not in {r.correlation_id for r in recoveries}
+    assert _mine(recoveries, correlation_id).resent == ["batch:0000000", "batch:0000001"]
