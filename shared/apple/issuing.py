@@ -103,7 +103,7 @@ def with_messages(
     apple_messages.add_message_fields(
         doc, messages, style=apple.style, template_places=apple.places_message
     )
-    return serialise(doc), apple_messages.message_strings(apple.files, messages)
+    return serialise(doc), apple_messages.message_strings(apple.type_strings, messages)
 
 
 def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> SignedPass:

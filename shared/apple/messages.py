@@ -114,18 +114,39 @@ def _canonical(language: str) -> str:
     return language.replace("_", "-").lower()
 
 
-def _type_strings(type_files: Mapping[str, bytes]) -> tuple[dict[str, str], dict[str, str]]:
-    """(canonical language → folder name, folder name → pass.strings text) of a pass type."""
-    folders: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    for name, data in type_files.items():
-        folder, _, rest = name.partition(".lproj/")
-        if not rest:
-            continue
-        folders[_canonical(folder)] = folder
-        if rest == STRINGS_NAME:
-            texts[folder] = decode_strings(data)
-    return folders, texts
+@dataclass(frozen=True)
+class TypeStrings:
+    """A pass type's languages and pass.strings, prepared once at load: per folder, the
+    UTF-16 bytes each pass's own file starts with (BOM and the pass type's entries)."""
+
+    folders: Mapping[str, str]  # canonical language → folder name ("pt-br" → "pt-BR")
+    heads: Mapping[str, bytes]  # folder name → start of its pass.strings (UTF-16LE + BOM)
+
+    @classmethod
+    def of(cls, type_files: Mapping[str, bytes]) -> TypeStrings:
+        folders: dict[str, str] = {}
+        texts: dict[str, str] = {}
+        for name, data in type_files.items():
+            folder, _, rest = name.partition(".lproj/")
+            if not rest:
+                continue
+            folders[_canonical(folder)] = folder
+            if rest == STRINGS_NAME:
+                text = decode_strings(data)
+                texts[folder] = text if not text or text.endswith("\n") else text + "\n"
+        return cls(folders, {folder: to_utf16(text) for folder, text in texts.items()})
+
+    def head_for(self, canonical: str, fallback: str) -> bytes:
+        """The pass type's entries for a language: its own, else its base language's (fr for
+        fr-CA), else the fallback folder's; none at all when the pass type has none."""
+        for folder in (
+            self.folders.get(canonical),
+            self.folders.get(canonical.split("-", maxsplit=1)[0]),
+            fallback,
+        ):
+            if folder is not None and folder in self.heads:
+                return self.heads[folder]
+        return to_utf16("")
 
 
 def _escape(text: str) -> str:
@@ -142,9 +163,7 @@ def _entry(key: str, value: str) -> str:
     return f'"{_escape(key)}" = "{_escape(value)}";\n'
 
 
-def message_strings(
-    type_files: Mapping[str, bytes], messages: Sequence[PassMessage]
-) -> dict[str, bytes]:
+def message_strings(type_strings: TypeStrings, messages: Sequence[PassMessage]) -> dict[str, bytes]:
     """The pass's own `<lang>.lproj/pass.strings` files: for every language the pass type
     has and every language a message has, the pass type's entries (for a language it lacks:
     those of the same base language, else of DEFAULT_LANGUAGE or its first) plus each
@@ -152,33 +171,28 @@ def message_strings(
     are no messages: such passes use the pass type's files as they are."""
     if not messages:
         return {}
-    folders, texts = _type_strings(type_files)
+    folders = dict(type_strings.folders)
     if not folders:  # a device whose language has no folder must still find `content`
         folders[DEFAULT_LANGUAGE] = DEFAULT_LANGUAGE
+    texts: list[dict[str, str]] = []  # per message: canonical language → text
     for message in messages:
-        for tag in message.localized:
+        by_language: dict[str, str] = {}
+        for tag, text in message.localized.items():
             language = lproj_language(tag)
             if language is not None:
                 folders.setdefault(_canonical(language), language)
+                by_language[_canonical(language)] = text
+        texts.append(by_language)
     fallback = folders.get(DEFAULT_LANGUAGE) or folders[min(folders)]
     files: dict[str, bytes] = {}
     for canonical, folder in sorted(folders.items()):
-        base = folders.get(canonical.split("-")[0], fallback)
-        text = texts.get(folder, texts.get(base, texts.get(fallback, "")))
-        if text and not text.endswith("\n"):
-            text += "\n"
-        for message in messages:
-            text += _entry(message.key, _text_for(message, canonical))
-        files[f"{folder}{_STRINGS_SUFFIX}"] = to_utf16(text)
+        entries = "".join(
+            _entry(message.key, localized.get(canonical, message.content))
+            for message, localized in zip(messages, texts, strict=True)
+        )
+        head = type_strings.head_for(canonical, fallback)
+        files[f"{folder}{_STRINGS_SUFFIX}"] = head + entries.encode("utf-16-le")
     return files
-
-
-def _text_for(message: PassMessage, canonical_language: str) -> str:
-    for tag, text in message.localized.items():
-        language = lproj_language(tag)
-        if language is not None and _canonical(language) == canonical_language:
-            return text
-    return message.content
 
 
 def is_strings_file(name: str) -> bool:

@@ -435,6 +435,10 @@ class ApplePassType:
     # The template shows the newest message itself ({{ message.text }}); else passwire adds
     # it as a back field.
     places_message: bool = False
+    # Its languages and pass.strings, ready for passes that carry messages.
+    type_strings: apple_messages.TypeStrings = field(
+        default_factory=lambda: apple_messages.TypeStrings({}, {}), repr=False
+    )
 
     def assets_for(self, has_own_strings: bool) -> PassTypeAssets:
         if has_own_strings and self.message_assets is not None:
@@ -690,6 +694,7 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
             {k: v for k, v in folder.files.items() if not apple_messages.is_strings_file(k)}
         ),
         places_message=places_message,
+        type_strings=apple_messages.TypeStrings.of(folder.files),
     )
 
 

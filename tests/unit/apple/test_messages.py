@@ -18,6 +18,7 @@ from shared.apple.certificates import SigningIdentity
 from shared.apple.messages import (
     CURRENT_FIELD_KEY,
     PassMessage,
+    TypeStrings,
     lproj_language,
     message_strings,
 )
@@ -100,7 +101,7 @@ def test_strings_resolve_each_message_in_each_language(demo: ApplePassType) -> N
         PassMessage("op2", "Double points today", {"fr": "Points doublés aujourd'hui"}),
         PassMessage("op1", 'Say "hi"\nplease'),
     ]
-    files = message_strings(demo.files, messages)
+    files = message_strings(demo.type_strings, messages)
     assert set(files) == {"en.lproj/pass.strings", "fr.lproj/pass.strings"}
     french, english = strings_of(files, "fr"), strings_of(files, "en")
     assert french["msg-op2"] == "Points doublés aujourd'hui"
@@ -114,7 +115,7 @@ def test_strings_resolve_each_message_in_each_language(demo: ApplePassType) -> N
 
 def test_a_message_language_the_pass_type_lacks_gets_a_folder(demo: ApplePassType) -> None:
     files = message_strings(
-        demo.files, [PassMessage("op", "Hello", {"pt-br": "Olá", "fr-CA": "Allô"})]
+        demo.type_strings, [PassMessage("op", "Hello", {"pt-br": "Olá", "fr-CA": "Allô"})]
     )
     assert strings_of(files, "pt-BR")["msg-op"] == "Olá"
     # Other entries come from the same base language when the pass type has it...
@@ -125,7 +126,9 @@ def test_a_message_language_the_pass_type_lacks_gets_a_folder(demo: ApplePassTyp
 
 
 def test_a_pass_type_without_languages_files_content_under_english() -> None:
-    files = message_strings({"icon.png": b"png"}, [PassMessage("op", "Hello", {"de": "Hallo"})])
+    files = message_strings(
+        TypeStrings.of({"icon.png": b"png"}), [PassMessage("op", "Hello", {"de": "Hallo"})]
+    )
     assert strings_of(files, "en") == {"msg-op": "Hello"}
     assert strings_of(files, "de") == {"msg-op": "Hallo"}
 
@@ -157,7 +160,7 @@ def test_a_message_pass_ships_its_own_strings_signed(
 ) -> None:
     """The manifest covers the per-pass strings, which replace the pass type's (no member
     twice), and the images come from the pass type's archive unchanged."""
-    strings = message_strings(demo.files, [PassMessage("op", "Hi", {"fr": "Salut"})])
+    strings = message_strings(demo.type_strings, [PassMessage("op", "Hi", {"fr": "Salut"})])
     pass_json = json.dumps(
         {
             "passTypeIdentifier": identity.pass_type_identifier,
