@@ -19,7 +19,8 @@ The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.expiratio
 when the pass has none: write it with `| default:` or inside `{% if %}`), `pass.balance` (the
 amount passwire keeps for the pass, in minor units for money, 0 when never set),
 `pass.identifiers.<name>`, `pass.metadata.<name>`, `pass.additionalData.<name>`,
-`external.<name>` and `now`. A template referencing anything else fails to load.
+`external.<name>`, `now` and (Apple only) `message.text`, the newest message's key
+(shared/apple/messages.py). A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
 load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
@@ -85,6 +86,7 @@ MIN_AUTHENTICATION_TOKEN = 16  # Apple: "at least 16 characters"
 SAMPLE_NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # fixed, so load checks are repeatable
 SAMPLE_BALANCE = 1250
 SAMPLE_MESSAGE = apple_messages.PassMessage(id="SAMPLE", content="sample message")
+MESSAGE_VARIABLE = f"{apple_messages.TEMPLATE_VARIABLE}.text"  # the newest message's key
 
 
 class DataDeclarationError(ValueError):
@@ -454,8 +456,6 @@ def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
     root, rest = segments[0], segments[1:]
     if root == "now":
         allowed = not rest
-    elif root == apple_messages.TEMPLATE_VARIABLE:
-        allowed = list(rest) == ["text"]
     elif root == "external":
         allowed = bool(rest) and rest[0] in declared.external
     elif root == "pass" and rest and rest[0] in PASS_SCALARS:
@@ -562,7 +562,8 @@ def _template_problems(
     problems = [
         f"{name}:{ref.line}: {reason}"
         for ref in referenced_variables(template)
-        if (reason := _reference_problem(ref, declared)) is not None
+        if ref.text != MESSAGE_VARIABLE  # Apple templates only (Google shares the rest)
+        and (reason := _reference_problem(ref, declared)) is not None
     ]
     problems.extend(
         f"{name}:{line}: unknown filter {filter_name!r}"
@@ -705,7 +706,7 @@ def _message_placement(
     writes `{{ message.text }}` must make it a field's whole value with a changeMessage
     holding %@, in the check render: else no iPhone would get the alert (load fails)."""
     name = template.name
-    variable = f"{apple_messages.TEMPLATE_VARIABLE}.text"
+    variable = MESSAGE_VARIABLE
     places = any(ref.text == variable for ref in referenced_variables(template))
     doc, _ = _render_document(template, sample, style=style, show_output=False)
     fields = [
