@@ -166,6 +166,14 @@ def test_by_identifier_a_message_reaches_the_one_pass_named(
     assert read_strings(after["fr.lproj/pass.strings"])[alert["value"]] == "Your table is ready"
     assert read_strings(after["en.lproj/pass.strings"])[alert["value"]] == "Your table is ready"
 
+    # Deleted, the pass is kept voided for its device, message strings included.
+    deletion = demo.session.delete(demo.url(f"/passes/{device.serial}"), timeout=10)
+    assert deletion.status_code == 202, deletion.text
+    assert demo.wait_for_final(deletion.json()["correlationId"])["status"] == "completed"
+    voided = fetch_verified(device, apple_pki, tmp_path / "voided")
+    assert json.loads(voided["pass.json"])["voided"] is True
+    assert read_strings(voided["en.lproj/pass.strings"])[alert["value"]] == "Your table is ready"
+
 
 def test_a_message_to_a_pass_without_devices_is_recorded_for_later(
     demo: ApiClient, db: Any, api_url: str

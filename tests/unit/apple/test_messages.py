@@ -88,6 +88,13 @@ def test_the_newest_message_is_a_back_field_wallet_alerts_on(demo: ApplePassType
     assert [f["key"] for f in back[2:]] == ["member", "terms"]  # the template's, after
 
 
+def test_a_silent_message_changes_the_value_without_alerting(demo: ApplePassType) -> None:
+    silent = {**record("op2", "Quiet"), "alert": False}
+    doc, _ = render(demo, document(silent, record("op1", "Loud")))
+    current = doc["storeCard"]["backFields"][0]
+    assert current == {"key": CURRENT_FIELD_KEY, "value": "msg-op2"}  # no changeMessage
+
+
 def test_a_pass_without_messages_renders_as_before(demo: ApplePassType) -> None:
     """The template's bytes untouched (not even re-serialised) and no strings of its own."""
     context = build_render_context(document(), external={}, now=NOW)
