@@ -283,7 +283,8 @@ def run_batch(
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
         return operation
-    tenant_id, patch = operation["tenant"], messages.campaign_patch(operation)
+    tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
+    patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
