@@ -15,6 +15,9 @@ identifiers, metadata and additionalData.points. Stages, each timed per run over
 - render+sign: both, what a job does per pass (the zip is not built in the job);
 - assemble: `assemble_pkpass` from the stored signed parts, what serving a .pkpass costs;
 - full build: render+sign+assemble;
+- --messages N: every pass carries N messages (shared/passes/messages.py), so it is rendered
+  with its message fields and signed with its own pass.strings (shared/apple/messages.py);
+  without it, passes carry none and take the fast path;
 - RSA floor: cryptography's raw RSA-2048 PKCS#1 v1.5 SHA-256 signature of 32 bytes (what
   `openssl speed rsa2048` measures): one of these per pass is the least signing can cost.
 
@@ -36,6 +39,7 @@ import platform
 import pstats
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -49,8 +53,11 @@ from cryptography.hazmat.backends.openssl.backend import backend as openssl_back
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dev/ is not installed
+
 from config.settings import CONFIG_DIR, Settings
-from shared.apple import issuing, testing_certs
+from dev import testing_certs
+from shared.apple import issuing
 from shared.apple.package import SignedPass, assemble_pkpass
 from shared.infra.clock import utcnow
 from shared.infra.ids import new_pass_id
@@ -78,8 +85,9 @@ def load_demo(certs_dir: Path) -> tuple[Tenant, PassType]:
     return tenant, pass_type
 
 
-def make_documents(count: int, seed: int) -> list[dict[str, Any]]:
-    """Pass documents as the create job stores them; optional data present on most passes."""
+def make_documents(count: int, seed: int, messages: int = 0) -> list[dict[str, Any]]:
+    """Pass documents as the create job stores them; optional data present on most passes;
+    `messages` messages on each (newest first, as campaign batches record them)."""
     rng = random.Random(seed)
     documents = []
     for index in range(count):
@@ -102,6 +110,18 @@ def make_documents(count: int, seed: int) -> list[dict[str, Any]]:
                 now=utcnow(),
             )
         )
+        documents[-1]["messages"] = [
+            {
+                "id": f"op-{index}-{number}",
+                "content": f"Double points on your next visit ({number})",
+                "localizedContent": {"fr": f"Points doublés à votre prochaine visite ({number})"},
+                "at": utcnow(),
+                "alert": True,
+            }
+            for number in range(messages, 0, -1)
+        ]
+        if not messages:
+            del documents[-1]["messages"]
     return documents
 
 
@@ -173,12 +193,14 @@ def build_stages(
     renditions = [render_one(document) for document in documents]
     signed_parts = [issuing.sign(tenant, pass_type, rendition) for rendition in renditions]
     prechecked = getattr(pass_type.apple, "prechecked", None) is not None
+    first_assets = pass_type.apple.assets_for(bool(signed_parts[0].extra_files))
     print(
         f"demo pass type {tenant.id}/{PASS_TYPE_ID} (template prechecked: {prechecked}): "
         f"{len(assets.digests)} asset files, "
+        f"{len(signed_parts[0].extra_files)} own strings files per pass, "
         f"pass.json {statistics.median(len(r.pass_json) for r in renditions):.0f} B (median), "
         f"signature {len(signed_parts[0].signature)} B, "
-        f".pkpass {len(assemble_pkpass(assets, signed_parts[0])) / 1024:.1f} KiB"
+        f".pkpass {len(assemble_pkpass(first_assets, signed_parts[0])) / 1024:.1f} KiB"
     )
     digest = b"\x5a" * 32
 
@@ -193,13 +215,16 @@ def build_stages(
     def render_sign_all() -> list[SignedPass]:
         return [issuing.sign(tenant, pass_type, render_one(document)) for document in documents]
 
+    apple = pass_type.apple
+
     def assemble_all() -> None:
         for signed in signed_parts:
-            assemble_pkpass(assets, signed)
+            assemble_pkpass(apple.assets_for(bool(signed.extra_files)), signed)
 
     def build_all() -> None:
         for document in documents:
-            assemble_pkpass(assets, issuing.sign(tenant, pass_type, render_one(document)))
+            signed = issuing.sign(tenant, pass_type, render_one(document))
+            assemble_pkpass(apple.assets_for(bool(signed.extra_files)), signed)
 
     def rsa_all() -> None:
         for _ in documents:
@@ -249,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--passes", type=int, default=3000, help="passes per run")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--messages", type=int, default=0, help="messages each pass carries (default none)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one render+sign run")
     parser.add_argument(
         "--processes", type=int, default=0, help="then render+sign in N processes at once"
@@ -259,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="passwire-bench-certs-") as certs:
         tenant, pass_type = load_demo(Path(certs))
-    stages = build_stages(tenant, pass_type, make_documents(count, args.seed))
+    stages = build_stages(tenant, pass_type, make_documents(count, args.seed, args.messages))
     stages[JOB]()  # warm-up
     timings = {label: Timing() for label in stages}
     for run in range(1, args.runs + 1):

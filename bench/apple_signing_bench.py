@@ -14,6 +14,7 @@ import platform
 import random
 import statistics
 import struct
+import sys
 import tempfile
 import time
 import zlib
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cryptography
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dev/ is not installed
 
 from dev import testing_certs
 from shared.apple.certificates import (

@@ -1,26 +1,37 @@
-"""`PUT /api/<tenantId>/passes/<passId>/notification`: a campaign of one pass.
+"""`PUT /api/<tenantId>/passes/<passId>/notification` and
+`PUT /api/<tenantId>/passes/notification?id.<system>.<key>=value`: a campaign of one pass.
 
-The pass is checked here (404 before anything is written); the message and the patch then
-travel the push-update path (api/push_updates/launch.py), so one code path delivers every
-message and counts it (`google.notified`, `google.notificationSuppressed`).
+The pass is found here (404 none, 409 several, before anything is written); the message and
+the patch then travel the push-update path (api/push_updates/launch.py), so one code path
+delivers every message and counts it (`apple.notified`, `google.notified`,
+`google.notificationSuppressed`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, request
 from flask.views import MethodView
 
+from api import services
 from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
-from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
+from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.lookup import find_tenant_pass
 from api.notifications.schemas import PassNotificationSchema
-from api.passes.schemas import ACCEPTED_HEADERS, AcceptedSchema
+from api.passes.schemas import (
+    ACCEPTED_HEADERS,
+    LOOKUP_PARAMETER,
+    AcceptedSchema,
+    load_pass_lookup,
+)
 from api.push_updates.launch import operation_location, start_campaign
 from shared.campaigns.segments import Segment
 from shared.credentials.scopes import NOTIFICATION_SEND
 from shared.passes.search import PassFilter
+from shared.repositories import passes as passes_repo
 
 blp = Blueprint(
     "pass_notifications",
@@ -43,17 +54,73 @@ class PassNotification(MethodView):
         """Send the pass's holder a message, optionally with a JSON Merge Patch of its data:
         a campaign whose segment is this one pass (operation kind `pushUpdate`).
 
-        The message is added to the pass's Google Wallet object, with a notification while
-        the pass has some left (3 a day), silently beyond; the patch re-renders the pass and
-        pushes its devices like `POST /push-updates`. Each request sends the message again; a
-        retry with the same `Idempotency-Key` gets the first answer instead."""
-        tenant_id = current_tenant().id
-        pass_id: str = find_tenant_pass(passId)["_id"]
-        correlation_id = start_campaign(
-            tenant_id,
-            Segment(filters=PassFilter(), ids=(pass_id,)),
-            patch=body["data"],
-            message=body["message"],
+        On iPhones the message is a lock-screen notification (the pass is re-rendered with
+        it and its devices pushed) and stays readable on the back of the pass with the few
+        before it. It is added to the pass's Google Wallet object, with a notification while
+        the pass has some left (3 a day), silently beyond. The patch re-renders the pass like
+        `POST /push-updates`. Each request sends the message again; a retry with the same
+        `Idempotency-Key` gets the first answer instead."""
+        return _send(find_tenant_pass(passId)["_id"], body)
+
+
+@blp.route("/notification")
+class PassNotificationByIdentifier(MethodView):
+    # `/passes/notification` also matches `/passes/<passId>`: Flask's own OPTIONS answer
+    # would list that route's methods too, so this path answers OPTIONS itself (below).
+    provide_automatic_options = False
+
+    @error_responses(
+        *TENANT_API_ERRORS,
+        *JSON_BODY_ERRORS,
+        descriptions={
+            404: "Unknown tenant, or no pass matches.",
+            409: "Several passes match (or a request with this Idempotency-Key is still "
+            "being processed).",
+        },
+    )
+    @requires_scope(NOTIFICATION_SEND)
+    @blp.arguments(PassNotificationSchema)
+    @blp.doc(parameters=[LOOKUP_PARAMETER])
+    @blp.response(202, AcceptedSchema, headers=ACCEPTED_HEADERS)
+    def put(self, body: dict[str, Any], tenantId: str) -> Any:
+        """Send a message to the one pass an external identifier names
+        (`id.<system>.<key>=value`, or `id=<passId>`), as `PUT …/passes/{passId}/notification`
+        does: 404 when none matches, 409 when several do; nothing is queued then."""
+        lookup = load_pass_lookup(request.args)
+        matches = passes_repo.find_pass_ids(
+            services.database(), current_tenant().id, lookup, limit=2
         )
-        accepted = {"correlationId": correlation_id, "passId": pass_id}
-        return accepted, 202, operation_location(tenant_id, correlation_id)
+        if not matches:
+            raise ApiError(404, "No pass matches.", errors=[{"field": "id", "reason": "no match"}])
+        if len(matches) > 1:
+            raise ApiError(
+                409,
+                "Several passes match; name one by its id or a unique identifier.",
+                errors=[{"field": "id", "reason": "more than one pass matches"}],
+            )
+        return _send(matches[0], body)
+
+
+def _send(pass_id: str, body: dict[str, Any]) -> Any:
+    """The campaign of one pass: 202 with its correlationId and where to follow it."""
+    tenant_id = current_tenant().id
+    correlation_id = start_campaign(
+        tenant_id,
+        Segment(filters=PassFilter(), ids=(pass_id,)),
+        patch=body["data"],
+        message=body["message"],
+    )
+    accepted = {"correlationId": correlation_id, "passId": pass_id}
+    return accepted, 202, operation_location(tenant_id, correlation_id)
+
+
+def _options(**_: str) -> Response:
+    response = Response(status=200)
+    response.headers["Allow"] = "OPTIONS, PUT"
+    return response
+
+
+# Registered with Flask's own add_url_rule: an OPTIONS route is not part of the API's spec.
+FlaskBlueprint.add_url_rule(
+    blp, "/notification", "notification_options", _options, methods=["OPTIONS"]
+)

@@ -17,8 +17,9 @@ class PassNotificationSchema(Schema):
         MessageSchema,
         required=True,
         metadata={
-            "description": "Added to the pass's Google Wallet object; notifies the holder "
-            "at most 3 times a day per pass."
+            "description": "A lock-screen notification on the pass's iPhones (kept on the "
+            "back of the pass with the few before it) and a message on its Google Wallet "
+            "object, which notifies the holder at most 3 times a day per pass."
         },
     )
     data = fields.Nested(

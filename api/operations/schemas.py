@@ -13,6 +13,12 @@ class AppleCountersSchema(Schema):
     pushed = fields.Integer(load_default=0, dump_default=0)
     failed = fields.Integer(load_default=0, dump_default=0)
     unregistered = fields.Integer(load_default=0, dump_default=0)
+    notified = fields.Integer(
+        metadata={
+            "description": "pushes that brought a lock-screen message (also counted in "
+            "`pushed`); present once a message was delivered"
+        }
+    )
 
 
 class GoogleCountersSchema(Schema):

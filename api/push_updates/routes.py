@@ -34,9 +34,11 @@ class PushUpdates(MethodView):
         Apple pass changed and push their devices (unchanged ones count `unchanged`).
 
         `filter` uses the pass search grammar as JSON; `{}` selects every pass of the tenant.
-        `message` is added to each pass's Google Wallet object, notifying the holder at most 3
-        times a day per pass (silent beyond, counted `google.notificationSuppressed`); Apple Wallet
-        announces changed fields through their `changeMessage`. Follow the job at the
+        `message` reaches every registered iPhone as a lock-screen notification (the pass is
+        re-rendered with it, kept on its back with the few before it, and its devices pushed:
+        `apple.notified`) and is added to each pass's Google Wallet object, notifying the holder
+        at most 3 times a day per pass (silent beyond, counted `google.notificationSuppressed`).
+        Follow the job at the
         Location (operation kind `pushUpdate`, with throughput and ETA while it runs)."""
         tenant_id = current_tenant().id
         correlation_id = start_campaign(

@@ -111,8 +111,9 @@ def _installed(state: str | None) -> bool | None:
 
 
 class MessageSchema(Schema):
-    """A message for the holders: added to Google Wallet objects (see the operation's
-    `google.notified` and `google.notificationSuppressed` counters)."""
+    """A message for the holders: a lock-screen notification on their iPhones and a message
+    on their Google Wallet objects (see the operation's `apple.notified`, `google.notified`
+    and `google.notificationSuppressed` counters)."""
 
     class Meta:
         unknown = RAISE

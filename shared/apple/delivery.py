@@ -36,5 +36,7 @@ def pkpass_for(tenant: Tenant, document: Mapping[str, Any]) -> ServedPass | None
     pass_type = tenant.pass_types.get(document["passType"])
     if not apple or pass_type is None or pass_type.apple is None:
         return None
-    body = assemble_pkpass(pass_type.apple.assets, signed_parts(apple))
+    signed = signed_parts(apple)
+    # A pass carrying messages ships its own pass.strings instead of its type's.
+    body = assemble_pkpass(pass_type.apple.assets_for(bool(signed.extra_files)), signed)
     return ServedPass(body, apple["lastModified"], f'"{apple["contentHash"]}"')

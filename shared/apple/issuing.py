@@ -1,22 +1,30 @@
 """Render and sign the Apple side of a pass, and describe it for storage.
 
-A pass stores only its own signed parts (pass.json, manifest.json, signature); images stay
-with the pass type. `contentHash` lets an update skip signing and pushing when the rendered
-pass.json did not change.
+A pass stores only its own signed parts (pass.json, manifest.json, signature, and when it
+carries messages its own `<lang>.lproj/pass.strings`); images stay with the pass type.
+`contentHash` lets an update skip signing and pushing when the rendered pass did not change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.apple import messages as apple_messages
 from shared.apple.barcodes import barcode_messages
 from shared.apple.certificates import SigningMaterialError
 from shared.apple.package import SignedPass, sign_pass
-from shared.apple.passtype import PassRenderError, build_render_context, render_pass_json
+from shared.apple.pass_json import serialise
+from shared.apple.passtype import (
+    ApplePassType,
+    PassRenderError,
+    build_render_context,
+    render_pass_json,
+)
 from shared.lifecycle.apple_keys import status_keys
 from shared.tenancy.tenants import PassType, Tenant
 
@@ -32,10 +40,16 @@ class AppleRendition:
     content_hash: str
     # Stored with the pass: a scanned barcode names it (shared/apple/barcodes.py).
     barcode_messages: tuple[str, ...] = ()
+    # The pass's own <lang>.lproj/pass.strings (only passes carrying messages have them).
+    strings: Mapping[str, bytes] = field(default_factory=dict)
 
 
-def content_hash(pass_json: bytes) -> str:
-    return hashlib.sha256(pass_json).hexdigest()
+def content_hash(pass_json: bytes, strings: Mapping[str, bytes] | None = None) -> str:
+    digest = hashlib.sha256(pass_json)
+    for name in sorted(strings or {}):  # no strings: the hash of pass.json alone, as before
+        digest.update(b"\0" + name.encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256((strings or {})[name]).digest())
+    return digest.hexdigest()
 
 
 def render(
@@ -66,18 +80,37 @@ def render(
         raise AppleRenderFailed(f"Apple pass does not render: {exc}") from exc
     except SigningMaterialError as exc:
         raise AppleRenderFailed(f"Apple certificate unusable: {exc.reason}") from exc
+    pass_json, strings = with_messages(pass_type.apple, pass_json, document)
     return AppleRendition(
         pass_type.apple_pass_type_identifier,
         pass_json,
-        content_hash(pass_json),
+        content_hash(pass_json, strings),
         tuple(barcode_messages(pass_json)),
+        strings,
     )
+
+
+def with_messages(
+    apple: ApplePassType, pass_json: bytes, document: Mapping[str, Any]
+) -> tuple[bytes, dict[str, bytes]]:
+    """The rendered pass.json with the pass's messages on it, and the pass's own
+    pass.strings resolving them. A pass without messages keeps the fast path: its bytes as
+    they are (nothing parsed) and no strings of its own."""
+    messages = apple_messages.from_records(document.get("messages") or ())
+    if not messages:
+        return pass_json, {}
+    doc = json.loads(pass_json)
+    apple_messages.add_message_fields(
+        doc, messages, style=apple.style, template_places=apple.places_message
+    )
+    return serialise(doc), apple_messages.message_strings(apple.type_strings, messages)
 
 
 def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> SignedPass:
     assert pass_type.apple is not None
     identity = tenant.apple_identities.get(rendition.pass_type_identifier)
-    return sign_pass(rendition.pass_json, pass_type.apple.assets, identity)
+    assets = pass_type.apple.assets_for(bool(rendition.strings))
+    return sign_pass(rendition.pass_json, assets, identity, extra_files=rendition.strings)
 
 
 def next_last_modified(previous: datetime | None, now: datetime) -> datetime:
@@ -100,7 +133,7 @@ def stored_form(
     last_modified: datetime,
 ) -> dict[str, Any]:
     """The pass document's `apple` sub-document."""
-    return {
+    stored: dict[str, Any] = {
         "passTypeIdentifier": rendition.pass_type_identifier,
         "contentHash": rendition.content_hash,
         "passJson": signed.pass_json,
@@ -110,9 +143,19 @@ def stored_form(
         "lastModified": last_modified,
         "barcodeMessages": list(rendition.barcode_messages),
     }
+    if signed.extra_files:
+        # A list, not a mapping: the names hold dots, which MongoDB keys should not.
+        stored["strings"] = [
+            {"name": name, "data": data} for name, data in sorted(signed.extra_files.items())
+        ]
+    return stored
 
 
 def signed_parts(stored: Mapping[str, Any]) -> SignedPass:
+    own = {str(item["name"]): bytes(item["data"]) for item in stored.get("strings") or ()}
     return SignedPass(
-        bytes(stored["passJson"]), bytes(stored["manifest"]), bytes(stored["signature"])
+        bytes(stored["passJson"]),
+        bytes(stored["manifest"]),
+        bytes(stored["signature"]),
+        own,
     )

@@ -19,7 +19,8 @@ The render context is `pass.id`, `pass.passType`, `pass.status`, `pass.expiratio
 when the pass has none: write it with `| default:` or inside `{% if %}`), `pass.balance` (the
 amount passwire keeps for the pass, in minor units for money, 0 when never set),
 `pass.identifiers.<name>`, `pass.metadata.<name>`, `pass.additionalData.<name>`,
-`external.<name>` and `now`. A template referencing anything else fails to load.
+`external.<name>`, `now` and (Apple only) `message.text`, the newest message's key
+(shared/apple/messages.py). A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
 load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
@@ -38,11 +39,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from shared.apple import messages as apple_messages
 from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
 from shared.apple.manifest import PASS_JSON_NAME
 from shared.apple.package import PassTypeAssets
 from shared.apple.pass_json import (
     ANY_STRING_CHECKS,
+    FIELD_GROUPS,
     compact_text,
     dotted_path,
     isolated_check,
@@ -82,6 +85,8 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 MIN_AUTHENTICATION_TOKEN = 16  # Apple: "at least 16 characters"
 SAMPLE_NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # fixed, so load checks are repeatable
 SAMPLE_BALANCE = 1250
+SAMPLE_MESSAGE = apple_messages.PassMessage(id="SAMPLE", content="sample message")
+MESSAGE_VARIABLE = f"{apple_messages.TEMPLATE_VARIABLE}.text"  # the newest message's key
 
 
 class DataDeclarationError(ValueError):
@@ -426,6 +431,21 @@ class ApplePassType:
     assets: PassTypeAssets  # `files` hashed and zipped once, for build_pkpass
     # The template's per-pass shortcut (PrecheckedTemplate), None for templates with tags.
     prechecked: PrecheckedTemplate | None = field(default=None, repr=False)
+    # The same files without their pass.strings, for passes carrying messages: those ship
+    # their own strings (the pass type's plus the messages', shared/apple/messages.py).
+    message_assets: PassTypeAssets | None = field(default=None, repr=False)
+    # The template shows the newest message itself ({{ message.text }}); else passwire adds
+    # it as a back field.
+    places_message: bool = False
+    # Its languages and pass.strings, ready for passes that carry messages.
+    type_strings: apple_messages.TypeStrings = field(
+        default_factory=lambda: apple_messages.TypeStrings({}, {}), repr=False
+    )
+
+    def assets_for(self, has_own_strings: bool) -> PassTypeAssets:
+        if has_own_strings and self.message_assets is not None:
+            return self.message_assets
+        return self.assets
 
 
 def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
@@ -464,6 +484,7 @@ def sample_context(declared: DeclaredData, pass_type_id: str) -> dict[str, Any]:
         },
         "external": group("external"),
         "now": SAMPLE_NOW,
+        apple_messages.TEMPLATE_VARIABLE: {"text": SAMPLE_MESSAGE.key},
     }
 
 
@@ -482,10 +503,12 @@ def build_render_context(
     }
     if document.get("expirationDate") is not None:
         the_pass["expirationDate"] = document["expirationDate"]
+    messages = apple_messages.from_records(document.get("messages") or ())
     return {
         "pass": the_pass,
         "external": dict(external),
         "now": now,
+        apple_messages.TEMPLATE_VARIABLE: apple_messages.template_value(messages),
     }
 
 
@@ -539,7 +562,8 @@ def _template_problems(
     problems = [
         f"{name}:{ref.line}: {reason}"
         for ref in referenced_variables(template)
-        if (reason := _reference_problem(ref, declared)) is not None
+        if ref.text != MESSAGE_VARIABLE  # Apple templates only (Google shares the rest)
+        and (reason := _reference_problem(ref, declared)) is not None
     ]
     problems.extend(
         f"{name}:{line}: unknown filter {filter_name!r}"
@@ -582,11 +606,18 @@ class _Folder:
             if path.name == STRINGS_NAME and path.is_file():
                 try:
                     text = decode_strings(path.read_bytes())
-                    parse_strings_text(text)
+                    entries = parse_strings_text(text)
                 except StringsError as exc:
                     self.problems.append(f"{self.label(member)}: {exc}")
-                else:
-                    self.files[member] = to_utf16(text)
+                    continue
+                reserved = apple_messages.STRING_KEY_PREFIX
+                self.problems.extend(
+                    f"{self.label(member)}: key {key!r}: keys starting with {reserved!r} "
+                    "are passwire's (messages)"
+                    for key in entries
+                    if key.startswith(reserved)
+                )
+                self.files[member] = to_utf16(text)
             elif path.suffix == ".png" and path.is_file():
                 self.add_image(member, path)
             else:
@@ -643,6 +674,12 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
     problems = template_problems + folder.problems
     if style is not None:
         problems.extend(folder.style_problems(style))
+    places_message = False
+    if template is not None and style is not None and not problems:
+        places_message, message_problems = _message_placement(
+            template, style, sample_context(declared, pass_type_id=directory.name)
+        )
+        problems.extend(message_problems)
     if problems or template is None or style is None:
         raise ApplePassTypeError(directory, problems)
     return ApplePassType(
@@ -654,7 +691,47 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         prechecked=PrecheckedTemplate.learn(
             template, style, sample_context(declared, pass_type_id=directory.name)
         ),
+        message_assets=PassTypeAssets.prepare(
+            {k: v for k, v in folder.files.items() if not apple_messages.is_strings_file(k)}
+        ),
+        places_message=places_message,
+        type_strings=apple_messages.TypeStrings.of(folder.files),
     )
+
+
+def _message_placement(
+    template: JsonTemplate, style: str, sample: Mapping[str, Any]
+) -> tuple[bool, list[str]]:
+    """(whether the template shows the newest message itself, problems). A template that
+    writes `{{ message.text }}` must make it a field's whole value with a changeMessage
+    holding %@, in the check render: else no iPhone would get the alert (load fails)."""
+    name = template.name
+    variable = MESSAGE_VARIABLE
+    places = any(ref.text == variable for ref in referenced_variables(template))
+    doc, _ = _render_document(template, sample, style=style, show_output=False)
+    fields = [
+        item
+        for group in FIELD_GROUPS
+        for item in ((doc or {}).get(style) or {}).get(group) or []
+        if isinstance(item, dict)
+    ]
+    problems = [
+        f"{name}: field key {item['key']!r}: keys starting with "
+        f"{apple_messages.RESERVED_FIELD_PREFIX!r} are passwire's (messages)"
+        for item in fields
+        if str(item.get("key", "")).startswith(apple_messages.RESERVED_FIELD_PREFIX)
+    ]
+    if places and not any(
+        item.get("value") == SAMPLE_MESSAGE.key and "%@" in str(item.get("changeMessage", ""))
+        for item in fields
+    ):
+        problems.append(
+            f"{name}: {{{{ {variable} }}}} is not a field's whole value with a changeMessage "
+            "containing %@ (as the check render gives it), so iPhones would get no message "
+            'alert: use e.g. {"key": "news", "value": "{{ message.text }}", '
+            '"changeMessage": "%@"}, or drop it and passwire adds the field on the back'
+        )
+    return places, problems
 
 
 def render_pass_json(

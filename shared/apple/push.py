@@ -7,7 +7,7 @@ the PassKit web service what changed. Tokens APNs rejects for good are unregiste
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,18 @@ class PushCounts:
     pushed: int = 0
     failed: int = 0
     unregistered: int = 0
+    # Pushes delivered for a new version carrying a lock-screen message (also in `pushed`).
+    notified: int = 0
 
     def as_counters(self) -> dict[str, int]:
-        return {
+        counters = {
             "apple.pushed": self.pushed,
             "apple.failed": self.failed,
             "apple.unregistered": self.unregistered,
         }
+        if self.notified:
+            counters["apple.notified"] = self.notified
+        return counters
 
 
 _configs: dict[tuple[str, str, int, str], ApnsConfig] = {}
@@ -69,19 +74,24 @@ def push_to_devices(
     tenant_id: str,
     pass_type_identifier: str,
     pass_ids: Iterable[str],
+    alerting: Collection[str] = (),
 ) -> PushCounts:
-    """Push every device registered for `pass_ids`; counts one result per push token."""
+    """Push every device registered for `pass_ids`; counts one result per push token, and
+    as `notified` those delivered to a device of a pass in `alerting` (whose new version
+    carries a lock-screen message)."""
     by_pass = registrations.push_tokens_for_passes(db, tenant_id, list(pass_ids))
     tokens = sorted({token for devices in by_pass.values() for _, token in devices})
     if not tokens:
         return PushCounts()
-    pushed = failed = unregistered = 0
+    alerted = {token for pass_id in alerting for _, token in by_pass.get(pass_id, ())}
+    pushed = failed = unregistered = notified = 0
     for result in client.send_pushes(pass_type_identifier, tokens):
         if result.outcome is Outcome.DELIVERED:
             pushed += 1
+            notified += result.token in alerted
         elif result.outcome is Outcome.UNREGISTER:
             unregistered += 1
             registrations.remove_by_push_token(db, result.token, pass_type_identifier)
         else:
             failed += 1
-    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered)
+    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered, notified=notified)

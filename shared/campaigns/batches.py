@@ -30,6 +30,7 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
+from shared.passes import messages
 from shared.passes.apple_versions import assign_update_tags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import GoogleRenderFailed, new_google_version
@@ -116,6 +117,8 @@ class _Tally:
     errors: list[operations.ItemError] = field(default_factory=list)
     to_push: dict[str, tuple[str, int]] = field(default_factory=dict)  # id → (topic, tag)
     on_google: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → as stored
+    message_id: str | None = None  # the campaign's message, if it has one
+    alerting: set[str] = field(default_factory=set)  # pushed with that message as an alert
 
     def fail(self, pass_id: str, reason: str) -> None:
         self.errors.append(operations.ItemError(pass_id, reason))
@@ -125,6 +128,8 @@ class _Tally:
         if document.get("applePushPending") and document.get("apple"):
             apple = document["apple"]
             self.to_push[document["_id"]] = (apple["passTypeIdentifier"], apple["updateTag"])
+            if messages.alerted_by(document, self.message_id):
+                self.alerting.add(document["_id"])
         if document.get("google"):
             self.on_google[document["_id"]] = document
         if written or document["_id"] in self.to_push:
@@ -147,6 +152,7 @@ def _prepare(
     for name in PATCHABLE:
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
+    patched = messages.with_message(patched, patch, has_apple=pass_type.apple is not None, now=now)
     apple = new_apple_version(
         context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
@@ -158,6 +164,7 @@ def _prepare(
     ):
         return None
     changes: dict[str, Any] = {name: patched.get(name) or {} for name in PATCHABLE}
+    changes.update(messages.changes(document, patched))
     if apple is not None:
         changes.update(apple=apple, applePushPending=True)
     if google is not None:
@@ -248,7 +255,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease)
     for pass_id, (topic, _) in tally.to_push.items():
         by_topic.setdefault(topic, []).append(pass_id)
     tenant = context.tenants.get(tenant_id)
-    pushed = failed = unregistered = 0
+    pushed = failed = unregistered = notified = 0
     for topic, pass_ids in by_topic.items():
         if tenant is None:
             break
@@ -259,10 +266,11 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease)
             tenant_id=tenant_id,
             pass_type_identifier=topic,
             pass_ids=pass_ids,
+            alerting=tally.alerting,
         )
         pushed, failed = pushed + counts.pushed, failed + counts.failed
-        unregistered += counts.unregistered
-    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered)
+        unregistered, notified = unregistered + counts.unregistered, notified + counts.notified
+    return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered, notified=notified)
 
 
 def _external_data(
@@ -360,12 +368,13 @@ def run_batch(
         log.info("%s is being run by another job: this copy does nothing", batch_id)
         return operation
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
+    patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
     external = _external_data(context, tenant_id, documents, patch)
-    tally, now = _Tally(), utcnow()
+    tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
         lease.renew()

@@ -31,6 +31,7 @@ _APPLE_FIELDS = (
     "signature",
     "updateTag",
     "lastModified",
+    "strings",  # only on passes carrying messages: their own pass.strings
 )
 
 
@@ -44,7 +45,7 @@ def keep_remnant(db: Database[Any], document: Mapping[str, Any], *, now: datetim
             "passType": document["passType"],
             "status": document.get("status"),
             "authenticationToken": document["authenticationToken"],
-            "apple": {name: apple[name] for name in _APPLE_FIELDS},
+            "apple": {name: apple[name] for name in _APPLE_FIELDS if name in apple},
             "deletedAt": now,
         },
         upsert=True,

@@ -103,6 +103,13 @@ def test_a_reference_to_undeclared_data_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_the_apple_message_key_is_not_for_google_templates(tmp_path: Path) -> None:
+    """Google keeps its messages on the object (google.md#messages), not in a field."""
+    template = object_json('  "accountName": "{{ message.text }}",')
+    problem = only_problem(write_google(tmp_path, object_template=template))
+    assert problem.startswith("google/object.json:2: references message.text")
+
+
 def test_the_class_template_may_not_read_pass_data(tmp_path: Path) -> None:
     class_json = CLASS_JSON.replace('"Test Org"', '"{{ pass.metadata.store }}"')
     problem = only_problem(write_google(tmp_path, class_json=class_json))
