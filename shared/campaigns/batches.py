@@ -324,6 +324,11 @@ def _written_by_us(document: Mapping[str, Any], patch: Mapping[str, Any]) -> boo
     """Holds the patched values and owes its push: written by an earlier run of this batch."""
     if not document.get("applePushPending"):
         return False
+    message = messages.message_id(patch)
+    if message is not None and not any(
+        kept.get("id") == message for kept in document.get(messages.FIELD) or []
+    ):
+        return False  # this campaign's message is not on it: not our write
     return all(
         merge_patch(document.get(name) or {}, patch[name]) == (document.get(name) or {})
         for name in PATCHABLE
