@@ -52,7 +52,7 @@ class PasswireTask(Task):  # type: ignore[misc]
                 first_error_at = now if first_error_at is None else first_error_at
                 spent = now - first_error_at
                 if spent >= budget:
-                    return self._give_up(exc, spent, kwargs)
+                    return self._give_up(exc, spent)
                 pause = min(backoff, MAX_BACKOFF_S, budget - spent) * random.uniform(0.8, 1.0)  # noqa: S311
                 log.warning(
                     "job %s: %s; retrying in %.1f s (%.0f of %.0f s spent)",
@@ -65,29 +65,26 @@ class PasswireTask(Task):  # type: ignore[misc]
                 sleep(pause)
                 backoff *= 2
 
-    def _give_up(self, exc: Exception, spent: float, kwargs: dict[str, Any]) -> str:
+    def _give_up(self, exc: Exception, spent: float) -> str:
         reason = f"infrastructure unavailable for {spent:.0f} s ({type(exc).__name__})"
-        correlation_id = kwargs.get("correlation_id")
-        if self.resumable or not correlation_id:
+        if self.resumable:
             # Acknowledged and dropped: MongoDB still says what is left to do, and the
             # watchdog re-sends it once the infrastructure is back.
             log.error("job %s gave up, left for the watchdog: %s", self.name, reason)
             return "left-for-watchdog"
-        log.error("job %s gave up: %s", self.name, reason)
-        try:
-            operations.fail(database(), correlation_id, reason)
-        except TRANSIENT_ERRORS:
-            log.error(
-                "job %s: could not mark the operation failed (MongoDB unreachable)", self.name
-            )
-        return "failed"
+        # Any other job: its on_failure decides (the operation fails, with this reason).
+        raise TransientBudgetSpent(reason) from exc
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        # Not a dropped connection (those are retried above): an error no retry can fix.
         correlation_id = kwargs.get("correlation_id")
         if correlation_id:
             with correlation_context(correlation_id):
-                log.error("job %s gave up: %s", self.name, type(exc).__name__)
-                operations.fail(
-                    database(), correlation_id, f"internal error ({type(exc).__name__})"
+                # An outage outlasting the retry budget, with its length; else an error no
+                # retry can fix (a bug), by its type only (its text may hold personal data).
+                reason = (
+                    str(exc)
+                    if isinstance(exc, TransientBudgetSpent)
+                    else f"internal error ({type(exc).__name__})"
                 )
+                log.error("job %s gave up: %s", self.name, reason)
+                operations.fail(database(), correlation_id, reason)

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared import operations
 from workers import base
 from workers.tasks.campaigns import CampaignTask
+from workers.tasks.webhooks import WebhookTask
 
 BUDGET_S = 300
 
@@ -105,12 +106,24 @@ def test_a_campaign_job_that_gives_up_leaves_its_campaign_running(clock: Clock, 
 def test_another_job_that_gives_up_fails_with_the_reason(clock: Clock, db: Any) -> None:
     correlation_id = _operation(db)
     task = _task(base.PasswireTask, _failing([ServerSelectionTimeoutError("gone")] * 1000))
-    assert task(correlation_id=correlation_id) == "failed"
+    # Through Celery's tracer, as a worker runs it: on_failure decides.
+    result = task.apply(kwargs={"correlation_id": correlation_id})
+    assert isinstance(result.result, base.TransientBudgetSpent)
     operation = db.operations.find_one({"_id": correlation_id})
     assert operation["status"] == "failed"
     assert operation["failureReason"].startswith("infrastructure unavailable for 3")
     assert "ServerSelectionTimeoutError" in operation["failureReason"]
     assert operation["counters"]["notReached"] == 5
+
+
+def test_a_webhook_job_that_gives_up_does_not_fail_the_operation_of_its_event(
+    clock: Clock, db: Any
+) -> None:
+    correlation_id = _operation(db)
+    task = _task(WebhookTask, _failing([RedisConnectionError("down")] * 1000))
+    result = task.apply(kwargs={"correlation_id": correlation_id})
+    assert isinstance(result.result, base.TransientBudgetSpent)
+    assert db.operations.find_one({"_id": correlation_id})["status"] == "running"
 
 
 def test_a_bug_is_not_retried(clock: Clock, db: Any) -> None:
