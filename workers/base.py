@@ -41,7 +41,11 @@ class PasswireTask(Task):  # type: ignore[misc]
         idempotent) with a capped backoff, until `transient_retry_budget_s` has passed since
         the first such error. In the process, not by re-publishing: the broker may be what
         is down."""
-        budget = float(settings.transient_retry_budget_s)
+        # Within the task's time limit (with a margin for the work itself), or the limit
+        # would kill the job mid-retry and fail it.
+        budget = float(
+            max(min(settings.transient_retry_budget_s, settings.task_time_limit - 60), 0)
+        )
         first_error_at: float | None = None
         backoff = FIRST_BACKOFF_S
         while True:
