@@ -8,6 +8,10 @@ WATCHDOG_INTERVAL_S and takes a campaign stalled for STALL_S; jobs retry a dropp
 for RETRY_BUDGET_S (shorter than the MongoDB cut, so jobs give up during it, as they would in
 a longer outage under the default budget). The visibility timeout stays at its default (an
 hour): recovery must not wait for it.
+
+Like docker-compose (`restart: unless-stopped`), the stack restarts a worker or beat that exits
+on its own: a Celery worker can die of the broker's loss ("Unrecoverable error" while kombu
+restores its unacknowledged messages). What the test kills stays dead.
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ class FaultStack:
         )
         self._server: object | None = None
         self.demo: ApiClient | None = None
+        self._lock = threading.Lock()
+        self._killed: set[int] = set()  # id() of the processes the test killed
+        self._closing = threading.Event()
+        self.restarts: list[str] = []  # what the supervisor restarted, for the figures
+        self._supervisor: threading.Thread | None = None
 
     def start(self) -> FaultStack:
         from api.app import create_app
@@ -97,25 +106,59 @@ class FaultStack:
         self.demo = ApiClient(f"http://127.0.0.1:{server.server_port}", "demo", DEMO_KEY)
         self.start_worker()
         self.beat.start()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
         return self
 
+    def _supervise(self) -> None:
+        while not self._closing.wait(0.5):
+            with self._lock:
+                exited = [
+                    p
+                    for p in [*self.workers, self.beat]
+                    if p.process is not None
+                    and p.process.poll() is not None
+                    and id(p) not in self._killed
+                ]
+            for process in exited:
+                if self._closing.is_set():
+                    return
+                assert process.process is not None
+                self.restarts.append(f"{process.name} exited ({process.process.returncode})")
+                if process is self.beat:
+                    self.beat.start()
+                else:
+                    with self._lock:
+                        self._killed.add(id(process))
+                    self.start_worker()
+
     def start_worker(self) -> ManagedProcess:
-        name = f"fault{len(self.workers)}"
-        command = worker_command(",".join(QUEUES), name)
-        worker = ManagedProcess(name, command, self.env, r"\bready\.")
-        self.workers.append(worker)
+        with self._lock:
+            name = f"fault{len(self.workers)}"
+            command = worker_command(",".join(QUEUES), name)
+            worker = ManagedProcess(name, command, self.env, r"\bready\.")
+            self.workers.append(worker)
         return worker.start()
+
+    def live_worker(self) -> ManagedProcess:
+        """The worker started last (the supervisor may have replaced the test's)."""
+        with self._lock:
+            return self.workers[-1]
 
     def kill_worker_main(self, worker: ManagedProcess) -> None:
         """SIGKILL the worker's main process alone, as a lost host or an OOM kill would:
         its messages stay unacknowledged in Redis until the visibility timeout."""
         assert worker.process is not None
+        with self._lock:
+            self._killed.add(id(worker))
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(10)
 
     def kill_worker(self, worker: ManagedProcess) -> None:
         """SIGKILL the worker's main process and its pool children at once."""
         assert worker.process is not None
+        with self._lock:
+            self._killed.add(id(worker))
         os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait(10)
 
@@ -125,6 +168,9 @@ class FaultStack:
         self.redis.process.wait(10)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._supervisor is not None:
+            self._supervisor.join(90)  # a restart under way finishes: then it is stopped too
         self.beat.stop()
         for worker in self.workers:
             if worker.process is not None:

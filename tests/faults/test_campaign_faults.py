@@ -80,9 +80,10 @@ def _finish(
 ) -> dict[str, Any]:
     operation = _demo(stack).wait_for_final(correlation_id, timeout=FINISH_TIMEOUT_S)
     took = time.monotonic() - fault_ended
+    restarted = f"; restarted: {', '.join(stack.restarts)}" if stack.restarts else ""
     record(
         f"{scenario}: {operation['status']} {took:.1f} s after the fault ended "
-        f"(watchdog every {WATCHDOG_INTERVAL_S} s, stall bound {STALL_S} s)"
+        f"(watchdog every {WATCHDOG_INTERVAL_S} s, stall bound {STALL_S} s{restarted})"
     )
     return operation
 
@@ -136,7 +137,7 @@ def test_kill_9_of_a_workers_main_process(
 ) -> None:
     correlation_id, seeded = _start(fault_stack, seeder)
     _wait_for_progress(fault_stack, correlation_id)
-    fault_stack.kill_worker_main(fault_stack.workers[0])
+    fault_stack.kill_worker_main(fault_stack.live_worker())
     time.sleep(2)
     fault_stack.start_worker()
     fault_ended = time.monotonic()
@@ -206,7 +207,7 @@ def test_mongodb_unreachable_for_longer_than_the_retry_budget(
         f"MongoDB cut for {MONGO_OUTAGE_S} s (retry budget {RETRY_BUDGET_S} s)",
     )
     _assert_completed_exactly(db, fake_apns, operation, seeded)
-    worker_log = fault_stack.workers[0].output()
+    worker_log = "".join(worker.output() for worker in fault_stack.workers)
     assert "gave up, left for the watchdog" in worker_log  # the budget was spent: resumed
 
 
@@ -246,7 +247,7 @@ def test_a_worker_killed_while_pushes_are_in_flight(
         return False
 
     wait_until(amid_pushes, 120, interval=0.01, what="a batch amid its pushes")
-    fault_stack.kill_worker(fault_stack.workers[0])
+    fault_stack.kill_worker(fault_stack.live_worker())
     fault_stack.start_worker()
     fault_ended = time.monotonic()
     operation = _finish(
@@ -264,7 +265,7 @@ def test_a_stuck_campaign_cancelled_reaches_cancelled(
 ) -> None:
     correlation_id, seeded = _start(fault_stack, seeder)
     _wait_for_progress(fault_stack, correlation_id)
-    fault_stack.kill_worker(fault_stack.workers[0])  # its batches stay unacknowledged
+    fault_stack.kill_worker(fault_stack.live_worker())  # its batches stay unacknowledged
     demo = _demo(fault_stack)
     assert demo.cancel(correlation_id).json()["status"] == "cancelling"
     fault_stack.start_worker()
