@@ -17,6 +17,9 @@ from config.settings import Settings
 EXPIRE_DUE = "passwire.lifecycle.expire_due"
 # The beat task that resends what a wallet is still owed (shared/passes/resending.py).
 RESEND_OWED = "passwire.lifecycle.resend_owed"
+# The beat task that finishes campaigns whose messages were lost (shared/campaigns/recovery.py);
+# on the interactive queue (passwire.operations.*): never behind the campaigns it watches.
+CAMPAIGN_WATCHDOG = "passwire.operations.campaign_watchdog"
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
@@ -88,6 +91,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": EXPIRE_DUE,
             "schedule": float(settings.expiry_interval_s),
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        # Finishes campaigns whose messages were lost (docs/delivery-guarantees.md). Expires
+        # after one interval: the next run does the same work.
+        "campaign-watchdog": {
+            "task": CAMPAIGN_WATCHDOG,
+            "schedule": float(settings.campaign_watchdog_interval_s),
+            "kwargs": {"stall_s": settings.campaign_stall_s},
+            "options": {"expires": float(settings.campaign_watchdog_interval_s)},
         },
         "resend-owed-deliveries": {
             "task": RESEND_OWED,

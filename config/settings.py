@@ -94,6 +94,24 @@ class Settings:
         "seconds a pass's Apple push or Google object must have been owed before the resend "
         "sweep resends it (keep it above CELERY_VISIBILITY_TIMEOUT)",
     )
+    transient_retry_budget_s: int = setting(
+        600,
+        "PASSWIRE_TRANSIENT_RETRY_BUDGET_S",
+        "seconds a job retries a dropped connection to Redis or MongoDB before giving up (a "
+        "campaign job then leaves its campaign to the watchdog, another job fails)",
+    )
+    campaign_watchdog_interval_s: int = setting(
+        30,
+        "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S",
+        "seconds between two runs of the campaign watchdog (Celery beat)",
+    )
+    campaign_stall_s: int = setting(
+        90,
+        "PASSWIRE_CAMPAIGN_STALL_S",
+        "seconds a campaign may make no progress before the watchdog re-sends its lost batches; "
+        "also a running batch's lease (far below CELERY_VISIBILITY_TIMEOUT; "
+        "docs/delivery-guarantees.md)",
+    )
     log_level: str = setting(
         "INFO",
         "LOG_LEVEL",
@@ -225,6 +243,13 @@ class Settings:
         if self.resend_interval_s < 1 or self.resend_after_s < 1:
             raise ValueError(
                 "PASSWIRE_RESEND_INTERVAL_S and PASSWIRE_RESEND_AFTER_S must be at least 1 second"
+            )
+        if self.transient_retry_budget_s < 0:
+            raise ValueError("PASSWIRE_TRANSIENT_RETRY_BUDGET_S must be at least 0")
+        if self.campaign_watchdog_interval_s < 1 or self.campaign_stall_s < 1:
+            raise ValueError(
+                "PASSWIRE_CAMPAIGN_WATCHDOG_INTERVAL_S and PASSWIRE_CAMPAIGN_STALL_S must be at "
+                "least 1 second"
             )
         if self.max_import_bytes < 1 or self.max_import_rows < 1:
             raise ValueError("PASSWIRE_MAX_IMPORT_BYTES and PASSWIRE_MAX_IMPORT_ROWS must be >= 1")

@@ -25,6 +25,7 @@ from dev.dev_certs import DevCerts, ensure_dev_certs
 DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
 # Where `celery beat` remembers when each periodic job last ran.
 BEAT_SCHEDULE_FILE = Path(".run").resolve() / "celerybeat-schedule"
+REDIS_DATA_DIR = Path(".run").resolve() / "redis"
 
 
 def _port(name: str, default: int) -> int:
@@ -65,7 +66,10 @@ def build_processes(
     waits: list[str] = []
     if not env.get("REDIS_URL"):
         child_env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        processes["redis"] = _python("-m", "dev.redis_server", "--port", str(redis_port))
+        # Its append-only file in .run/redis: a restarted Redis loses no queued job.
+        processes["redis"] = _python(
+            "-m", "dev.redis_server", "--port", str(redis_port), "--dir", str(REDIS_DATA_DIR)
+        )
         waits.append(f"127.0.0.1:{redis_port}")
     if not env.get("MONGODB_URI"):
         child_env["MONGODB_URI"] = f"mongodb://127.0.0.1:{mongo_port}/passwire"

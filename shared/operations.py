@@ -2,6 +2,11 @@
 
 queued → running → completed | completed_with_errors | failed
 queued | running → cancelling → cancelled     (a queued operation is cancelled at once)
+
+Counters at every final status: succeeded + unchanged + failed + notReached = total, where
+`notReached` (written once the operation ends `failed` or `cancelled`) counts the items no job
+got to, and `cancelled` (among them) those a cancellation stopped. `processed` counts the items
+with an outcome, cancelled ones included.
 """
 
 from __future__ import annotations
@@ -109,11 +114,13 @@ def record_results(
     cancelled: int = 0,
     delivery: Mapping[str, int] | None = None,
     errors: tuple[ItemError, ...] = (),
+    only_active: bool = False,
 ) -> dict[str, Any] | None:
     """Count one batch's results exactly once, then close the operation when all are counted.
 
     `succeeded`, `failed`, `unchanged` and `cancelled` count items; `delivery` adds dotted
-    delivery counters such as `apple.pushed`.
+    delivery counters such as `apple.pushed`. `only_active`: not once the operation ended (a
+    late batch of a failed campaign must not move its final counters).
     """
     now = utcnow()
     counts = {
@@ -131,6 +138,7 @@ def record_results(
         counts=counts,
         errors=[error.as_document() for error in errors],
         now=now,
+        statuses=ACTIVE_STATUSES if only_active else None,
     )
     current = updated or repo.load_operation(db, correlation_id)
     if current is not None:
@@ -138,16 +146,26 @@ def record_results(
     return current
 
 
+def not_reached(counters: Mapping[str, Any]) -> int:
+    """Items without an outcome of their own: never reached, or stopped by a cancellation."""
+    done = sum(int(counters.get(name, 0)) for name in ("succeeded", "unchanged", "failed"))
+    return max(int(counters.get("total", 0)) - done, 0)
+
+
 def finish_if_done(db: Database[Any], operation: dict[str, Any]) -> dict[str, Any]:
     counters = operation["counters"]
     if operation["status"] in FINAL_STATUSES or counters["processed"] < counters["total"]:
         return operation
     now = utcnow()
+    status = final_status(counters)
+    changes: dict[str, Any] = {"status": status, "finishedAt": now, "updatedAt": now}
+    if status == CANCELLED:
+        changes["counters.notReached"] = not_reached(counters)
     finished = repo.transition(
         db,
         operation["_id"],
         from_statuses=ACTIVE_STATUSES,
-        changes={"status": final_status(counters), "finishedAt": now, "updatedAt": now},
+        changes=changes,
         unset=_DONE_WITH,
     )
     if finished is None:
@@ -156,7 +174,8 @@ def finish_if_done(db: Database[Any], operation: dict[str, Any]) -> dict[str, An
 
 
 def fail(db: Database[Any], correlation_id: str, reason: str) -> dict[str, Any] | None:
-    """The job itself could not run (not one item): the operation ends `failed` with the reason."""
+    """The job itself could not run (not one item): the operation ends `failed` with the
+    reason, and the items no batch counted are `notReached`."""
     now = utcnow()
     failed = repo.transition(
         db,
@@ -170,7 +189,16 @@ def fail(db: Database[Any], correlation_id: str, reason: str) -> dict[str, Any] 
         },
         unset=_DONE_WITH,
     )
-    return failed
+    if failed is None:
+        return None
+    # Counted after the status changed: batches record only while the operation is active
+    # (campaigns), so these counters are final.
+    return repo.transition(
+        db,
+        correlation_id,
+        from_statuses=(FAILED,),
+        changes={"counters.notReached": not_reached(failed["counters"])},
+    )
 
 
 def request_cancel(db: Database[Any], tenant_id: str, correlation_id: str) -> dict[str, Any]:
@@ -192,6 +220,7 @@ def request_cancel(db: Database[Any], tenant_id: str, correlation_id: str) -> di
             "status": CANCELLED,
             "counters.processed": total,
             "counters.cancelled": total,
+            "counters.notReached": total,
             "cancelRequestedAt": now,
             "finishedAt": now,
             "updatedAt": now,

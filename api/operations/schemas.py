@@ -56,6 +56,13 @@ class CountersSchema(Schema):
     failed = fields.Integer(required=True)
     unchanged = fields.Integer(dump_default=0, metadata={"description": "rendered the same"})
     cancelled = fields.Integer(required=True)
+    notReached = fields.Integer(
+        metadata={
+            "description": "Once the operation ended failed or cancelled: items no job got to "
+            "(those a cancellation stopped included); succeeded + unchanged + failed + "
+            "notReached = total."
+        }
+    )
     apple = fields.Nested(AppleCountersSchema, dump_default=dict)
     google = fields.Nested(GoogleCountersSchema, dump_default=dict)
 

@@ -2,7 +2,8 @@
 passes, planned into batches of explicit pass ids and counted exactly once per batch.
 
 `planning` walks the segment and enqueues batches, `batches` applies the change to one batch,
-`segments` turns a filter into the MongoDB query, `statistics` derives throughput and ETA.
+`segments` turns a filter into the MongoDB query, `statistics` derives throughput and ETA,
+`recovery` is the watchdog that finishes campaigns whose messages were lost.
 Nothing here imports Celery: the worker tasks (workers/tasks/campaigns.py) are thin.
 """
 

@@ -5,15 +5,24 @@ one bulk write (version-guarded; passes changed concurrently are re-read and ret
 counted failed), one APNs fan-out per pass type certificate, one record of the results (the
 batch id makes it count once under at-least-once delivery), then the push flags are cleared.
 Cancellation is checked between passes, not only between batches.
+
+While it runs, a batch holds a lease in MongoDB, renewed as it goes: the campaign watchdog
+(shared/campaigns/recovery.py) re-sends only batches neither recorded nor leased.
+
+Writes and pushes stay paired: a pass this campaign already wrote but whose push is still owed
+(`applePushPending`: the job that wrote it died before pushing) is pushed by the batch that
+finds it, and counted `succeeded` there, even when the campaign is being cancelled: a
+cancellation stops only the passes not written yet.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import operations
@@ -65,6 +74,39 @@ class CancelWatch:
             self._since, self._last = 0, self._clock()
         self._since += 1
         return self._stop
+
+
+class BatchLease:
+    """This job holds the batch for `length` seconds, renewed (at most every quarter of it)
+    whenever `renew` is called, so a running batch is never taken for a lost one, and another
+    copy of its message (a duplicate send, a re-send) does not run it meanwhile."""
+
+    def __init__(
+        self,
+        take: Callable[[datetime], bool],
+        *,
+        length: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._take, self._length, self._clock = take, length, clock
+        self._renewed_at = clock()
+
+    def take(self) -> bool:
+        self._renewed_at = self._clock()
+        return self._take(utcnow() + timedelta(seconds=self._length))
+
+    def renew(self) -> None:
+        if self._clock() - self._renewed_at >= self._length / 4:
+            self.take()  # lost meanwhile (we were too slow): carry on, at least once
+
+
+def _lease(context: JobContext, correlation_id: str, batch_id: str, owner: str) -> BatchLease:
+    def take(until: datetime) -> bool:
+        return repo.lease_batch(
+            context.db, correlation_id, batch_id, owner=owner, until=until, now=utcnow()
+        )
+
+    return BatchLease(take, length=float(context.settings.campaign_stall_s))
 
 
 @dataclass
@@ -207,7 +249,7 @@ def _retry(
         tally.fail(pass_id, KEPT_CHANGING)
 
 
-def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
+def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease) -> PushCounts:
     """One fan-out per pass type certificate (a batch usually has one)."""
     by_topic: dict[str, list[str]] = {}
     for pass_id, (topic, _) in tally.to_push.items():
@@ -217,6 +259,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally) -> PushCounts:
     for topic, pass_ids in by_topic.items():
         if tenant is None:
             break
+        lease.renew()
         counts = push_to_devices(
             context.db,
             context.push_sender(tenant.apple_identities.get(topic), context.settings),
@@ -258,6 +301,7 @@ def _to_google(
     operation: Mapping[str, Any],
     tally: _Tally,
     synced: list[tuple[str, str]],
+    lease: BatchLease,
 ) -> GoogleCounts:
     """PATCH the objects that changed and add the campaign's message, one pass at a time:
     Google takes one object per call, paced by the issuer's shared limiter. What Google
@@ -271,17 +315,62 @@ def _to_google(
             operation["_id"], tenant.name, message["content"], message["localizedContent"]
         )
     for document in tally.on_google.values():
+        lease.renew()
         counts.add(deliver_to_google(context, document, message=body, synced=synced))
     return counts
 
 
+def _written_by_us(document: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+    """Holds the patched values and owes its push: written by an earlier run of this batch."""
+    if not document.get("applePushPending"):
+        return False
+    message = messages.message_id(patch)
+    if message is not None and not any(
+        kept.get("id") == message for kept in document.get(messages.FIELD) or []
+    ):
+        return False  # this campaign's message is not on it: not our write
+    return all(
+        merge_patch(document.get(name) or {}, patch[name]) == (document.get(name) or {})
+        for name in PATCHABLE
+        if name in patch
+    )
+
+
+def _stopped(
+    pass_ids: Sequence[str],
+    documents: Mapping[str, dict[str, Any]],
+    patch: Mapping[str, Any],
+    tally: _Tally,
+) -> None:
+    """Cancelled before these passes: those already written still get their push (and count
+    `succeeded`); the cancellation stopped the others."""
+    for pass_id in pass_ids:
+        document = documents.get(pass_id)
+        if document is not None and _written_by_us(document, patch):
+            tally.done(document, written=False)
+        else:
+            tally.cancelled += 1
+
+
 def run_batch(
-    context: JobContext, correlation_id: str, batch_id: str, pass_ids: Sequence[str]
+    context: JobContext,
+    correlation_id: str,
+    batch_id: str,
+    pass_ids: Sequence[str],
+    *,
+    owner: str | None = None,
 ) -> dict[str, Any] | None:
-    """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice."""
+    """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice.
+    `owner`: who runs it (the task id, the same when a message is delivered again); a copy
+    with another owner does nothing while this one holds the batch."""
     db = context.db
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
+        return operation
+    owner = owner or secrets.token_hex(8)
+    lease = _lease(context, correlation_id, batch_id, owner)
+    if not lease.take():
+        log.info("%s is being run by another job: this copy does nothing", batch_id)
         return operation
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
@@ -293,9 +382,10 @@ def run_batch(
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
+        lease.renew()
         if watch.stop():
-            # Passes before this one are finished as usual; the rest are not touched.
-            tally.cancelled = len(pass_ids) - index
+            # Passes before this one are finished as usual; the rest are not written.
+            _stopped(pass_ids[index:], documents, patch, tally)
             break
         document = documents.get(pass_id)
         if document is None:
@@ -306,9 +396,9 @@ def run_batch(
             )
     refused = _write(context, tenant_id, writes, now, tally)
     _retry(context, tenant_id, refused, patch, external=external, tally=tally)
-    counts = _push(context, tenant_id, tally)
+    counts = _push(context, tenant_id, tally, lease)
     synced: list[tuple[str, str]] = []
-    google = _to_google(context, operation, tally, synced)
+    google = _to_google(context, operation, tally, synced, lease)
     result = context.finished(
         operations.record_results(
             db,
@@ -320,6 +410,7 @@ def run_batch(
             cancelled=tally.cancelled,
             delivery={**counts.as_counters(), **google.as_counters()},
             errors=tuple(tally.errors),
+            only_active=True,  # a late batch of a failed campaign moves no final counter
         )
     )
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
@@ -328,4 +419,8 @@ def run_batch(
     )
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
     passes_repo.mark_google_synced(db, tenant_id, synced)
+    if result is not None and result["status"] in operations.FINAL_STATUSES:
+        repo.drop_batches(db, correlation_id)  # nothing left to recover
+    else:
+        repo.release_batch(db, correlation_id, batch_id, owner=owner)
     return result

@@ -11,7 +11,11 @@ the operation and moves with a compare-and-set, so of two batches advancing at o
 The count is a snapshot: the walk stops at that many ids, and when fewer are found (passes
 left the segment meanwhile) the total is lowered to what was walked, so processed == total
 always ends the operation. Cancelled: no further batch is enqueued and the ids not enqueued
-are counted `cancelled` in one record of their own.
+are counted `cancelled` in one record of their own. Failed: the walk just ends (the operation
+counts what no batch reached as `notReached`).
+
+Each batch is saved (its pass ids) before its message is sent: what the watchdog
+(shared/campaigns/recovery.py) re-sends when a message is lost.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from config.settings import Settings
 from shared import operations
@@ -113,6 +117,10 @@ def advance(
             lock.release()
         except LockError:  # expired meanwhile: another advancer may hold it now
             log.warning("campaign %s: planning lock expired while held", correlation_id)
+        except RedisError as exc:
+            # Redis went away meanwhile: the lock expires by itself, and the job's own
+            # outcome (its result, or the error it raised) is what must reach the caller.
+            log.warning("campaign %s: planning lock not released (%s)", correlation_id, exc)
 
 
 def _advance(
@@ -131,7 +139,7 @@ def _advance(
             return None
         total = int(operation["counters"]["total"])
         if operation["status"] != operations.RUNNING:
-            return _stop_walk(context, correlation_id, plan, total)
+            return _stop_walk(context, correlation_id, plan, total, operation["status"])
         query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
         remaining = total - plan["walked"]
         ids = list(
@@ -140,8 +148,9 @@ def _advance(
             )
         )
         if ids:
-            # Enqueued before the walk moves: a crash in between enqueues it again (the
-            # batch id makes it count once), never loses it.
+            # Saved and enqueued before the walk moves: a crash in between enqueues it again
+            # (the batch id makes it count once), never loses it.
+            repo.save_batch(db, correlation_id, batch_id(plan["next"]), ids, now=utcnow())
             enqueue_batch(batch_id(plan["next"]), ids)
         walked = plan["walked"] + len(ids)
         done = len(ids) < size or walked >= total
@@ -159,18 +168,28 @@ def _advance(
                 db, correlation_id, walked=walked, active=operations.ACTIVE_STATUSES, now=utcnow()
             )
             # Closes an empty segment (or one whose batches all recorded before it settled).
-            return context.finished(operations.finish_if_done(db, settled)) if settled else None
+            return _ended(context, operations.finish_if_done(db, settled)) if settled else None
     return None
 
 
 def _stop_walk(
-    context: JobContext, correlation_id: str, plan: dict[str, Any], total: int
+    context: JobContext, correlation_id: str, plan: dict[str, Any], total: int, status: str
 ) -> dict[str, Any] | None:
-    """Cancelled: end the walk, counting what was never enqueued `cancelled` once."""
+    """Not running any more: end the walk. Cancelled, what was never enqueued is counted
+    `cancelled` once; ended otherwise (failed), a cancellation stopped nothing."""
     stopped = {**plan, "next": plan["next"] + 1, "done": True}
     if not repo.advance_plan(context.db, correlation_id, seen_next=plan["next"], plan=stopped):
         return None
-    return context.finished(_cancel_remainder(context, correlation_id, total - int(plan["walked"])))
+    if status != operations.CANCELLING:
+        return None
+    return _ended(context, _cancel_remainder(context, correlation_id, total - int(plan["walked"])))
+
+
+def _ended(context: JobContext, operation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Announce the operation if it ended, and forget its batches then (nothing to recover)."""
+    if operation is not None and operation["status"] in operations.FINAL_STATUSES:
+        repo.drop_batches(context.db, operation["_id"])
+    return context.finished(operation)
 
 
 def _cancel_remainder(
@@ -178,5 +197,5 @@ def _cancel_remainder(
 ) -> dict[str, Any] | None:
     log.info("campaign cancelled while planning: %d passes not enqueued", remaining)
     return operations.record_results(
-        context.db, correlation_id, REMAINDER_BATCH, cancelled=remaining
+        context.db, correlation_id, REMAINDER_BATCH, cancelled=remaining, only_active=True
     )

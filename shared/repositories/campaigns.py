@@ -7,6 +7,7 @@ so a segment of millions never sits in memory; the `(tenant, _id)` index serves 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,3 +168,112 @@ def load_campaign(db: Database[Any], correlation_id: str) -> Document | None:
         {"_id": correlation_id}, {"recordedBatches": 0}
     )
     return found
+
+
+# Each batch the walk enqueued, with its pass ids and the lease of the job running it: what
+# the watchdog (shared/campaigns/recovery.py) needs to re-send a lost one. `_id` is
+# "<correlationId>/<batch id>", so an operation's batches are one `_id` prefix range.
+BATCHES = "campaign_batches"
+
+
+def _batch_key(correlation_id: str, batch_id: str) -> str:
+    return f"{correlation_id}/{batch_id}"
+
+
+def _batches_of(correlation_id: str) -> Document:
+    return {"_id": {"$regex": f"^{re.escape(correlation_id)}/"}}
+
+
+def save_batch(
+    db: Database[Any], correlation_id: str, batch_id: str, pass_ids: Sequence[str], *, now: datetime
+) -> None:
+    """Remember a batch before its message is sent (a send that fails leaves it for the
+    watchdog, never loses it)."""
+    db[BATCHES].update_one(
+        {"_id": _batch_key(correlation_id, batch_id)},
+        {
+            "$set": {"batch": batch_id, "passIds": list(pass_ids), "enqueuedAt": now},
+            "$setOnInsert": {"leasedUntil": None},
+        },
+        upsert=True,
+    )
+
+
+def lease_batch(
+    db: Database[Any],
+    correlation_id: str,
+    batch_id: str,
+    *,
+    owner: str,
+    until: datetime,
+    now: datetime,
+) -> bool:
+    """Take or renew the lease of a batch for job `owner` until `until`: only when nobody holds
+    it, its lease ran out, or `owner` holds it already. True when `owner` holds it now (a batch
+    saved before leases existed counts as free); the operation is alive either way."""
+    key = _batch_key(correlation_id, batch_id)
+    result = db[BATCHES].update_one(
+        {
+            "_id": key,
+            "$or": [{"leasedUntil": None}, {"leasedUntil": {"$lte": now}}, {"owner": owner}],
+        },
+        {"$set": {"leasedUntil": until, "owner": owner}},
+    )
+    db[operations.COLLECTION].update_one({"_id": correlation_id}, {"$set": {"aliveAt": now}})
+    if result.matched_count == 1:
+        return True
+    return db[BATCHES].count_documents({"_id": key}, limit=1) == 0
+
+
+def release_batch(db: Database[Any], correlation_id: str, batch_id: str, *, owner: str) -> None:
+    db[BATCHES].update_one(
+        {"_id": _batch_key(correlation_id, batch_id), "owner": owner},
+        {"$set": {"leasedUntil": None}},
+    )
+
+
+def batches(db: Database[Any], correlation_id: str) -> list[Document]:
+    """The operation's batches in batch order: id, pass ids and lease."""
+    found = db[BATCHES].find(_batches_of(correlation_id), sort=[("_id", 1)])
+    return list(found)
+
+
+def drop_batches(db: Database[Any], correlation_id: str) -> None:
+    """The operation ended: its batches will never be re-sent."""
+    db[BATCHES].delete_many(_batches_of(correlation_id))
+
+
+def recorded_batches(db: Database[Any], correlation_id: str) -> set[str]:
+    found = db[operations.COLLECTION].find_one({"_id": correlation_id}, {"recordedBatches": 1})
+    return set((found or {}).get("recordedBatches") or ())
+
+
+def stalled_operations(
+    db: Database[Any], *, kind: str, statuses: Sequence[str], cutoff: datetime
+) -> list[Document]:
+    """Operations of `kind` in `statuses` with no progress (a recorded batch, a status change,
+    a batch lease taken or renewed, a recovery) since `cutoff`; served by the partial index
+    on the campaigns' status and updatedAt."""
+    found = db[operations.COLLECTION].find(
+        {**_stalled(cutoff), "kind": kind, "status": {"$in": list(statuses)}},
+        {"recordedBatches": 0, "errors": 0},
+    )
+    return list(found)
+
+
+def _stalled(cutoff: datetime) -> Document:
+    return {
+        "updatedAt": {"$lt": cutoff},
+        "$or": [{"aliveAt": None}, {"aliveAt": {"$lt": cutoff}}],
+    }
+
+
+def claim_recovery(
+    db: Database[Any], correlation_id: str, *, cutoff: datetime, now: datetime
+) -> bool:
+    """Take the recovery of a stalled operation: of two watchdogs at once, one does it, and
+    the next recovery waits for another stall."""
+    result = db[operations.COLLECTION].update_one(
+        {"_id": correlation_id, **_stalled(cutoff)}, {"$set": {"aliveAt": now}}
+    )
+    return result.modified_count == 1

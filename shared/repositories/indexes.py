@@ -69,6 +69,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     operations.COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("createdAt", DESCENDING)], name="tenant_createdAt"),
+        # The campaign watchdog's look for stalled campaigns (shared/campaigns/recovery.py).
+        IndexModel(
+            [("status", ASCENDING), ("updatedAt", ASCENDING)],
+            name="campaign_status_updatedAt",
+            partialFilterExpression={"kind": "pushUpdate"},
+        ),
     ],
     registrations.COLLECTION: [
         IndexModel(

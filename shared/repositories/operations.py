@@ -66,8 +66,10 @@ def record_batch(
     counts: dict[str, int],
     errors: list[Document],
     now: datetime,
+    statuses: Iterable[str] | None = None,
 ) -> Document | None:
-    """Add one batch's counts unless that batch was recorded before; returns the new document."""
+    """Add one batch's counts unless that batch was recorded before (or the operation is in
+    none of `statuses`, when given); returns the new document."""
     update: Document = {
         "$addToSet": {"recordedBatches": batch_id},
         "$set": {"updatedAt": now},
@@ -77,8 +79,11 @@ def record_batch(
         update["$inc"] = increments
     if errors:
         update["$push"] = {"errors": {"$each": errors, "$slice": MAX_STORED_ERRORS}}
+    query: Document = {"_id": correlation_id, "recordedBatches": {"$ne": batch_id}}
+    if statuses is not None:
+        query["status"] = {"$in": list(statuses)}
     updated: Document | None = db[COLLECTION].find_one_and_update(
-        {"_id": correlation_id, "recordedBatches": {"$ne": batch_id}},
+        query,
         update,
         return_document=ReturnDocument.AFTER,
     )
