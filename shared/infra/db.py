@@ -7,9 +7,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure
 
 from config.settings import Settings
 from shared.infra import process_clients
+
+# What callers outside the database layer catch when MongoDB cannot be reached (server
+# selection timeouts and dropped connections, AutoReconnect included, are ConnectionFailure).
+DatabaseUnavailable = ConnectionFailure
 
 
 def _new_client(uri: str) -> MongoClient[dict[str, object]]:

@@ -5,15 +5,16 @@ only delays the reason."""
 from __future__ import annotations
 
 from kombu.exceptions import OperationalError as BrokerUnavailable
-from pymongo.errors import AutoReconnect, ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# pymongo's ServerSelectionTimeoutError and NetworkTimeout are AutoReconnects; kombu raises
-# OperationalError when publishing to a broker it cannot reach.
+from shared.infra.db import DatabaseUnavailable
+
+# DatabaseUnavailable is pymongo's ConnectionFailure, which its AutoReconnect,
+# ServerSelectionTimeoutError and NetworkTimeout all are; kombu raises OperationalError when
+# publishing to a broker it cannot reach.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    AutoReconnect,
-    ConnectionFailure,
+    DatabaseUnavailable,
     RedisConnectionError,
     RedisTimeoutError,
     BrokerUnavailable,
