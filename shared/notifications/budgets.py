@@ -54,19 +54,29 @@ def _ms(now: datetime) -> int:
     return int(now.timestamp() * 1000)
 
 
-def peek(client: redis.Redis, document: Mapping[str, Any], now: datetime) -> BudgetState:
-    """The alerts the pass spent in the 24 h before `now`; reads only."""
+def peek(
+    client: redis.Redis, document: Mapping[str, Any], now: datetime, message_id: str = ""
+) -> BudgetState:
+    """The alerts the pass spent in the 24 h before `now`, not counting `message_id`'s own (a
+    redelivered batch decides as the first delivery did); reads only."""
     since = f"({_ms(now) - PERIOD_MS}"
-    pipe = client.pipeline(transaction=False)
-    wallets = [
-        key for key, has in ((apple_key, has_apple), (google_key, has_google)) if has(document)
+    keys = [
+        key(document)
+        for key, has in ((apple_key, has_apple), (google_key, has_google))
+        if has(document)
     ]
-    for key in wallets:
-        pipe.zcount(key(document), since, "+inf")
-    counts = iter(int(n) for n in pipe.execute())
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.zcount(key, since, "+inf")
+        pipe.zscore(key, message_id)
+    replies = pipe.execute()
+    spent = iter(
+        int(count) - int(own is not None and own > _ms(now) - PERIOD_MS)
+        for count, own in zip(replies[::2], replies[1::2], strict=True)
+    )
     return BudgetState(
-        apple_spent=next(counts) if has_apple(document) else 0,
-        google_spent=next(counts) if has_google(document) else 0,
+        apple_spent=next(spent) if has_apple(document) else 0,
+        google_spent=next(spent) if has_google(document) else 0,
     )
 
 

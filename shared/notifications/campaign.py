@@ -38,7 +38,7 @@ class CampaignNotifications:
         write conflict keeps it: its budget is spent once)."""
         pass_id = document["_id"]
         if pass_id not in self.decisions:
-            state = budgets.peek(self.client, document, self.now)
+            state = budgets.peek(self.client, document, self.now, self.message_id)
             made = decide(document, self.notice, self.policy, self.now, state)
             if self.spend:
                 made = budgets.consume(

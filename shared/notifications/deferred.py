@@ -115,7 +115,13 @@ def _decide(
 ) -> Decision:
     """Decide again now the window is over (no quiet hours): consent and budget still hold."""
     notice = Notice(kind=alert["message"]["kind"], quiet_hours=None, own_quiet_hours=True)
-    made = decide(document, notice, policy, now, budgets.peek(context.redis, document, now))
+    made = decide(
+        document,
+        notice,
+        policy,
+        now,
+        budgets.peek(context.redis, document, now, alert["message"]["id"]),
+    )
     return budgets.consume(
         context.redis, document, made, policy, message_id=alert["message"]["id"], now=now
     )
