@@ -76,7 +76,7 @@ def send_due(context: JobContext, *, now: datetime, limit: int = MAX_PER_RUN) ->
             break
         try:
             sent += send_one(context, alert, now=now)
-        except (AppleRenderFailed, ExternalDataFailed) as exc:
+        except (AppleRenderFailed, ExternalDataFailed, UnknownPassType) as exc:
             # Left pending: the lease runs out and a later run tries again.
             log.warning("deferred alert %s not sent yet: %s", alert["_id"], exc)
     return sent
