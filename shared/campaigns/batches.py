@@ -403,6 +403,8 @@ def run_batch(
         if tenant is None
         else notifications.for_campaign(context.redis, tenant.notifications, operation, now)
     )
+    if notes is not None:
+        notes.read_budgets(documents.values())  # one round trip; spent per pass as decided
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
         lease.renew()

@@ -12,7 +12,7 @@ the caller's clock (`now`), so a test can run a day in a second.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -59,25 +59,33 @@ def peek(
 ) -> BudgetState:
     """The alerts the pass spent in the 24 h before `now`, not counting `message_id`'s own (a
     redelivered batch decides as the first delivery did); reads only."""
+    return peek_many(client, [document], now, message_id)[0]
+
+
+def peek_many(
+    client: redis.Redis, documents: Sequence[Mapping[str, Any]], now: datetime, message_id: str
+) -> list[BudgetState]:
+    """`peek` for many passes in one round trip."""
     since = f"({_ms(now) - PERIOD_MS}"
-    keys = [
-        key(document)
-        for key, has in ((apple_key, has_apple), (google_key, has_google))
-        if has(document)
-    ]
     pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.zcount(key, since, "+inf")
-        pipe.zscore(key, message_id)
-    replies = pipe.execute()
-    spent = iter(
-        int(count) - int(own is not None and own > _ms(now) - PERIOD_MS)
-        for count, own in zip(replies[::2], replies[1::2], strict=True)
-    )
-    return BudgetState(
-        apple_spent=next(spent) if has_apple(document) else 0,
-        google_spent=next(spent) if has_google(document) else 0,
-    )
+    for document in documents:
+        for key, has in ((apple_key, has_apple), (google_key, has_google)):
+            if has(document):
+                pipe.zcount(key(document), since, "+inf")
+                pipe.zscore(key(document), message_id)
+    replies = iter(pipe.execute())
+
+    def spent(has: bool) -> int:
+        if not has:
+            return 0
+        count, own = next(replies), next(replies)
+        return int(count) - int(own is not None and own > _ms(now) - PERIOD_MS)
+
+    states = []
+    for document in documents:
+        apple = spent(has_apple(document))
+        states.append(BudgetState(apple_spent=apple, google_spent=spent(has_google(document))))
+    return states
 
 
 def _spend(client: redis.Redis, key: str, limit: int, message_id: str, now: datetime) -> bool:

@@ -8,7 +8,7 @@ consumed, without (a dry run) they are only read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ import redis
 from shared.notifications import budgets
 from shared.notifications.config import NotificationPolicy
 from shared.notifications.counting import NotificationCounts
-from shared.notifications.policy import Decision, Notice, decide, notice_of
+from shared.notifications.policy import BudgetState, Decision, Notice, decide, notice_of
 
 
 @dataclass
@@ -32,13 +32,22 @@ class CampaignNotifications:
     decisions: dict[str, Decision] = field(default_factory=dict)
     documents: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     counts: NotificationCounts = field(default_factory=NotificationCounts)
+    budget_states: dict[str, BudgetState] = field(default_factory=dict)
+
+    def read_budgets(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        """Read the budgets of a batch's passes in one round trip (spends nothing)."""
+        todo = [d for d in documents if d["_id"] not in self.budget_states]
+        states = budgets.peek_many(self.client, todo, self.now, self.message_id)
+        self.budget_states.update((d["_id"], state) for d, state in zip(todo, states, strict=True))
 
     def decision(self, document: Mapping[str, Any]) -> Decision:
         """This pass's decision, made the first time it is asked for (a pass re-read after a
         write conflict keeps it: its budget is spent once)."""
         pass_id = document["_id"]
         if pass_id not in self.decisions:
-            state = budgets.peek(self.client, document, self.now, self.message_id)
+            state = self.budget_states.get(pass_id) or budgets.peek(
+                self.client, document, self.now, self.message_id
+            )
             made = decide(document, self.notice, self.policy, self.now, state)
             if self.spend:
                 made = budgets.consume(

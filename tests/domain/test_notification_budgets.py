@@ -39,7 +39,9 @@ def deliver(
     operation = {"_id": f"{run}-msg-{message}", "message": {"content": "Hi"}}
     notes = for_campaign(redis.Redis.from_url(redis_url), POLICY, operation, now, spend=spend)
     assert notes is not None
-    made = [notes.decision(a_pass(run, index)) for index in range(PASSES)]
+    passes = [a_pass(run, index) for index in range(PASSES)]
+    notes.read_budgets(passes)  # as a batch does: read once, possibly stale by the time it spends
+    made = [notes.decision(document) for document in passes]
     return [(d.alert_apple, d.alert_google) for d in made]
 
 
