@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from flask import url_for
 
@@ -27,6 +27,7 @@ def start_campaign(
     *,
     patch: Mapping[str, Any],
     message: Mapping[str, Any] | None,
+    quiet_hours: Mapping[str, Any] | Literal[False] | None = False,
 ) -> str:
     """Write the campaign's operation (the planning job counts the segment), enqueue its
     planning job; the correlationId. 503 when the queue is down (the operation is failed)."""
@@ -41,6 +42,8 @@ def start_campaign(
     if message is not None:
         # Kept after the job ends (the intent is dropped then): what was asked is on record.
         document["message"] = dict(message)
+    if quiet_hours is not False:  # the campaign's own quiet hours (None: none at all)
+        document["quietHours"] = None if quiet_hours is None else dict(quiet_hours)
     db = services.database()
     with correlation_context(correlation_id):
         operations.create(db, document)

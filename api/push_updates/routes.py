@@ -42,6 +42,10 @@ class PushUpdates(MethodView):
         Location (operation kind `pushUpdate`, with throughput and ETA while it runs)."""
         tenant_id = current_tenant().id
         correlation_id = start_campaign(
-            tenant_id, body["filter"], patch=body["data"], message=body["message"]
+            tenant_id,
+            body["filter"],
+            patch=body["data"],
+            message=body["message"],
+            quiet_hours=body.get("quietHours", False),
         )
         return {"correlationId": correlation_id}, 202, operation_location(tenant_id, correlation_id)

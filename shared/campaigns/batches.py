@@ -30,6 +30,8 @@ from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
+from shared.notifications import campaign as notifications
+from shared.notifications import deferred
 from shared.passes import messages
 from shared.passes.apple_versions import assign_update_tags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
@@ -144,6 +146,8 @@ def _prepare(
     patch: Mapping[str, Any],
     now: datetime,
     external: Mapping[str, Any],
+    *,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
@@ -152,7 +156,10 @@ def _prepare(
     for name in PATCHABLE:
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    patched = messages.with_message(patched, patch, has_apple=pass_type.apple is not None, now=now)
+    # Whether the message alerts, goes silent or waits: shared/notifications/policy.py.
+    alert = notifications.apple_alert(notes, document)
+    has_apple = pass_type.apple is not None
+    patched = messages.with_message(patched, patch, has_apple=has_apple, now=now, alert=alert)
     apple = new_apple_version(
         context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
@@ -185,6 +192,7 @@ def _prepare_one(
     external: Mapping[str, ExternalResult],
     tally: _Tally,
     writes: _Writes,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> None:
     """Render one pass: a render failure, or its external data failing, fails that pass only."""
     fetched = external.get(document["_id"], ExternalResult())
@@ -192,7 +200,7 @@ def _prepare_one(
         tally.fail(document["_id"], fetched.error)
         return
     try:
-        changes = _prepare(context, document, patch, now, fetched.data)
+        changes = _prepare(context, document, patch, now, fetched.data, notes=notes)
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
         tally.fail(document["_id"], str(exc))
         return
@@ -223,6 +231,7 @@ def _retry(
     *,
     external: Mapping[str, ExternalResult],
     tally: _Tally,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> None:
     """Passes another writer changed meanwhile: re-read, re-apply, a few rounds at most."""
     for _ in range(WRITE_ROUNDS - 1):
@@ -241,6 +250,7 @@ def _retry(
                     external=external,
                     tally=tally,
                     writes=writes,
+                    notes=notes,
                 )
             else:
                 tally.fail(pass_id, GONE)
@@ -302,6 +312,8 @@ def _to_google(
     tally: _Tally,
     synced: list[tuple[str, str]],
     lease: BatchLease,
+    *,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> GoogleCounts:
     """PATCH the objects that changed and add the campaign's message, one pass at a time:
     Google takes one object per call, paced by the issuer's shared limiter. What Google
@@ -316,7 +328,12 @@ def _to_google(
         )
     for document in tally.on_google.values():
         lease.renew()
-        counts.add(deliver_to_google(context, document, message=body, synced=synced))
+        send, notify = (body is not None, True) if notes is None else notes.google(document)
+        counts.add(
+            deliver_to_google(
+                context, document, message=body if send else None, notify=notify, synced=synced
+            )
+        )
     return counts
 
 
@@ -380,6 +397,14 @@ def run_batch(
     documents = repo.load_passes(db, tenant_id, pass_ids)
     external = _external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
+    tenant = context.tenants.get(tenant_id)
+    notes = (
+        None
+        if tenant is None
+        else notifications.for_campaign(context.redis, tenant.notifications, operation, now)
+    )
+    if notes is not None:
+        notes.read_budgets(documents.values())  # one round trip; spent per pass as decided
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):
         lease.renew()
@@ -392,13 +417,23 @@ def run_batch(
             tally.fail(pass_id, GONE)
         else:
             _prepare_one(
-                context, document, patch, now, external=external, tally=tally, writes=writes
+                context,
+                document,
+                patch,
+                now,
+                external=external,
+                tally=tally,
+                writes=writes,
+                notes=notes,
             )
     refused = _write(context, tenant_id, writes, now, tally)
-    _retry(context, tenant_id, refused, patch, external=external, tally=tally)
+    _retry(context, tenant_id, refused, patch, external=external, tally=tally, notes=notes)
     counts = _push(context, tenant_id, tally, lease)
     synced: list[tuple[str, str]] = []
-    google = _to_google(context, operation, tally, synced, lease)
+    google = _to_google(context, operation, tally, synced, lease, notes=notes)
+    notified = {} if notes is None else notes.counts.as_counters()
+    if notes is not None:
+        deferred.defer(context, operation, notes)  # stored before the batch is counted
     result = context.finished(
         operations.record_results(
             db,
@@ -408,7 +443,7 @@ def run_batch(
             unchanged=tally.unchanged,
             failed=len(tally.errors),
             cancelled=tally.cancelled,
-            delivery={**counts.as_counters(), **google.as_counters()},
+            delivery={**counts.as_counters(), **google.as_counters(), **notified},
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
         )
