@@ -38,6 +38,9 @@ def test_create_pass_end_to_end(demo: ApiClient, db: Any) -> None:
         "unchanged": 0,
         "cancelled": 0,
         "apple": {"pushed": 0, "failed": 0, "unregistered": 0},
+        # The notification counters every operation shows; a create sends no message.
+        "suppressed": {"consent": 0, "budget": 0, "quietHours": 0},
+        "deferred": 0,
     }
     # The object went to Google (with the class, unless this worker process sent it before).
     assert (google["updated"], google["inserted"], google["failed"]) == (1, 1, 0)
