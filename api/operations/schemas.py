@@ -4,9 +4,9 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from shared import lifecycle
 from shared.imports import IMPORT
-from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES
+from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES, WAITING_STATUSES
 
-STATUSES = (*ACTIVE_STATUSES, *FINAL_STATUSES)
+STATUSES = (*ACTIVE_STATUSES, *WAITING_STATUSES, *FINAL_STATUSES)
 
 
 class AppleCountersSchema(Schema):
@@ -87,6 +87,8 @@ class OperationSchema(Schema):
                 "cancelling",
                 "cancelled",
                 "failed",
+                "scheduled",
+                "paused",
             ]
         },
     )
@@ -106,6 +108,15 @@ class OperationSchema(Schema):
         allow_none=True,
         metadata={"description": "Seconds left at that rate; only while the job runs."},
     )
+    # Campaigns that wait or are paced (docs/campaigns.md).
+    scheduledAt = fields.DateTime(
+        metadata={"description": "When a scheduled campaign starts (or was due to)."}
+    )
+    throughputLimit = fields.Integer(
+        metadata={"description": "The campaign's cap, in passes per second (`throughput`)."}
+    )
+    pausedAt = fields.DateTime(allow_none=True)
+    resumedAt = fields.DateTime(allow_none=True)
 
 
 class OperationListQuerySchema(Schema):

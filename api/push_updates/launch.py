@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import url_for
@@ -12,7 +13,7 @@ from flask import url_for
 from api import services
 from api.errors import ApiError
 from shared import operations
-from shared.campaigns import PLAN_TASK, PUSH_UPDATE
+from shared.campaigns import PLAN_TASK, PUSH_UPDATE, pacing
 from shared.campaigns.segments import Segment, to_intent
 from shared.infra.ids import new_correlation_id
 from shared.infra.logs import correlation_context
@@ -27,9 +28,12 @@ def start_campaign(
     *,
     patch: Mapping[str, Any],
     message: Mapping[str, Any] | None,
+    scheduled_at: datetime | None = None,
+    throughput: int | None = None,
 ) -> str:
     """Write the campaign's operation (the planning job counts the segment), enqueue its
-    planning job; the correlationId. 503 when the queue is down (the operation is failed)."""
+    planning job; the correlationId. 503 when the queue is down (the operation is failed).
+    Scheduled, it is only written: the beat job starts it (shared/campaigns/scheduling.py)."""
     correlation_id = new_correlation_id()
     document = operations.new_operation(
         correlation_id=correlation_id,
@@ -41,8 +45,14 @@ def start_campaign(
     if message is not None:
         # Kept after the job ends (the intent is dropped then): what was asked is on record.
         document["message"] = dict(message)
+    if throughput is not None:
+        document[pacing.FIELD] = throughput
     db = services.database()
     with correlation_context(correlation_id):
+        if scheduled_at is not None:
+            document.update(status=operations.SCHEDULED, scheduledAt=scheduled_at)
+            operations.create(db, document)
+            return correlation_id
         operations.create(db, document)
         try:
             services.jobs().enqueue(PLAN_TASK, tenant_id=tenant_id, correlation_id=correlation_id)

@@ -12,6 +12,7 @@ from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
 from api.passes.schemas import ACCEPTED_HEADERS
 from api.push_updates.launch import operation_location, start_campaign
 from api.push_updates.schemas import PushUpdateAcceptedSchema, PushUpdateSchema
+from shared import operations
 from shared.credentials.scopes import NOTIFICATION_SEND
 
 blp = Blueprint(
@@ -39,9 +40,20 @@ class PushUpdates(MethodView):
         `apple.notified`) and is added to each pass's Google Wallet object, notifying the holder
         at most 3 times a day per pass (silent beyond, counted `google.notificationSuppressed`).
         Follow the job at the
-        Location (operation kind `pushUpdate`, with throughput and ETA while it runs)."""
+        Location (operation kind `pushUpdate`, with throughput and ETA while it runs).
+
+        `scheduledAt` defers the start (status `scheduled`, cancellable until it starts),
+        `throughput` caps the passes per second, `dryRun` previews without changing anything
+        (docs/campaigns.md). Pause and resume at `/operations/{correlationId}/pause|resume`."""
         tenant_id = current_tenant().id
         correlation_id = start_campaign(
-            tenant_id, body["filter"], patch=body["data"], message=body["message"]
+            tenant_id,
+            body["filter"],
+            patch=body["data"],
+            message=body["message"],
+            scheduled_at=body["scheduledAt"],
+            throughput=body["throughput"],
         )
-        return {"correlationId": correlation_id}, 202, operation_location(tenant_id, correlation_id)
+        status = operations.QUEUED if body["scheduledAt"] is None else operations.SCHEDULED
+        accepted = {"correlationId": correlation_id, "status": status}
+        return accepted, 202, operation_location(tenant_id, correlation_id)
