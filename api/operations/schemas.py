@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from api.push_updates.schemas import CampaignPreviewSchema
 from shared import lifecycle
+from shared.campaigns import PREVIEW
 from shared.imports import IMPORT
 from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES, WAITING_STATUSES
 
@@ -117,6 +119,10 @@ class OperationSchema(Schema):
     )
     pausedAt = fields.DateTime(allow_none=True)
     resumedAt = fields.DateTime(allow_none=True)
+    preview = fields.Nested(
+        CampaignPreviewSchema,
+        metadata={"description": "Kind `preview`: the report (so far, while it runs)."},
+    )
 
 
 class OperationListQuerySchema(Schema):
@@ -125,7 +131,7 @@ class OperationListQuerySchema(Schema):
 
     kind = fields.String(
         validate=validate.OneOf(
-            ["create", "update", "pushUpdate", "email", IMPORT, *lifecycle.KINDS]
+            ["create", "update", "pushUpdate", PREVIEW, "email", IMPORT, *lifecycle.KINDS]
         ),
         metadata={"description": "Only operations of this kind."},
     )

@@ -10,8 +10,12 @@ from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
 from api.passes.schemas import ACCEPTED_HEADERS
-from api.push_updates.launch import operation_location, start_campaign
-from api.push_updates.schemas import PushUpdateAcceptedSchema, PushUpdateSchema
+from api.push_updates.launch import operation_location, preview_campaign, start_campaign
+from api.push_updates.schemas import (
+    CampaignPreviewResultSchema,
+    PushUpdateAcceptedSchema,
+    PushUpdateSchema,
+)
 from shared import operations
 from shared.credentials.scopes import NOTIFICATION_SEND
 
@@ -30,6 +34,13 @@ class PushUpdates(MethodView):
     @requires_scope(NOTIFICATION_SEND)
     @blp.arguments(PushUpdateSchema)
     @blp.response(202, PushUpdateAcceptedSchema, headers=ACCEPTED_HEADERS)
+    @blp.alt_response(
+        200,
+        schema=CampaignPreviewResultSchema,
+        description="`dryRun` over a small segment: the preview itself (a larger one is a "
+        "202 and an operation of kind `preview` whose `preview` holds the report).",
+        success=True,
+    )
     def post(self, body: dict[str, Any], tenantId: str) -> Any:
         """Apply a JSON Merge Patch to every pass of a segment, re-render the passes whose
         Apple pass changed and push their devices (unchanged ones count `unchanged`).
@@ -46,6 +57,10 @@ class PushUpdates(MethodView):
         `throughput` caps the passes per second, `dryRun` previews without changing anything
         (docs/campaigns.md). Pause and resume at `/operations/{correlationId}/pause|resume`."""
         tenant_id = current_tenant().id
+        if body["dryRun"]:
+            return preview_campaign(
+                tenant_id, body["filter"], patch=body["data"], message=body["message"]
+            )
         correlation_id = start_campaign(
             tenant_id,
             body["filter"],

@@ -186,3 +186,43 @@ class PushUpdateAcceptedSchema(Schema):
     status = fields.String(
         metadata={"description": "`queued`, or `scheduled` with a `scheduledAt`."}
     )
+
+
+class CampaignPreviewWalletSchema(Schema):
+    devicesToPush = fields.Integer(metadata={"description": "Apple: devices the run would push"})
+    objectsToUpdate = fields.Integer(
+        metadata={"description": "Google: objects the run would insert or PATCH"}
+    )
+    alerts = fields.Integer(
+        required=True, metadata={"description": "lock-screen alerts the message would bring"}
+    )
+
+
+class CampaignPreviewSampleSchema(Schema):
+    passId = fields.String(required=True)
+    changes = fields.List(
+        fields.String(), required=True, metadata={"description": "`label: before → after`"}
+    )
+
+
+class CampaignPreviewSchema(Schema):
+    """What the campaign would do; the figures its counters would show."""
+
+    matched = fields.Integer(required=True, metadata={"description": "passes in the segment"})
+    wouldChange = fields.Integer(required=True, metadata={"description": "would count succeeded"})
+    unchanged = fields.Integer(required=True)
+    failed = fields.Integer(required=True, metadata={"description": "would not render"})
+    apple = fields.Nested(CampaignPreviewWalletSchema, required=True)
+    google = fields.Nested(CampaignPreviewWalletSchema, required=True)
+    heldBack = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "messages that would arrive silently, by reason"},
+    )
+    samples = fields.List(fields.Nested(CampaignPreviewSampleSchema), required=True)
+
+
+class CampaignPreviewResultSchema(Schema):
+    dryRun = fields.Boolean(required=True)
+    preview = fields.Nested(CampaignPreviewSchema, required=True)

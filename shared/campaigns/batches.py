@@ -40,6 +40,7 @@ from shared.passes.updating import PATCHABLE
 from shared.providers.fetching import ExternalResult
 from shared.repositories import campaigns as repo
 from shared.repositories import passes as passes_repo
+from shared.tenancy.tenants import PassType, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -147,21 +148,12 @@ def _prepare(
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
-    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
-    patched = dict(document)
-    for name in PATCHABLE:
-        if name in patch:
-            patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    patched = messages.with_message(patched, patch, has_apple=pass_type.apple is not None, now=now)
+    tenant, pass_type, patched = patched_pass(context, document, patch, now)
     apple = new_apple_version(
         context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
     google = new_google_version(pass_type, patched, now=now, external=external)
-    if (
-        apple is None
-        and google is None
-        and all(patched.get(n) == document.get(n) for n in PATCHABLE)
-    ):
+    if apple is None and google is None and not data_changed(document, patched):
         return None
     changes: dict[str, Any] = {name: patched.get(name) or {} for name in PATCHABLE}
     changes.update(messages.changes(document, patched))
@@ -171,6 +163,24 @@ def _prepare(
         changes.update(google=google, googlePending=True)
     changes["updatedAt"] = now
     return changes
+
+
+def patched_pass(
+    context: JobContext, document: Mapping[str, Any], patch: Mapping[str, Any], now: datetime
+) -> tuple[Tenant, PassType, dict[str, Any]]:
+    """`document` with the campaign's patch and message applied (what is rendered); shared
+    with the preview (shared/campaigns/preview.py). Raises UnknownPassType."""
+    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
+    patched = dict(document)
+    for name in PATCHABLE:
+        if name in patch:
+            patched[name] = merge_patch(document.get(name) or {}, patch[name])
+    patched = messages.with_message(patched, patch, has_apple=pass_type.apple is not None, now=now)
+    return tenant, pass_type, patched
+
+
+def data_changed(document: Mapping[str, Any], patched: Mapping[str, Any]) -> bool:
+    return any(patched.get(n) != document.get(n) for n in PATCHABLE)
 
 
 _Writes = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # id → (as read, changes)
@@ -273,7 +283,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease)
     return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered, notified=notified)
 
 
-def _external_data(
+def batch_external_data(
     context: JobContext,
     tenant_id: str,
     documents: Mapping[str, dict[str, Any]],
@@ -378,7 +388,7 @@ def run_batch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
-    external = _external_data(context, tenant_id, documents, patch)
+    external = batch_external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     writes: _Writes = {}
     for index, pass_id in enumerate(pass_ids):

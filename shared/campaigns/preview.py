@@ -1,0 +1,349 @@
+"""A campaign's preview (dry run): what the real campaign would do, computed on its own code
+path, with nothing written, signed, pushed or sent.
+
+The same walk of the segment (`_id` order, batch by batch), the same bulk read, the same
+external data fetch (the tenant's data providers are the only calls made), the same patch and
+message applied (batches.patched_pass), the same render and content-hash comparison (the
+Apple rendition is not signed) and the same rules the batch counts by: a pass counts
+`wouldChange` where the campaign would count it `succeeded` (its rendering or data changes, or
+a push it still owes), `unchanged` and `failed` likewise. Apple devices are counted as the
+push fan-out would count them (distinct tokens per certificate); Google objects where the
+delivery would call Google (its object owed).
+
+Alerts go through the per-pass notification decision (shared/passes/messages.alerts today;
+the consent / budget / quiet-hours policy once it lands). A decision never spends anything
+here; a message it holds back is counted in `heldBack` under the reason it gives (consent,
+budget, quietHours), all zero while every message alerts.
+
+Up to MAX_SAMPLES sample diffs show a changed pass as its holder would read it: each Apple
+field whose value changes, `label: before → after`, values resolved through pass.strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import operations
+from shared.apple.issuing import AppleRenderFailed, AppleRendition
+from shared.apple.strings import StringsError, parse_pass_strings
+from shared.campaigns.batches import batch_external_data, data_changed, patched_pass
+from shared.campaigns.segments import Segment, from_intent, segment_query
+from shared.infra.clock import utcnow
+from shared.passes import messages
+from shared.passes.apple_versions import changed_rendition
+from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
+from shared.passes.jobs import JobContext, UnknownPassType
+from shared.repositories import campaigns as repo
+from shared.repositories import operations as operations_repo
+from shared.repositories import registrations
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+HELD_BACK_REASONS = ("consent", "budget", "quietHours")
+MAX_SAMPLES = 5
+_SECTIONS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")
+_SAMPLE_LANGUAGE = "en"
+
+
+@dataclass
+class PreviewReport:
+    matched: int = 0
+    would_change: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    apple_devices: int = 0
+    apple_alerts: int = 0
+    google_objects: int = 0
+    google_alerts: int = 0
+    held_back: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HELD_BACK_REASONS, 0))
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "wouldChange": self.would_change,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "apple": {"devicesToPush": self.apple_devices, "alerts": self.apple_alerts},
+            "google": {"objectsToUpdate": self.google_objects, "alerts": self.google_alerts},
+            "heldBack": dict(self.held_back),
+            "samples": list(self.samples),
+        }
+
+
+@dataclass
+class _Batch:
+    to_push: dict[str, str] = field(default_factory=dict)  # pass id → topic
+    alerting: set[str] = field(default_factory=set)
+
+
+def preview(
+    context: JobContext,
+    campaign: Mapping[str, Any],
+    segment: Segment,
+    *,
+    size: int | None = None,
+    on_batch: Callable[[int, int], bool] | None = None,
+    report: PreviewReport | None = None,
+) -> PreviewReport:
+    """Preview `campaign` (an operation as the campaign stores it: `_id`, `tenant`,
+    `intent.patch`, `message`) over `segment`. `on_batch(index, passes)` is called after each
+    batch; returning False stops the walk (a cancelled preview)."""
+    db, tenant_id = context.db, str(campaign["tenant"])
+    size = size or context.settings.campaign_batch_size
+    patch = messages.campaign_patch(campaign)
+    query = segment_query(tenant_id, segment)
+    report = report or PreviewReport()
+    report.matched = repo.count_segment(db, query)
+    cursor: str | None = None
+    index = 0
+    while True:
+        ids = list(repo.segment_ids(db, query, limit=size, batch_size=size, after=cursor))
+        if not ids:
+            break
+        _preview_batch(context, tenant_id, ids, patch, report)
+        cursor, index = ids[-1], index + 1
+        if on_batch is not None and not on_batch(index, len(ids)):
+            break
+        if len(ids) < size:
+            break
+    return report
+
+
+def _preview_batch(
+    context: JobContext,
+    tenant_id: str,
+    pass_ids: Sequence[str],
+    patch: Mapping[str, Any],
+    report: PreviewReport,
+) -> None:
+    documents = repo.load_passes(context.db, tenant_id, pass_ids)
+    external = batch_external_data(context, tenant_id, documents, patch)
+    now = utcnow()
+    batch = _Batch()
+    for pass_id in pass_ids:
+        document = documents.get(pass_id)
+        if document is None:
+            report.failed += 1
+            continue
+        fetched = external.get(pass_id)
+        if fetched is not None and fetched.error is not None:
+            report.failed += 1
+            continue
+        data = fetched.data if fetched is not None else {}
+        try:
+            after = _preview_pass(context, document, patch, now=now, external=data, report=report)
+        except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType):
+            report.failed += 1
+            continue
+        _count(document, after, patch, batch=batch, report=report)
+    _count_devices(context, tenant_id, batch, report)
+
+
+def _preview_pass(
+    context: JobContext,
+    document: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    *,
+    now: datetime,
+    external: Mapping[str, Any],
+    report: PreviewReport,
+) -> dict[str, Any] | None:
+    """The pass as the campaign would store it, or None when nothing would change."""
+    tenant, pass_type, patched = patched_pass(context, document, patch, now)
+    rendition = changed_rendition(context, tenant, pass_type, patched, now=now, external=external)
+    google = new_google_version(pass_type, patched, now=now, external=external)
+    if rendition is None and google is None and not data_changed(document, patched):
+        return None
+    after = dict(patched)
+    if rendition is not None:
+        after.update(apple={"passTypeIdentifier": rendition.pass_type_identifier})
+        after["applePushPending"] = True
+        if len(report.samples) < MAX_SAMPLES:
+            changes = _field_changes(document.get("apple"), rendition)
+            if changes:
+                report.samples.append({"passId": document["_id"], "changes": changes})
+    if google is not None:
+        after["google"] = google
+    return after
+
+
+def _count(
+    document: Mapping[str, Any],
+    after: Mapping[str, Any] | None,
+    patch: Mapping[str, Any],
+    *,
+    batch: _Batch,
+    report: PreviewReport,
+) -> None:
+    """What the batch's tally would count for this pass (batches._Tally.done)."""
+    message_id = messages.message_id(patch)
+    state = after if after is not None else document
+    owes_push = bool(state.get("applePushPending") and state.get("apple"))
+    if owes_push:
+        batch.to_push[str(document["_id"])] = str(state["apple"]["passTypeIdentifier"])
+        if messages.alerted_by(state, message_id):
+            batch.alerting.add(str(document["_id"]))
+        elif message_id is not None and _carries(state, message_id):
+            _held_back(report, state)
+    if after is not None or owes_push:
+        report.would_change += 1
+    else:
+        report.unchanged += 1
+    google = state.get("google")
+    message = patch.get(messages.PATCH_KEY)
+    if google and (google_pending(state) or message is not None):
+        report.google_objects += int(google_pending(state))
+        if message is not None:
+            if messages.alerts(state, message):
+                report.google_alerts += 1
+            else:
+                _held_back(report, state)
+
+
+def _carries(state: Mapping[str, Any], message_id: str) -> bool:
+    kept = state.get(messages.FIELD) or []
+    return bool(kept) and kept[0].get("id") == message_id
+
+
+def _held_back(report: PreviewReport, state: Mapping[str, Any]) -> None:
+    """A message delivered silently; by the decision's reason once it gives one."""
+    kept = state.get(messages.FIELD) or [{}]
+    reason = str(kept[0].get("reason") or "unspecified")
+    report.held_back[reason] = report.held_back.get(reason, 0) + 1
+
+
+def _count_devices(
+    context: JobContext, tenant_id: str, batch: _Batch, report: PreviewReport
+) -> None:
+    """Distinct push tokens per certificate, as push_to_devices would push them."""
+    by_topic: dict[str, list[str]] = {}
+    for pass_id, topic in batch.to_push.items():
+        by_topic.setdefault(topic, []).append(pass_id)
+    for pass_ids in by_topic.values():
+        by_pass = registrations.push_tokens_for_passes(context.db, tenant_id, pass_ids)
+        tokens = {token for devices in by_pass.values() for _, token in devices}
+        alerted = {token for p in batch.alerting for _, token in by_pass.get(p, ())}
+        report.apple_devices += len(tokens)
+        report.apple_alerts += len(alerted)
+
+
+def _field_changes(previous: Mapping[str, Any] | None, rendition: AppleRendition) -> list[str]:
+    """`label: before → after` for each field whose value a holder would see change."""
+    before = _fields(bytes(previous["passJson"]), _stored_strings(previous)) if previous else {}
+    after = _fields(rendition.pass_json, dict(rendition.strings))
+    changes = []
+    for key, (label, value) in after.items():
+        old = before.get(key, (label, ""))[1]
+        if old != value:
+            changes.append(f"{label or key}: {old or '—'} → {value}")
+    for key, (label, value) in before.items():
+        if key not in after:
+            changes.append(f"{label or key}: {value} → —")
+    return changes
+
+
+def _stored_strings(previous: Mapping[str, Any]) -> dict[str, bytes]:
+    return {str(item["name"]): bytes(item["data"]) for item in previous.get("strings") or ()}
+
+
+def _fields(pass_json: bytes, strings: Mapping[str, bytes]) -> dict[str, tuple[str, str]]:
+    """Every field of the pass by key: (label, value) as read in one language."""
+    table = _strings_table(strings)
+    document = json.loads(pass_json)
+    found: dict[str, tuple[str, str]] = {}
+    for style in document.values():
+        if not isinstance(style, dict):
+            continue
+        for section in _SECTIONS:
+            for item in style.get(section) or ():
+                label, value = str(item.get("label", "")), str(item.get("value", ""))
+                found[str(item.get("key"))] = (table.get(label, label), table.get(value, value))
+    return found
+
+
+def _strings_table(strings: Mapping[str, bytes]) -> dict[str, str]:
+    names = sorted(strings, key=lambda name: not name.startswith(f"{_SAMPLE_LANGUAGE}."))
+    if not names:
+        return {}
+    try:
+        return parse_pass_strings(strings[names[0]])
+    except StringsError:
+        return {}
+
+
+def run_preview(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
+    """The job of an operation of kind `preview`: preview its campaign, showing progress
+    and the report so far on the operation, then end it `completed` with the report (or
+    `cancelled` between batches). Run twice, it starts over: the report is only replaced."""
+    operation, active = context.begin(correlation_id, "campaign preview")
+    if operation is None or not active:
+        return operation
+    db = context.db
+    segment = from_intent(operation["intent"]["segment"])
+    report = PreviewReport()
+    walked = 0
+
+    def on_batch(_: int, count: int) -> bool:
+        nonlocal walked
+        walked += count
+        shown = operations_repo.transition(
+            db,
+            correlation_id,
+            from_statuses=(operations.RUNNING,),
+            changes={
+                "counters.total": max(report.matched, walked),
+                "counters.processed": walked,
+                "counters.succeeded": walked,
+                "preview": report.as_document(),
+                "updatedAt": utcnow(),
+            },
+        )
+        return shown is not None  # not running any more: cancelled
+
+    report = preview(context, operation, segment, on_batch=on_batch, report=report)
+    return context.finished(_end(db, correlation_id, report, walked))
+
+
+def _end(
+    db: Database[Any], correlation_id: str, report: PreviewReport, walked: int
+) -> dict[str, Any] | None:
+    now = utcnow()
+    ended = {"finishedAt": now, "updatedAt": now, "preview": report.as_document()}
+    completed = operations_repo.transition(
+        db,
+        correlation_id,
+        from_statuses=(operations.RUNNING,),
+        changes={
+            **ended,
+            "status": operations.COMPLETED,
+            "counters.total": walked,
+            "counters.processed": walked,
+            "counters.succeeded": walked,
+        },
+        unset=("intent",),
+    )
+    if completed is not None:
+        return completed
+    current = operations_repo.load_operation(db, correlation_id)
+    if current is None or current["status"] != operations.CANCELLING:
+        return current
+    total = max(int(current["counters"]["total"]), walked)
+    return operations_repo.transition(
+        db,
+        correlation_id,
+        from_statuses=(operations.CANCELLING,),
+        changes={
+            **ended,
+            "status": operations.CANCELLED,
+            "counters.total": total,
+            "counters.processed": total,
+            "counters.cancelled": total - walked,
+        },
+        unset=("intent",),
+    )
