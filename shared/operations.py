@@ -125,12 +125,15 @@ def record_results(
     delivery: Mapping[str, int] | None = None,
     errors: tuple[ItemError, ...] = (),
     only_active: bool = False,
+    also: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Count one batch's results exactly once, then close the operation when all are counted.
 
     `succeeded`, `failed`, `unchanged` and `cancelled` count items; `delivery` adds dotted
     delivery counters such as `apple.pushed`. `only_active`: not once the operation ended (a
-    late batch of a failed campaign must not move its final counters).
+    late batch of a failed campaign must not move its final counters; a paused one's still
+    count). `also` sets fields in the same write, only if the batch counts (a paused batch's
+    parked passes: shared/campaigns/pausing.py).
     """
     now = utcnow()
     counts = {
@@ -148,7 +151,8 @@ def record_results(
         counts=counts,
         errors=[error.as_document() for error in errors],
         now=now,
-        statuses=ACTIVE_STATUSES if only_active else None,
+        statuses=RECORDING_STATUSES if only_active else None,
+        also=dict(also) if also else None,
     )
     current = updated or repo.load_operation(db, correlation_id)
     if current is not None:

@@ -13,7 +13,7 @@ from flask import Response, jsonify, url_for
 from api import services
 from api.errors import ApiError
 from shared import operations
-from shared.campaigns import PLAN_TASK, PREVIEW, PREVIEW_TASK, PUSH_UPDATE, pacing
+from shared.campaigns import PLAN_TASK, PREVIEW, PUSH_UPDATE, pacing
 from shared.campaigns.preview import preview
 from shared.campaigns.segments import Segment, segment_query, to_intent
 from shared.infra.ids import new_correlation_id
@@ -101,7 +101,7 @@ def preview_campaign(
     )
     if message is not None:
         document["message"] = dict(message)
-    _create_and_enqueue(tenant_id, document, PREVIEW_TASK)
+    _create_and_enqueue(tenant_id, document, PLAN_TASK)  # walked as a campaign is
     accepted = {"correlationId": correlation_id, "status": operations.QUEUED}
     return accepted, 202, operation_location(tenant_id, correlation_id)
 

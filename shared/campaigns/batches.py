@@ -28,6 +28,7 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
+from shared.campaigns import PREVIEW, pacing, pausing
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
 from shared.passes import messages
@@ -66,12 +67,14 @@ class CancelWatch:
     ) -> None:
         self._read, self._every, self._interval, self._clock = read_status, every, interval, clock
         self._since, self._last, self._stop = 0, clock(), status != operations.RUNNING
+        self.status = status  # as last read: `paused` parks the rest, anything else stops it
 
     def stop(self) -> bool:
         if not self._stop and (
             self._since >= self._every or self._clock() - self._last >= self._interval
         ):
-            self._stop = self._read() != operations.RUNNING
+            self.status = self._read() or operations.FAILED
+            self._stop = self.status != operations.RUNNING
             self._since, self._last = 0, self._clock()
         self._since += 1
         return self._stop
@@ -382,6 +385,18 @@ def run_batch(
     if not lease.take():
         log.info("%s is being run by another job: this copy does nothing", batch_id)
         return operation
+    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
+        # Imported here: the preview reuses this module's steps, so it imports this module.
+        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
+
+        previewed = run_preview_batch(context, operation, batch_id, pass_ids)
+        return _let_go(db, correlation_id, batch_id, owner, previewed)
+    if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
+        waiting = pausing.parking(batch_id, 0, pass_ids)
+        recorded = operations.record_results(
+            db, correlation_id, batch_id, also=waiting, only_active=True
+        )
+        return _let_go(db, correlation_id, batch_id, owner, recorded)
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
@@ -391,12 +406,18 @@ def run_batch(
     external = batch_external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     writes: _Writes = {}
+    pace = pacing.pace_for(context.redis, operation)  # the campaign's `throughput`, if any
+    parked: dict[str, list[str]] = {}
     for index, pass_id in enumerate(pass_ids):
         lease.renew()
         if watch.stop():
             # Passes before this one are finished as usual; the rest are not written.
-            _stopped(pass_ids[index:], documents, patch, tally)
+            if watch.status == operations.PAUSED:
+                parked = pausing.parking(batch_id, index, pass_ids)  # for the resume
+            else:
+                _stopped(pass_ids[index:], documents, patch, tally)
             break
+        pace()
         document = documents.get(pass_id)
         if document is None:
             tally.fail(pass_id, GONE)
@@ -421,6 +442,7 @@ def run_batch(
             delivery={**counts.as_counters(), **google.as_counters()},
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
+            also=parked,
         )
     )
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
@@ -429,6 +451,13 @@ def run_batch(
     )
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
     passes_repo.mark_google_synced(db, tenant_id, synced)
+    return _let_go(db, correlation_id, batch_id, owner, result)
+
+
+def _let_go(
+    db: Any, correlation_id: str, batch_id: str, owner: str, result: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The batch is done: once the campaign ended forget its batches, else release this one."""
     if result is not None and result["status"] in operations.FINAL_STATUSES:
         repo.drop_batches(db, correlation_id)  # nothing left to recover
     else:

@@ -22,32 +22,31 @@ field whose value changes, `label: before → after`, values resolved through pa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed, AppleRendition
 from shared.apple.strings import StringsError, parse_pass_strings
-from shared.campaigns.batches import batch_external_data, data_changed, patched_pass
-from shared.campaigns.segments import Segment, from_intent, segment_query
+from shared.campaigns.batches import GONE, batch_external_data, data_changed, patched_pass
+from shared.campaigns.segments import Segment, segment_query
 from shared.infra.clock import utcnow
 from shared.passes import messages
 from shared.passes.apple_versions import changed_rendition
 from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
 from shared.passes.jobs import JobContext, UnknownPassType
+from shared.repositories import campaign_waits, registrations
 from shared.repositories import campaigns as repo
-from shared.repositories import operations as operations_repo
-from shared.repositories import registrations
-
-if TYPE_CHECKING:
-    from pymongo.database import Database
 
 HELD_BACK_REASONS = ("consent", "budget", "quietHours")
 MAX_SAMPLES = 5
 _SECTIONS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")
 _SAMPLE_LANGUAGE = "en"
+# Left out of the batch's read (most of a stored pass's bytes); read back for samples only.
+_SIGNED_PARTS = ("apple.passJson", "apple.manifest", "apple.signature", "apple.strings")
+_COUNTERS = "preview"  # counters.preview.*: a preview operation's figures
 
 
 @dataclass
@@ -62,6 +61,22 @@ class PreviewReport:
     google_alerts: int = 0
     held_back: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HELD_BACK_REASONS, 0))
     samples: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[operations.ItemError] = field(default_factory=list)
+
+    def fail(self, pass_id: str, reason: str) -> None:
+        self.failed += 1
+        self.errors.append(operations.ItemError(pass_id, reason))
+
+    def as_counters(self) -> dict[str, int]:
+        """The figures beyond the item counters, as dotted operation counters."""
+        counters = {
+            f"{_COUNTERS}.appleDevices": self.apple_devices,
+            f"{_COUNTERS}.appleAlerts": self.apple_alerts,
+            f"{_COUNTERS}.googleObjects": self.google_objects,
+            f"{_COUNTERS}.googleAlerts": self.google_alerts,
+        }
+        counters.update({f"{_COUNTERS}.heldBack.{r}": n for r, n in self.held_back.items()})
+        return counters
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -88,28 +103,22 @@ def preview(
     segment: Segment,
     *,
     size: int | None = None,
-    on_batch: Callable[[int, int], bool] | None = None,
-    report: PreviewReport | None = None,
 ) -> PreviewReport:
     """Preview `campaign` (an operation as the campaign stores it: `_id`, `tenant`,
-    `intent.patch`, `message`) over `segment`. `on_batch(index, passes)` is called after each
-    batch; returning False stops the walk (a cancelled preview)."""
+    `intent.patch`, `message`) over `segment`, in this process (a small segment, answered at
+    once; a larger one is an operation of kind `preview`, see run_preview_batch)."""
     db, tenant_id = context.db, str(campaign["tenant"])
     size = size or context.settings.campaign_batch_size
     patch = messages.campaign_patch(campaign)
     query = segment_query(tenant_id, segment)
-    report = report or PreviewReport()
-    report.matched = repo.count_segment(db, query)
+    report = PreviewReport(matched=repo.count_segment(db, query))
     cursor: str | None = None
-    index = 0
     while True:
         ids = list(repo.segment_ids(db, query, limit=size, batch_size=size, after=cursor))
         if not ids:
             break
         _preview_batch(context, tenant_id, ids, patch, report)
-        cursor, index = ids[-1], index + 1
-        if on_batch is not None and not on_batch(index, len(ids)):
-            break
+        cursor = ids[-1]
         if len(ids) < size:
             break
     return report
@@ -122,24 +131,24 @@ def _preview_batch(
     patch: Mapping[str, Any],
     report: PreviewReport,
 ) -> None:
-    documents = repo.load_passes(context.db, tenant_id, pass_ids)
+    documents = repo.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
     external = batch_external_data(context, tenant_id, documents, patch)
     now = utcnow()
     batch = _Batch()
     for pass_id in pass_ids:
         document = documents.get(pass_id)
         if document is None:
-            report.failed += 1
+            report.fail(pass_id, GONE)
             continue
         fetched = external.get(pass_id)
         if fetched is not None and fetched.error is not None:
-            report.failed += 1
+            report.fail(pass_id, fetched.error)
             continue
         data = fetched.data if fetched is not None else {}
         try:
             after = _preview_pass(context, document, patch, now=now, external=data, report=report)
-        except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType):
-            report.failed += 1
+        except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
+            report.fail(pass_id, str(exc))
             continue
         _count(document, after, patch, batch=batch, report=report)
     _count_devices(context, tenant_id, batch, report)
@@ -165,7 +174,7 @@ def _preview_pass(
         after.update(apple={"passTypeIdentifier": rendition.pass_type_identifier})
         after["applePushPending"] = True
         if len(report.samples) < MAX_SAMPLES:
-            changes = _field_changes(document.get("apple"), rendition)
+            changes = _field_changes(_signed(context, document), rendition)
             if changes:
                 report.samples.append({"passId": document["_id"], "changes": changes})
     if google is not None:
@@ -233,6 +242,15 @@ def _count_devices(
         report.apple_alerts += len(alerted)
 
 
+def _signed(context: JobContext, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The stored Apple version with its signed parts (the batch read left them out)."""
+    if not document.get("apple"):
+        return None
+    found = repo.load_passes(context.db, str(document["tenant"]), [str(document["_id"])])
+    stored = found.get(str(document["_id"]))
+    return stored.get("apple") if stored else None
+
+
 def _field_changes(previous: Mapping[str, Any] | None, rendition: AppleRendition) -> list[str]:
     """`label: before → after` for each field whose value a holder would see change."""
     before = _fields(bytes(previous["passJson"]), _stored_strings(previous)) if previous else {}
@@ -277,73 +295,48 @@ def _strings_table(strings: Mapping[str, bytes]) -> dict[str, str]:
         return {}
 
 
-def run_preview(context: JobContext, correlation_id: str) -> dict[str, Any] | None:
-    """The job of an operation of kind `preview`: preview its campaign, showing progress
-    and the report so far on the operation, then end it `completed` with the report (or
-    `cancelled` between batches). Run twice, it starts over: the report is only replaced."""
-    operation, active = context.begin(correlation_id, "campaign preview")
-    if operation is None or not active:
-        return operation
-    db = context.db
-    segment = from_intent(operation["intent"]["segment"])
-    report = PreviewReport()
-    walked = 0
-
-    def on_batch(_: int, count: int) -> bool:
-        nonlocal walked
-        walked += count
-        shown = operations_repo.transition(
-            db,
-            correlation_id,
-            from_statuses=(operations.RUNNING,),
-            changes={
-                "counters.total": max(report.matched, walked),
-                "counters.processed": walked,
-                "counters.succeeded": walked,
-                "preview": report.as_document(),
-                "updatedAt": utcnow(),
-            },
-        )
-        return shown is not None  # not running any more: cancelled
-
-    report = preview(context, operation, segment, on_batch=on_batch, report=report)
-    return context.finished(_end(db, correlation_id, report, walked))
-
-
-def _end(
-    db: Database[Any], correlation_id: str, report: PreviewReport, walked: int
+def run_preview_batch(
+    context: JobContext, operation: Mapping[str, Any], batch_id: str, pass_ids: Sequence[str]
 ) -> dict[str, Any] | None:
-    now = utcnow()
-    ended = {"finishedAt": now, "updatedAt": now, "preview": report.as_document()}
-    completed = operations_repo.transition(
-        db,
-        correlation_id,
-        from_statuses=(operations.RUNNING,),
-        changes={
-            **ended,
-            "status": operations.COMPLETED,
-            "counters.total": walked,
-            "counters.processed": walked,
-            "counters.succeeded": walked,
-        },
-        unset=("intent",),
+    """One batch of an operation of kind `preview` (planned and walked by the campaign's own
+    planning): previewed and recorded once by batch id, as a campaign batch is, its figures
+    in the operation's counters (report_of reads them back) and its first samples kept."""
+    correlation_id = str(operation["_id"])
+    report = PreviewReport()
+    patch = messages.campaign_patch(operation)
+    _preview_batch(context, str(operation["tenant"]), pass_ids, patch, report)
+    if report.samples:
+        campaign_waits.keep_samples(context.db, correlation_id, report.samples, MAX_SAMPLES)
+    return context.finished(
+        operations.record_results(
+            context.db,
+            correlation_id,
+            batch_id,
+            succeeded=report.would_change,
+            unchanged=report.unchanged,
+            failed=report.failed,
+            delivery=report.as_counters(),
+            errors=tuple(report.errors),
+        )
     )
-    if completed is not None:
-        return completed
-    current = operations_repo.load_operation(db, correlation_id)
-    if current is None or current["status"] != operations.CANCELLING:
-        return current
-    total = max(int(current["counters"]["total"]), walked)
-    return operations_repo.transition(
-        db,
-        correlation_id,
-        from_statuses=(operations.CANCELLING,),
-        changes={
-            **ended,
-            "status": operations.CANCELLED,
-            "counters.total": total,
-            "counters.processed": total,
-            "counters.cancelled": total - walked,
-        },
-        unset=("intent",),
+
+
+def report_of(operation: Mapping[str, Any]) -> dict[str, Any]:
+    """The report of an operation of kind `preview`, from its counters (so far, while it runs)."""
+    counters = operation.get("counters") or {}
+    figures = counters.get(_COUNTERS) or {}
+    held = dict.fromkeys(HELD_BACK_REASONS, 0)
+    held.update(figures.get("heldBack") or {})
+    report = PreviewReport(
+        matched=int(counters.get("total", 0)),
+        would_change=int(counters.get("succeeded", 0)),
+        unchanged=int(counters.get("unchanged", 0)),
+        failed=int(counters.get("failed", 0)),
+        apple_devices=int(figures.get("appleDevices", 0)),
+        apple_alerts=int(figures.get("appleAlerts", 0)),
+        google_objects=int(figures.get("googleObjects", 0)),
+        google_alerts=int(figures.get("googleAlerts", 0)),
+        held_back=held,
+        samples=list(operation.get(campaign_waits.SAMPLES) or []),
     )
+    return report.as_document()

@@ -16,6 +16,8 @@ from shared.repositories import operations
 Document = dict[str, Any]
 # A paused batch's unprocessed pass ids, by the id of the batch that will process them.
 PARKED = "parked"
+# A preview operation's sample diffs (the first few batches to find some).
+SAMPLES = "previewSamples"
 
 
 def due_scheduled(db: Database[Any], *, status: str, now: datetime, limit: int) -> list[Document]:
@@ -60,3 +62,13 @@ def parked_count(document: Mapping[str, Any]) -> int:
 def parking(batch_id: str, pass_ids: Sequence[str]) -> Document:
     """The `$set` that parks `pass_ids` under `batch_id` (written with the batch's record)."""
     return {f"{PARKED}.{batch_id}": list(pass_ids)}
+
+
+def keep_samples(
+    db: Database[Any], correlation_id: str, samples: Sequence[Document], keep: int
+) -> None:
+    """Add `samples` to a preview operation's, while it holds fewer than `keep`."""
+    db[operations.COLLECTION].update_one(
+        {"_id": correlation_id, f"{SAMPLES}.{keep - 1}": {"$exists": False}},
+        {"$push": {SAMPLES: {"$each": list(samples), "$slice": keep}}},
+    )

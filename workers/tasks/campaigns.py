@@ -9,10 +9,9 @@ from datetime import timedelta
 from celery import current_app, shared_task
 
 from config.celery import CAMPAIGN_WATCHDOG, START_SCHEDULED
-from shared.campaigns import BATCH_TASK, PLAN_TASK, PREVIEW_TASK
+from shared.campaigns import BATCH_TASK, PLAN_TASK
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import EnqueueBatch, advance, run_plan
-from shared.campaigns.preview import run_preview
 from shared.campaigns.recovery import recover_stalled
 from shared.campaigns.scheduling import start_due
 from shared.infra.clock import utcnow
@@ -101,9 +100,3 @@ def _send_scheduled_plan(tenant_id: str, correlation_id: str) -> None:
 def start_scheduled(self: PasswireTask) -> int:
     """Start the scheduled campaigns whose time has come (sent by beat); how many started."""
     return len(start_due(database(), now=utcnow(), send_plan=_send_scheduled_plan))
-
-
-@shared_task(name=PREVIEW_TASK, base=PasswireTask, bind=True)
-def preview_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) -> str:
-    """Preview a large campaign (a dry run: nothing written, signed or pushed)."""
-    return status_of(run_preview(job_context(), correlation_id))
