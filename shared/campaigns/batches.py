@@ -370,10 +370,12 @@ def run_batch(
     correlation_id: str,
     batch_id: str,
     pass_ids: Sequence[str],
+    enqueue: pausing.EnqueueBatch | None = None,
     *,
     owner: str | None = None,
 ) -> dict[str, Any] | None:
     """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice.
+    `enqueue` sends a batch of this campaign (what a pause parked, when resumed meanwhile).
     `owner`: who runs it (the task id, the same when a message is delivered again); a copy
     with another owner does nothing while this one holds the batch."""
     db = context.db
@@ -392,10 +394,11 @@ def run_batch(
         previewed = run_preview_batch(context, operation, batch_id, pass_ids)
         return _let_go(db, correlation_id, batch_id, owner, previewed)
     if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
-        waiting = pausing.parking(batch_id, 0, pass_ids)
+        waiting = pausing.park(batch_id, 0, pass_ids)
         recorded = operations.record_results(
-            db, correlation_id, batch_id, also=waiting, only_active=True
+            db, correlation_id, batch_id, also=waiting.as_fields(), only_active=True
         )
+        pausing.release_if_resumed(db, correlation_id, waiting, enqueue)
         return _let_go(db, correlation_id, batch_id, owner, recorded)
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
@@ -407,13 +410,13 @@ def run_batch(
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     writes: _Writes = {}
     pace = pacing.pace_for(context.redis, operation)  # the campaign's `throughput`, if any
-    parked: dict[str, list[str]] = {}
+    parked: pausing.Parked | None = None
     for index, pass_id in enumerate(pass_ids):
         lease.renew()
         if watch.stop():
             # Passes before this one are finished as usual; the rest are not written.
             if watch.status == operations.PAUSED:
-                parked = pausing.parking(batch_id, index, pass_ids)  # for the resume
+                parked = pausing.park(batch_id, index, pass_ids)  # for the resume
             else:
                 _stopped(pass_ids[index:], documents, patch, tally)
             break
@@ -442,9 +445,11 @@ def run_batch(
             delivery={**counts.as_counters(), **google.as_counters()},
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
-            also=parked,
+            also=parked.as_fields() if parked else None,
         )
     )
+    if parked is not None:
+        pausing.release_if_resumed(db, correlation_id, parked, enqueue)
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
     repo.clear_apple_push_pending(
         db, tenant_id, [(pass_id, tag) for pass_id, (_, tag) in tally.to_push.items()]

@@ -6,6 +6,9 @@ the passes before it are finished as usual (written, pushed, counted) and the on
 parked on the operation under a batch id of their own (`<batch id>+<index>`), in the same
 atomic write that records the batch, so of two deliveries of a batch only the one whose record
 counted parks anything. A batch that starts while the campaign is paused parks all its passes.
+A resume (or cancel) that lands between a batch reading `paused` and writing its record finds
+nothing parked yet; the batch then sees the campaign no longer paused and sends its parked
+passes itself (both take them atomically: one sends them).
 The walk of the segment stays where it stands (planning.advance does not move it while paused).
 
 No job runs while paused, and the campaign watchdog (shared/campaigns/recovery.py) looks only
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared import operations
@@ -33,6 +37,7 @@ from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.repositories import campaign_waits
 from shared.repositories import operations as operations_repo
+from shared.repositories.campaigns import operation_status as repo_status
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SendPlan = Callable[[str, str], None]  # (tenant id, correlation id)
 SendBatch = Callable[[str, str, str, list[str]], None]  # (tenant, correlation id, batch, ids)
+EnqueueBatch = Callable[[str, list[str]], None]  # (batch id, pass ids), for this campaign
 
 
 class NotPausable(Exception):
@@ -52,10 +58,35 @@ class NotPausable(Exception):
         self.reason = reason
 
 
-def parking(batch_id: str, index: int, pass_ids: Sequence[str]) -> dict[str, list[str]]:
-    """What a batch stopped by a pause before pass `index` writes with its record: its passes
-    from there on, under the id of the batch that will take them over."""
-    return campaign_waits.parking(f"{batch_id}+{index}", pass_ids[index:])
+@dataclass(frozen=True)
+class Parked:
+    """A paused batch's passes from where it stopped, under the id of the batch that will
+    take them over."""
+
+    batch_id: str
+    pass_ids: list[str]
+
+    def as_fields(self) -> dict[str, Any]:
+        """Written with the stopped batch's record (operations.record_results `also`)."""
+        return campaign_waits.parking(self.batch_id, self.pass_ids)
+
+
+def park(batch_id: str, index: int, pass_ids: Sequence[str]) -> Parked:
+    """The passes of `batch_id` from `index` on, stopped by a pause before that pass."""
+    return Parked(f"{batch_id}+{index}", list(pass_ids[index:]))
+
+
+def release_if_resumed(
+    db: Database[Any], correlation_id: str, parked: Parked, enqueue: EnqueueBatch | None
+) -> None:
+    """Called once a stopped batch's record (with what it parked) is written. A resume or a
+    cancel that came in between took the parked batches before this one was there: then this
+    job sends it itself. Of the two, the one whose take finds it sends it."""
+    if enqueue is None or repo_status(db, correlation_id) == operations.PAUSED:
+        return
+    pass_ids = campaign_waits.take_one_parked(db, correlation_id, parked.batch_id)
+    if pass_ids is not None:
+        enqueue(parked.batch_id, pass_ids)
 
 
 def request_pause(db: Database[Any], tenant_id: str, correlation_id: str) -> dict[str, Any]:

@@ -55,8 +55,15 @@ def take_parked(
     return before, parked
 
 
-def parked_count(document: Mapping[str, Any]) -> int:
-    return sum(len(ids) for ids in (document.get(PARKED) or {}).values())
+def take_one_parked(db: Database[Any], correlation_id: str, batch_id: str) -> list[str] | None:
+    """Take one parked batch's pass ids (None when a resume or another job took them)."""
+    before: Document | None = db[operations.COLLECTION].find_one_and_update(
+        {"_id": correlation_id, f"{PARKED}.{batch_id}": {"$exists": True}},
+        {"$unset": {f"{PARKED}.{batch_id}": ""}},
+        projection={f"{PARKED}.{batch_id}": 1},
+        return_document=ReturnDocument.BEFORE,
+    )
+    return None if before is None else list(before[PARKED][batch_id])
 
 
 def parking(batch_id: str, pass_ids: Sequence[str]) -> Document:

@@ -69,10 +69,13 @@ def campaign_batch(
 ) -> str:
     """Enqueue the campaign's next batch, then apply its change to this one and record it."""
     context = job_context()
-    advance(context, correlation_id, _batch_enqueuer(tenant_id, correlation_id))
+    enqueue = _batch_enqueuer(tenant_id, correlation_id)
+    advance(context, correlation_id, enqueue)
     # The task id is the lease's owner: the same message delivered again takes the batch
     # over; another copy does nothing while it is held (the watchdog re-sends it if need be).
-    return status_of(run_batch(context, correlation_id, batch_id, pass_ids, owner=self.request.id))
+    return status_of(
+        run_batch(context, correlation_id, batch_id, pass_ids, enqueue, owner=self.request.id)
+    )
 
 
 @shared_task(name=CAMPAIGN_WATCHDOG, base=PasswireTask, bind=True)

@@ -1,0 +1,84 @@
+"""A paused campaign's batches, called directly: a batch that starts while paused parks all its
+passes for the resume, which sends them; and a resume landing between a batch seeing `paused`
+and writing its record still gets the parked passes sent, exactly once."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+
+from shared import operations
+from shared.campaigns import PUSH_UPDATE, batches
+from shared.campaigns.pausing import request_resume
+from shared.campaigns.segments import Segment, to_intent
+from shared.infra.clock import utcnow
+from shared.passes.jobs import JobContext
+from shared.passes.search import PassFilter
+from tests.e2e.test_push_updates import insert_segment
+
+
+def _campaign(db: Any, pass_ids: list[str], status: str) -> str:
+    correlation_id = f"pause-{secrets.token_hex(6)}"
+    segment = Segment(filters=PassFilter(), ids=tuple(pass_ids))
+    document = operations.new_operation(
+        correlation_id=correlation_id,
+        tenant_id="demo",
+        kind=PUSH_UPDATE,
+        total=len(pass_ids),
+        intent={"segment": to_intent(segment), "patch": {"additionalData": {"p": 1}}},
+    )
+    document.update(status=status, startedAt=utcnow())
+    operations.create(db, document)
+    return correlation_id
+
+
+def test_a_batch_started_while_paused_parks_everything_and_the_resume_sends_it(
+    job_context: JobContext, db: Any
+) -> None:
+    pass_ids = insert_segment(db, secrets.token_hex(6), 20)
+    correlation_id = _campaign(db, pass_ids, operations.PAUSED)
+    sent: list[tuple[str, list[str]]] = []
+    batches.run_batch(job_context, correlation_id, "batch:0000000", pass_ids)
+    stored = db.operations.find_one({"_id": correlation_id})
+    assert stored["counters"]["processed"] == 0
+    assert stored["parked"] == {"batch:0000000+0": pass_ids}
+    assert {d["version"] for d in db.passes.find({"_id": {"$in": pass_ids}})} == {1}
+
+    resumed = request_resume(
+        db,
+        "demo",
+        correlation_id,
+        send_plan=lambda tenant, cid: None,
+        send_batch=lambda tenant, cid, batch, ids: sent.append((batch, ids)),
+    )
+    assert resumed["status"] == operations.RUNNING and "parked" not in resumed
+    assert sent == [("batch:0000000+0", pass_ids)]
+    batches.run_batch(job_context, correlation_id, *sent[0])
+    done = db.operations.find_one({"_id": correlation_id})
+    assert done["status"] == operations.COMPLETED
+    assert done["counters"]["succeeded"] == done["counters"]["processed"] == 20
+
+
+def test_a_resume_between_seeing_paused_and_recording_still_sends_the_rest_once(
+    job_context: JobContext, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pass_ids = insert_segment(db, secrets.token_hex(6), 80)
+    correlation_id = _campaign(db, pass_ids, operations.RUNNING)
+    # The batch's watch reads `paused` (its 51st pass), but by the time it writes its record
+    # a resume has come and gone, finding nothing parked.
+    monkeypatch.setattr(batches.repo, "operation_status", lambda db, cid: operations.PAUSED)
+    sent: list[tuple[str, list[str]]] = []
+    batches.run_batch(
+        job_context,
+        correlation_id,
+        "batch:0000000",
+        pass_ids,
+        lambda batch, ids: sent.append((batch, ids)),
+    )
+    stored = db.operations.find_one({"_id": correlation_id})
+    assert stored["status"] == operations.RUNNING
+    assert stored["counters"]["processed"] == stored["counters"]["succeeded"] == 50
+    assert sent == [("batch:0000000+50", pass_ids[50:])]
+    assert not stored.get("parked")  # taken by this job: a later resume sends nothing
