@@ -13,7 +13,7 @@ from marshmallow import RAISE
 from api import services
 from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
-from api.errors import TENANT_API_ERRORS, ApiError, error_responses
+from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.operations.schemas import OperationListQuerySchema, OperationSchema
 from shared import operations
 from shared.campaigns import BATCH_TASK, PLAN_TASK, PREVIEW, pausing
@@ -115,13 +115,16 @@ class Operation(MethodView):
 
 _NOT_PAUSABLE = {
     **_NOT_FOUND,
-    409: "Not a campaign, or not in a status this applies to (pause: running; resume: paused).",
+    400: "The Idempotency-Key is invalid.",
+    409: "Not a campaign, or not in a status this applies to (pause: running; resume: "
+    "paused); or a request with this Idempotency-Key is still being processed.",
+    422: "This Idempotency-Key was used for another request.",
 }
 
 
 @blp.route("/<correlationId>/pause")
 class PauseOperation(MethodView):
-    @error_responses(*TENANT_API_ERRORS, 409, descriptions=_NOT_PAUSABLE)
+    @error_responses(*TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions=_NOT_PAUSABLE)
     @requires_scope(OPERATION_CANCEL)
     @blp.response(202, OperationSchema)
     def post(self, tenantId: str, correlationId: str) -> Any:
@@ -133,7 +136,7 @@ class PauseOperation(MethodView):
 
 @blp.route("/<correlationId>/resume")
 class ResumeOperation(MethodView):
-    @error_responses(*TENANT_API_ERRORS, 409, descriptions=_NOT_PAUSABLE)
+    @error_responses(*TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions=_NOT_PAUSABLE)
     @requires_scope(OPERATION_CANCEL)
     @blp.response(202, OperationSchema)
     def post(self, tenantId: str, correlationId: str) -> Any:
