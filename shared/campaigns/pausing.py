@@ -36,8 +36,8 @@ from shared.campaigns import PUSH_UPDATE
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.repositories import campaign_waits
+from shared.repositories import campaigns as campaigns_repo
 from shared.repositories import operations as operations_repo
-from shared.repositories.campaigns import operation_status as repo_status
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -82,10 +82,12 @@ def release_if_resumed(
     """Called once a stopped batch's record (with what it parked) is written. A resume or a
     cancel that came in between took the parked batches before this one was there: then this
     job sends it itself. Of the two, the one whose take finds it sends it."""
-    if enqueue is None or repo_status(db, correlation_id) == operations.PAUSED:
+    if enqueue is None or campaigns_repo.operation_status(db, correlation_id) == operations.PAUSED:
         return
     pass_ids = campaign_waits.take_one_parked(db, correlation_id, parked.batch_id)
     if pass_ids is not None:
+        # Saved first, as every batch is: a lost message is the watchdog's to re-send.
+        campaigns_repo.save_batch(db, correlation_id, parked.batch_id, pass_ids, now=utcnow())
         enqueue(parked.batch_id, pass_ids)
 
 
@@ -171,12 +173,19 @@ def _release(
     """Leave `paused` with `changes` and send the parked batches (saved first among the
     campaign's batches, so a lost message is the watchdog's to re-send, never lost)."""
     correlation_id, tenant_id = str(operation["_id"]), str(operation["tenant"])
+    now = utcnow()
+    saved = dict(operation.get(campaign_waits.PARKED) or {})
+    for batch_id, pass_ids in saved.items():  # before the take: a crash after it loses none
+        campaigns_repo.save_batch(db, correlation_id, batch_id, pass_ids, now=now)
     taken = campaign_waits.take_parked(
         db, tenant_id, correlation_id, from_status=operations.PAUSED, changes=changes
     )
     if taken is None:
         return None
     before, parked = taken
+    for batch_id, pass_ids in parked.items():
+        if batch_id not in saved:  # parked since the read above
+            campaigns_repo.save_batch(db, correlation_id, batch_id, pass_ids, now=now)
     try:
         for batch_id, pass_ids in parked.items():
             send_batch(tenant_id, correlation_id, batch_id, pass_ids)

@@ -66,9 +66,14 @@ def test_a_resume_between_seeing_paused_and_recording_still_sends_the_rest_once(
 ) -> None:
     pass_ids = insert_segment(db, secrets.token_hex(6), 80)
     correlation_id = _campaign(db, pass_ids, operations.RUNNING)
+
     # The batch's watch reads `paused` (its 51st pass), but by the time it writes its record
     # a resume has come and gone, finding nothing parked.
-    monkeypatch.setattr(batches.repo, "operation_status", lambda db, cid: operations.PAUSED)
+    class SeesPaused(batches.CancelWatch):
+        def __init__(self, read_status: Any, **options: Any) -> None:
+            super().__init__(lambda: operations.PAUSED, **options)
+
+    monkeypatch.setattr(batches, "CancelWatch", SeesPaused)
     sent: list[tuple[str, list[str]]] = []
     batches.run_batch(
         job_context,
