@@ -1,10 +1,12 @@
 """A paused campaign's batches, called directly: a batch that starts while paused parks all its
-passes for the resume, which sends them; and a resume landing between a batch seeing `paused`
-and writing its record still gets the parked passes sent, exactly once."""
+passes for the resume, which sends them; a resume landing between a batch seeing `paused` and
+writing its record still gets the parked passes sent, exactly once; and the crash-recovery
+watchdog never takes a paused campaign for a stalled one."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +14,12 @@ import pytest
 from shared import operations
 from shared.campaigns import PUSH_UPDATE, batches
 from shared.campaigns.pausing import request_resume
+from shared.campaigns.recovery import recover_stalled
 from shared.campaigns.segments import Segment, to_intent
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
 from shared.passes.search import PassFilter
+from shared.repositories import campaigns as campaigns_repo
 from tests.e2e.test_push_updates import insert_segment
 
 
@@ -87,3 +91,25 @@ def test_a_resume_between_seeing_paused_and_recording_still_sends_the_rest_once(
     assert stored["counters"]["processed"] == stored["counters"]["succeeded"] == 50
     assert sent == [("batch:0000000+50", pass_ids[50:])]
     assert not stored.get("parked")  # taken by this job: a later resume sends nothing
+
+
+def test_the_watchdog_leaves_a_paused_campaign_alone(job_context: JobContext, db: Any) -> None:
+    pass_ids = insert_segment(db, secrets.token_hex(6), 10)
+    correlation_id = _campaign(db, pass_ids, operations.PAUSED)
+    long_ago = utcnow() - timedelta(hours=1)
+    plan = {"cursor": pass_ids[-1], "next": 1, "walked": 10, "done": True}
+    db.operations.update_one(
+        {"_id": correlation_id}, {"$set": {"updatedAt": long_ago, "plan": plan}}
+    )
+    # A batch the walk sent and no job recorded: were the campaign running, a stalled one.
+    campaigns_repo.save_batch(db, correlation_id, "batch:0000000", pass_ids, now=long_ago)
+    sent: list[Any] = []
+    recovered = recover_stalled(
+        job_context,
+        stall=timedelta(seconds=60),
+        send_plan=lambda *args: sent.append(args),
+        send_batch=lambda *args: sent.append(args),
+    )
+    assert correlation_id not in [r.correlation_id for r in recovered]
+    assert sent == []
+    assert db.operations.find_one({"_id": correlation_id})["status"] == operations.PAUSED
