@@ -21,6 +21,7 @@ from tests.e2e.test_push_updates import (
     start_campaign,
 )
 from tests.support.api_client import ApiClient
+from tests.support.processes import wait_until
 
 _STATE = {
     "version": 1,
@@ -38,6 +39,23 @@ def _snapshot(db: Any, pass_ids: list[str]) -> dict[str, Any]:
     passes = {d["_id"]: d for d in db.passes.find({"_id": {"$in": pass_ids}}, _STATE)}
     tags = db.counters.find_one({"_id": "apple.updateTag"})
     return {"passes": passes, "tags": tags}
+
+
+def _delivered(db: Any, pass_ids: list[str]) -> None:
+    """Wait for the last batch of a finished campaign to clear its passes' owed deliveries:
+    it does so just after recording (and so after the operation ends)."""
+
+    def settled() -> bool:
+        owed = {"$or": [{"applePushPending": True}, {"googlePending": True}]}
+        found = db.passes.count_documents({"_id": {"$in": pass_ids}, **owed})
+        google = db.passes.find({"_id": {"$in": pass_ids}}, {"google": 1})
+        return found == 0 and all(
+            d["google"]["contentHash"] == d["google"].get("syncedHash")
+            for d in google
+            if d.get("google")
+        )
+
+    wait_until(settled, 30, interval=0.1, what="the campaign's deliveries to be recorded")
 
 
 def _traffic(fake_apns: FakeApnsControl, fake_google: FakeGoogleControl) -> tuple[int, int]:
@@ -89,6 +107,7 @@ def _preview_then_run(
     segment: list[str],
     fakes: tuple[FakeApnsControl, FakeGoogleControl],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    _delivered(db, segment)
     before, traffic = _snapshot(db, segment), _traffic(*fakes)
     report = _preview(client, body)
     assert _snapshot(db, segment) == before  # nothing written, no update tag reserved
