@@ -1,7 +1,12 @@
 """A campaign's preview (dry run): what the real campaign would do, computed on its own code
 path, with nothing written, signed, pushed or sent.
 
-The same walk of the segment (`_id` order, batch by batch), the same bulk read, the same
+A small segment is previewed in the request (`preview`); a larger one is an operation of kind
+`preview`, planned, walked and batched by the campaign's own planning and batch task (the batch
+hands it to run_preview_batch), each batch's figures recorded once in its counters.
+
+The same walk of the segment (`_id` order, batch by batch), the same bulk read (without the
+signed parts, which only the samples read), the same
 external data fetch (the tenant's data providers are the only calls made), the same patch and
 message applied (batches.patched_pass), the same render and content-hash comparison (the
 Apple rendition is not signed) and the same rules the batch counts by: a pass counts
