@@ -26,6 +26,11 @@ START_SCHEDULED = "passwire.operations.start_scheduled"
 # Its period: a scheduled campaign starts within about this long of its scheduledAt.
 START_SCHEDULED_EVERY_S = 2.0
 
+# The beat task that sends the alerts quiet hours held back (shared/notifications/deferred.py).
+SEND_DEFERRED_ALERTS = "passwire.delivery.deferred_alerts"
+# How often it runs: a deferred alert goes out at most this long after its window ends.
+DEFERRED_ALERTS_INTERVAL_S = 30.0
+
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
 # Campaign planning and batches of hundreds of passes.
@@ -116,5 +121,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.resend_interval_s),
             "kwargs": {"owed_for_s": settings.resend_after_s},
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        "send-deferred-alerts": {
+            "task": SEND_DEFERRED_ALERTS,
+            "schedule": DEFERRED_ALERTS_INTERVAL_S,
+            # A later run sends the same alerts: one stuck in the queue is not worth keeping.
+            "options": {"expires": DEFERRED_ALERTS_INTERVAL_S * 4},
         },
     }

@@ -25,6 +25,7 @@ TASK_MODULES = [
     "workers.tasks.campaigns",
     "workers.tasks.imports",
     "workers.tasks.lifecycle",
+    "workers.tasks.notifications",
 ]
 
 app = Celery("passwire", include=TASK_MODULES)

@@ -20,17 +20,21 @@ from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.lookup import find_tenant_pass
-from api.notifications.schemas import PassNotificationSchema
+from api.notifications.consent import record_consent
+from api.notifications.schemas import ConsentViewSchema, PassNotificationSchema
 from api.passes.schemas import (
     ACCEPTED_HEADERS,
     LOOKUP_PARAMETER,
     AcceptedSchema,
+    ConsentSchema,
     load_pass_lookup,
 )
 from api.push_updates.launch import operation_location, start_campaign
 from shared.campaigns.segments import Segment
-from shared.credentials.scopes import NOTIFICATION_SEND
+from shared.credentials.scopes import NOTIFICATION_SEND, PASS_READ, PASS_WRITE
+from shared.notifications import consent
 from shared.passes.search import PassFilter
+from shared.repositories import consent_changes
 from shared.repositories import passes as passes_repo
 
 blp = Blueprint(
@@ -101,6 +105,40 @@ class PassNotificationByIdentifier(MethodView):
         return _send(matches[0], body)
 
 
+@blp.route("/<passId>/consent")
+class PassConsent(MethodView):
+    @error_responses(*TENANT_API_ERRORS, descriptions={404: "Unknown tenant or pass."})
+    @requires_scope(PASS_READ)
+    @blp.response(200, ConsentViewSchema)
+    def get(self, tenantId: str, passId: str) -> Any:
+        """The holder's consent and its audit trail (who changed it, when, via what)."""
+        return _consent_view(find_tenant_pass(passId))
+
+    @error_responses(
+        *TENANT_API_ERRORS, *JSON_BODY_ERRORS, descriptions={404: "Unknown tenant or pass."}
+    )
+    @requires_scope(PASS_WRITE)
+    @blp.arguments(ConsentSchema)
+    @blp.response(200, ConsentViewSchema)
+    def put(self, body: dict[str, Any], tenantId: str, passId: str) -> Any:
+        """Record the holder's marketing consent (granted or refused, when, where): marketing
+        messages alert only holders who granted it. Each change joins the audit trail."""
+        document = find_tenant_pass(passId)
+        stored = record_consent(document["_id"], body, via=consent.VIA_ENDPOINT)
+        return _consent_view(
+            {**document, consent.FIELD: {**(document.get(consent.FIELD) or {}), **stored}}
+        )
+
+
+def _consent_view(document: dict[str, Any]) -> dict[str, Any]:
+    history = consent_changes.for_pass(services.database(), document["tenant"], document["_id"])
+    return {
+        "passId": document["_id"],
+        "consent": document.get(consent.FIELD) or {},
+        "history": history,
+    }
+
+
 def _send(pass_id: str, body: dict[str, Any]) -> Any:
     """The campaign of one pass: 202 with its correlationId and where to follow it."""
     tenant_id = current_tenant().id
@@ -109,6 +147,7 @@ def _send(pass_id: str, body: dict[str, Any]) -> Any:
         Segment(filters=PassFilter(), ids=(pass_id,)),
         patch=body["data"],
         message=body["message"],
+        quiet_hours=body.get("quietHours", False),
     )
     accepted = {"correlationId": correlation_id, "passId": pass_id}
     return accepted, 202, operation_location(tenant_id, correlation_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields
 
-from api.passes.schemas import UpdatePassSchema
-from api.push_updates.schemas import MessageSchema
+from api.passes.schemas import MarketingConsentSchema, UpdatePassSchema
+from api.push_updates.schemas import QUIET_HOURS_DOC, MessageSchema, QuietHoursField
 
 
 class PassNotificationSchema(Schema):
@@ -26,4 +26,26 @@ class PassNotificationSchema(Schema):
         UpdatePassSchema,
         load_default=dict,
         metadata={"description": "JSON Merge Patch of identifiers/metadata/additionalData."},
+    )
+    quietHours = QuietHoursField(allow_none=True, metadata=QUIET_HOURS_DOC)
+
+
+class ConsentChangeSchema(Schema):
+    marketing = fields.Nested(MarketingConsentSchema, required=True)
+    who = fields.String(required=True, metadata={"description": "The credential that changed it."})
+    via = fields.String(
+        required=True,
+        metadata={"description": "`create`, `patch`, `consent` (this endpoint) or `import`."},
+    )
+    recordedAt = fields.DateTime(required=True)
+
+
+class ConsentViewSchema(Schema):
+    passId = fields.String(required=True)
+    consent = fields.Dict(
+        required=True,
+        metadata={"description": "`{marketing: {granted, at, source}}`, `{}` never given."},
+    )
+    history = fields.List(
+        fields.Nested(ConsentChangeSchema), metadata={"description": "Every change, oldest first."}
     )

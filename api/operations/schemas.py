@@ -21,6 +21,12 @@ class AppleCountersSchema(Schema):
             "`pushed`); present once a message was delivered"
         }
     )
+    notificationSuppressed = fields.Integer(
+        metadata={
+            "description": "passes whose message was recorded without a lock-screen alert "
+            "(consent, budget; see `suppressed`); present once one was"
+        }
+    )
 
 
 class GoogleCountersSchema(Schema):
@@ -51,6 +57,23 @@ class GoogleCountersSchema(Schema):
     )
 
 
+class SuppressedCountersSchema(Schema):
+    """Holders whose alert was held back, per pass, by reason (docs/notifications.md)."""
+
+    consent = fields.Integer(
+        dump_default=0,
+        metadata={"description": "marketing message, consent not granted: delivered silently"},
+    )
+    budget = fields.Integer(
+        dump_default=0,
+        metadata={"description": "a wallet's alerts for the rolling 24 h were spent: silent"},
+    )
+    quietHours = fields.Integer(
+        dump_default=0,
+        metadata={"description": "inside quiet hours: the alert waits for the window's end"},
+    )
+
+
 class CountersSchema(Schema):
     total = fields.Integer(required=True)
     processed = fields.Integer(required=True)
@@ -67,6 +90,11 @@ class CountersSchema(Schema):
     )
     apple = fields.Nested(AppleCountersSchema, dump_default=dict)
     google = fields.Nested(GoogleCountersSchema, dump_default=dict)
+    suppressed = fields.Nested(SuppressedCountersSchema, dump_default=dict)
+    deferred = fields.Integer(
+        dump_default=0,
+        metadata={"description": "alerts still waiting for the end of quiet hours (see nextAt)"},
+    )
 
 
 class ItemErrorSchema(Schema):
@@ -102,6 +130,9 @@ class OperationSchema(Schema):
     startedAt = fields.DateTime(allow_none=True)
     finishedAt = fields.DateTime(allow_none=True)
     cancelRequestedAt = fields.DateTime(allow_none=True)
+    nextAt = fields.DateTime(
+        metadata={"description": "When the next alert held back by quiet hours goes out."}
+    )
     throughput = fields.Float(
         allow_none=True,
         metadata={"description": "Items processed per second since startedAt (to finishedAt)."},

@@ -10,6 +10,7 @@ from flask import jsonify
 from api import services
 from api.auth import current_tenant
 from api.errors import ApiError
+from api.notifications.consent import record_consent
 from api.operations.schemas import OperationSchema
 from api.passes.jobs import accept
 from api.passes.schemas import PassSchema
@@ -17,6 +18,7 @@ from shared import operations
 from shared.infra.ids import new_correlation_id
 from shared.infra.logs import correlation_context
 from shared.jobs import UPDATE_PASS
+from shared.notifications import consent
 from shared.passes.documents import public_view
 from shared.passes.jobs import JobContext
 from shared.passes.updating import run_update
@@ -30,7 +32,9 @@ _PASS = PassSchema()
 
 
 def patch_pass(document: dict[str, Any], body: dict[str, Any]) -> Any:
-    patch = {key: value for key, value in body.items() if key != "options"}
+    patch = {key: value for key, value in body.items() if key not in ("options", "consent")}
+    if "consent" in body:
+        record_consent(document["_id"], body["consent"], via=consent.VIA_PATCH)
     if patch.get("passType") == document["passType"]:
         del patch["passType"]
     if "passType" in patch:

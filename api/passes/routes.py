@@ -20,6 +20,7 @@ from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.google.save import save_link_response, wallet_for_user_agent
 from api.lookup import find_tenant_pass
+from api.notifications.consent import current_principal
 from api.passes.deletion import DeletePassQuerySchema, accept_deletion
 from api.passes.jobs import accept
 from api.passes.patching import patch_pass
@@ -44,9 +45,11 @@ from api.passes.schemas import (
 )
 from api.passes.self_service import issue_self_service
 from shared.credentials.scopes import PASS_READ, PASS_WRITE
+from shared.infra.clock import utcnow
 from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.infra.logs import correlation_context
 from shared.jobs import CREATE_PASS
+from shared.notifications import consent
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
 from shared.self_service import split_signatures
@@ -220,6 +223,10 @@ def _issue(
         "metadata": body["metadata"],
         "additionalData": body["additionalData"],
     }
+    if "consent" in body:
+        # Stored with the pass by the create job, audited with the caller's credential.
+        intent["consent"] = consent.given(body["consent"], now=utcnow())
+        intent["consentBy"] = current_principal()
     return accept(
         tenant_id,
         "create",

@@ -10,6 +10,7 @@ from api.errors import ApiError, field_errors
 from api.fields import Identifiers, JsonObject
 from shared.lifecycle import config as lifecycle_config
 from shared.lifecycle import transitions
+from shared.notifications import consent
 from shared.passes import search
 
 # How the JSON-object fields read in the OpenAPI document (api/fields.py validates them): an
@@ -29,6 +30,47 @@ _PATCH_IDENTIFIERS: dict[str, Any] = {
     },
 }
 _KEYS = "Keys: a letter, then up to 63 letters, digits, '_' or '-'."
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false as JSON writes them: no "yes", no 1."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
+class MarketingConsentSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    granted = JsonBoolean(
+        required=True,
+        metadata={"description": "Whether the holder agreed to marketing messages."},
+    )
+    at = fields.AwareDateTime(
+        metadata={"description": "When the holder gave or refused it (default: now)."}
+    )
+    source = fields.String(
+        validate=validate.Length(min=1, max=consent.SOURCE_MAX),
+        metadata={"description": 'Where it was given, e.g. "signup-form" (default "api").'},
+    )
+
+
+class ConsentSchema(Schema):
+    """The holder's consent: marketing messages alert only holders who granted it."""
+
+    class Meta:
+        unknown = RAISE
+
+    marketing = fields.Nested(MarketingConsentSchema, required=True)
+
+
+_CONSENT_DOC = (
+    "The holder's marketing consent; each change is kept in an audit trail (who, when, "
+    "source) that erasing the pass removes."
+)
 
 
 class CreatePassQuerySchema(Schema):
@@ -75,6 +117,7 @@ class CreatePassSchema(Schema):
             "5 levels. " + _KEYS,
         },
     )
+    consent = fields.Nested(ConsentSchema, metadata={"description": _CONSENT_DOC})
 
 
 class UpdatePassSchema(Schema):
@@ -121,6 +164,10 @@ class PatchPassSchema(UpdatePassSchema):
         },
     )
     options = fields.Nested(PatchOptionsSchema, load_default=dict)
+    consent = fields.Nested(
+        ConsentSchema,
+        metadata={"description": _CONSENT_DOC + " Recorded at once, before the update runs."},
+    )
 
 
 DEVICES = ("apple", "google", "auto", "preview")
@@ -201,6 +248,7 @@ class PassSchema(Schema):
     balance = fields.Nested(
         BalanceSchema, metadata={"description": "The balance passwire keeps, once it has one."}
     )
+    consent = fields.Dict(metadata={"description": "`{marketing: {granted, at, source}}`."})
     creationDate = fields.DateTime()
     lastUpdateDate = fields.DateTime()
 

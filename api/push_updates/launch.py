@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response, jsonify, url_for
 
@@ -36,6 +36,7 @@ def start_campaign(
     message: Mapping[str, Any] | None,
     scheduled_at: datetime | None = None,
     throughput: int | None = None,
+    quiet_hours: Mapping[str, Any] | Literal[False] | None = False,
 ) -> str:
     """Write the campaign's operation (the planning job counts the segment), enqueue its
     planning job; the correlationId. 503 when the queue is down (the operation is failed).
@@ -51,6 +52,8 @@ def start_campaign(
     if message is not None:
         # Kept after the job ends (the intent is dropped then): what was asked is on record.
         document["message"] = dict(message)
+    if quiet_hours is not False:  # the campaign's own quiet hours (None: none at all)
+        document["quietHours"] = None if quiet_hours is None else dict(quiet_hours)
     if throughput is not None:
         document[pacing.FIELD] = throughput
     if scheduled_at is not None:
@@ -79,6 +82,7 @@ def preview_campaign(
     *,
     patch: Mapping[str, Any],
     message: Mapping[str, Any] | None,
+    quiet_hours: Mapping[str, Any] | Literal[False] | None = False,
 ) -> tuple[Response, int] | tuple[dict[str, str], int, dict[str, str]]:
     """A dry run: 200 with the report for a small segment, else 202 and a `preview` job."""
     db = services.database()
@@ -87,6 +91,8 @@ def preview_campaign(
     campaign: dict[str, Any] = {"_id": correlation_id, "tenant": tenant_id, "intent": intent}
     if message is not None:
         campaign["message"] = dict(message)
+    if quiet_hours is not False:  # decided as the campaign would decide
+        campaign["quietHours"] = None if quiet_hours is None else dict(quiet_hours)
     matched = campaigns_repo.count_segment(db, segment_query(tenant_id, segment))
     if matched <= PREVIEW_AT_ONCE:
         context = JobContext(db=db, tenants=services.tenants(), settings=services.settings())
@@ -99,8 +105,7 @@ def preview_campaign(
         total=matched,
         intent=intent,
     )
-    if message is not None:
-        document["message"] = dict(message)
+    document.update({k: campaign[k] for k in ("message", "quietHours") if k in campaign})
     _create_and_enqueue(tenant_id, document, PLAN_TASK)  # walked as a campaign is
     accepted = {"correlationId": correlation_id, "status": operations.QUEUED}
     return accepted, 202, operation_location(tenant_id, correlation_id)

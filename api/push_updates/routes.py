@@ -59,7 +59,11 @@ class PushUpdates(MethodView):
         tenant_id = current_tenant().id
         if body["dryRun"]:
             return preview_campaign(
-                tenant_id, body["filter"], patch=body["data"], message=body["message"]
+                tenant_id,
+                body["filter"],
+                patch=body["data"],
+                message=body["message"],
+                quiet_hours=body.get("quietHours", False),
             )
         correlation_id = start_campaign(
             tenant_id,
@@ -68,6 +72,7 @@ class PushUpdates(MethodView):
             message=body["message"],
             scheduled_at=body["scheduledAt"],
             throughput=body["throughput"],
+            quiet_hours=body.get("quietHours", False),
         )
         status = operations.QUEUED if body["scheduledAt"] is None else operations.SCHEDULED
         accepted = {"correlationId": correlation_id, "status": status}

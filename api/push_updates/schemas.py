@@ -17,6 +17,8 @@ from api.passes.schemas import UpdatePassSchema
 from shared.campaigns.segments import MAX_IDS, Segment
 from shared.infra.clock import utcnow
 from shared.infra.ids import PASS_ID_PATTERN
+from shared.notifications import DEFAULT_KIND, KINDS
+from shared.notifications.config import NotificationConfigError, parse_quiet_hours
 from shared.passes import search
 
 MAX_MESSAGE = 2048
@@ -129,6 +131,42 @@ class MessageSchema(Schema):
         validate=validate.Length(max=50),
         load_default=dict,
     )
+    kind = fields.String(
+        validate=validate.OneOf(KINDS),
+        load_default=DEFAULT_KIND,
+        metadata={
+            "description": "`transactional` (the default: what every message was before kinds "
+            "existed, e.g. a balance or a gate change) alerts every holder; `marketing` alerts "
+            "only holders whose marketing consent is granted (the others get it silently)."
+        },
+    )
+
+
+class QuietHoursField(fields.Field[Any]):
+    """`{"start": "22:00", "end": "07:00", "timeZone": "Europe/Paris"}`: a daily window
+    (past midnight when end < start) in which alerts wait for its end; `null`: none."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return parse_quiet_hours(value).as_document()
+        except NotificationConfigError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+QUIET_HOURS_DOC: dict[str, Any] = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "timeZone": {"type": "string", "description": "IANA zone (default: the tenant's)."},
+    },
+    "required": ["start", "end"],
+    "description": "This campaign's quiet hours, whatever its kind (default: the tenant's, "
+    "for marketing messages): lock-screen alerts falling in the window wait for its end (in "
+    "the holder's `metadata.timeZone` when the pass has one); data updates go at once. "
+    "`null`: none for this campaign.",
+}
 
 
 class PushUpdateSchema(Schema):
@@ -146,6 +184,7 @@ class PushUpdateSchema(Schema):
         metadata={"description": "JSON Merge Patch of identifiers/metadata/additionalData."},
     )
     message = fields.Nested(MessageSchema, load_default=None)
+    quietHours = QuietHoursField(allow_none=True, metadata=QUIET_HOURS_DOC)
     # Scheduling, pacing and previewing (docs/campaigns.md).
     scheduledAt = fields.AwareDateTime(
         load_default=None,

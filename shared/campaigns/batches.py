@@ -31,6 +31,8 @@ from shared.apple.push import PushCounts, push_to_devices
 from shared.campaigns import PREVIEW, pacing, pausing
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
+from shared.notifications import campaign as notifications
+from shared.notifications import deferred
 from shared.passes import messages
 from shared.passes.apple_versions import assign_update_tags, new_apple_version
 from shared.passes.google_delivery import deliver_to_google
@@ -148,10 +150,12 @@ def _prepare(
     patch: Mapping[str, Any],
     now: datetime,
     external: Mapping[str, Any],
+    *,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
-    tenant, pass_type, patched = patched_pass(context, document, patch, now)
+    tenant, pass_type, patched = patched_pass(context, document, patch, now, notes=notes)
     apple = new_apple_version(
         context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
@@ -169,7 +173,12 @@ def _prepare(
 
 
 def patched_pass(
-    context: JobContext, document: Mapping[str, Any], patch: Mapping[str, Any], now: datetime
+    context: JobContext,
+    document: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    now: datetime,
+    *,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> tuple[Tenant, PassType, dict[str, Any]]:
     """`document` with the campaign's patch and message applied (what is rendered); shared
     with the preview (shared/campaigns/preview.py). Raises UnknownPassType."""
@@ -178,7 +187,10 @@ def patched_pass(
     for name in PATCHABLE:
         if name in patch:
             patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    patched = messages.with_message(patched, patch, has_apple=pass_type.apple is not None, now=now)
+    # Whether the message alerts, goes silent or waits: shared/notifications/policy.py.
+    alert = notifications.apple_alert(notes, document)
+    has_apple = pass_type.apple is not None
+    patched = messages.with_message(patched, patch, has_apple=has_apple, now=now, alert=alert)
     return tenant, pass_type, patched
 
 
@@ -198,6 +210,7 @@ def _prepare_one(
     external: Mapping[str, ExternalResult],
     tally: _Tally,
     writes: _Writes,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> None:
     """Render one pass: a render failure, or its external data failing, fails that pass only."""
     fetched = external.get(document["_id"], ExternalResult())
@@ -205,7 +218,7 @@ def _prepare_one(
         tally.fail(document["_id"], fetched.error)
         return
     try:
-        changes = _prepare(context, document, patch, now, fetched.data)
+        changes = _prepare(context, document, patch, now, fetched.data, notes=notes)
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
         tally.fail(document["_id"], str(exc))
         return
@@ -236,6 +249,7 @@ def _retry(
     *,
     external: Mapping[str, ExternalResult],
     tally: _Tally,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> None:
     """Passes another writer changed meanwhile: re-read, re-apply, a few rounds at most."""
     for _ in range(WRITE_ROUNDS - 1):
@@ -254,6 +268,7 @@ def _retry(
                     external=external,
                     tally=tally,
                     writes=writes,
+                    notes=notes,
                 )
             else:
                 tally.fail(pass_id, GONE)
@@ -315,6 +330,8 @@ def _to_google(
     tally: _Tally,
     synced: list[tuple[str, str]],
     lease: BatchLease,
+    *,
+    notes: notifications.CampaignNotifications | None = None,
 ) -> GoogleCounts:
     """PATCH the objects that changed and add the campaign's message, one pass at a time:
     Google takes one object per call, paced by the issuer's shared limiter. What Google
@@ -329,7 +346,12 @@ def _to_google(
         )
     for document in tally.on_google.values():
         lease.renew()
-        counts.add(deliver_to_google(context, document, message=body, synced=synced))
+        send, notify = (body is not None, True) if notes is None else notes.google(document)
+        counts.add(
+            deliver_to_google(
+                context, document, message=body if send else None, notify=notify, synced=synced
+            )
+        )
     return counts
 
 
@@ -387,19 +409,9 @@ def run_batch(
     if not lease.take():
         log.info("%s is being run by another job: this copy does nothing", batch_id)
         return operation
-    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
-        # Imported here: the preview reuses this module's steps, so it imports this module.
-        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
-
-        previewed = run_preview_batch(context, operation, batch_id, pass_ids)
-        return _let_go(db, correlation_id, batch_id, owner, previewed)
-    if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
-        waiting = pausing.park(batch_id, 0, pass_ids)
-        recorded = operations.record_results(
-            db, correlation_id, batch_id, also=waiting.as_fields(), only_active=True
-        )
-        pausing.release_if_resumed(db, correlation_id, waiting, enqueue)
-        return _let_go(db, correlation_id, batch_id, owner, recorded)
+    handled, outcome = _not_a_run(context, operation, batch_id, pass_ids, enqueue)
+    if handled:
+        return _let_go(db, correlation_id, batch_id, owner, outcome)
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
@@ -408,6 +420,14 @@ def run_batch(
     documents = repo.load_passes(db, tenant_id, pass_ids)
     external = batch_external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
+    tenant = context.tenants.get(tenant_id)
+    notes = (
+        None
+        if tenant is None
+        else notifications.for_campaign(context.redis, tenant.notifications, operation, now)
+    )
+    if notes is not None:
+        notes.read_budgets(documents.values())  # one round trip; spent per pass as decided
     writes: _Writes = {}
     pace = pacing.pace_for(context.redis, operation)  # the campaign's `throughput`, if any
     parked: pausing.Parked | None = None
@@ -426,13 +446,23 @@ def run_batch(
             tally.fail(pass_id, GONE)
         else:
             _prepare_one(
-                context, document, patch, now, external=external, tally=tally, writes=writes
+                context,
+                document,
+                patch,
+                now,
+                external=external,
+                tally=tally,
+                writes=writes,
+                notes=notes,
             )
     refused = _write(context, tenant_id, writes, now, tally)
-    _retry(context, tenant_id, refused, patch, external=external, tally=tally)
+    _retry(context, tenant_id, refused, patch, external=external, tally=tally, notes=notes)
     counts = _push(context, tenant_id, tally, lease)
     synced: list[tuple[str, str]] = []
-    google = _to_google(context, operation, tally, synced, lease)
+    google = _to_google(context, operation, tally, synced, lease, notes=notes)
+    notified = {} if notes is None else notes.counts.as_counters()
+    if notes is not None:
+        deferred.defer(context, operation, notes)  # stored before the batch is counted
     result = context.finished(
         operations.record_results(
             db,
@@ -442,7 +472,7 @@ def run_batch(
             unchanged=tally.unchanged,
             failed=len(tally.errors),
             cancelled=tally.cancelled,
-            delivery={**counts.as_counters(), **google.as_counters()},
+            delivery={**counts.as_counters(), **google.as_counters(), **notified},
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
             also=parked.as_fields() if parked else None,
@@ -457,6 +487,31 @@ def run_batch(
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
     passes_repo.mark_google_synced(db, tenant_id, synced)
     return _let_go(db, correlation_id, batch_id, owner, result)
+
+
+def _not_a_run(
+    context: JobContext,
+    operation: dict[str, Any],
+    batch_id: str,
+    pass_ids: Sequence[str],
+    enqueue: pausing.EnqueueBatch | None,
+) -> tuple[bool, dict[str, Any] | None]:
+    """A preview's batch, or one that starts while its campaign is paused: (True, what it
+    recorded) when handled here, else (False, None): a batch to run."""
+    db, correlation_id = context.db, str(operation["_id"])
+    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
+        # Imported here: the preview reuses this module's steps, so it imports this module.
+        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
+
+        return True, run_preview_batch(context, operation, batch_id, pass_ids)
+    if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
+        waiting = pausing.park(batch_id, 0, pass_ids)
+        recorded = operations.record_results(
+            db, correlation_id, batch_id, also=waiting.as_fields(), only_active=True
+        )
+        pausing.release_if_resumed(db, correlation_id, waiting, enqueue)
+        return True, recorded
+    return False, None
 
 
 def _let_go(

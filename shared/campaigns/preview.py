@@ -15,10 +15,11 @@ a push it still owes), `unchanged` and `failed` likewise. Apple devices are coun
 push fan-out would count them (distinct tokens per certificate); Google objects where the
 delivery would call Google (its object owed).
 
-Alerts go through the per-pass notification decision (shared/passes/messages.alerts today;
-the consent / budget / quiet-hours policy once it lands). A decision never spends anything
-here; a message it holds back is counted in `heldBack` under the reason it gives (consent,
-budget, quietHours), all zero while every message alerts.
+Alerts go through the campaign's own per-pass notification decisions
+(shared/notifications/campaign.py over policy.decide: consent, quiet hours, budgets), made
+with `spend=False`: budgets are read, never spent. A pass held back on a wallet is counted in
+`heldBack` under the decision's reason (consent, budget, quietHours), as the campaign counts
+`suppressed.<reason>`.
 
 Up to MAX_SAMPLES sample diffs show a changed pass as its holder would read it: each Apple
 field whose value changes, `label: before → after`, values resolved through pass.strings.
@@ -38,6 +39,7 @@ from shared.apple.strings import StringsError, parse_pass_strings
 from shared.campaigns.batches import GONE, batch_external_data, data_changed, patched_pass
 from shared.campaigns.segments import Segment, segment_query
 from shared.infra.clock import utcnow
+from shared.notifications import campaign as notifications
 from shared.passes import messages
 from shared.passes.apple_versions import changed_rendition
 from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
@@ -98,8 +100,11 @@ class PreviewReport:
 
 @dataclass
 class _Batch:
+    notes: notifications.CampaignNotifications | None = None  # None: the campaign has no message
     to_push: dict[str, str] = field(default_factory=dict)  # pass id → topic
     alerting: set[str] = field(default_factory=set)
+    room: int = MAX_SAMPLES  # samples still wanted
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def preview(
@@ -114,7 +119,6 @@ def preview(
     once; a larger one is an operation of kind `preview`, see run_preview_batch)."""
     db, tenant_id = context.db, str(campaign["tenant"])
     size = size or context.settings.campaign_batch_size
-    patch = messages.campaign_patch(campaign)
     query = segment_query(tenant_id, segment)
     report = PreviewReport(matched=repo.count_segment(db, query))
     cursor: str | None = None
@@ -122,7 +126,7 @@ def preview(
         ids = list(repo.segment_ids(db, query, limit=size, batch_size=size, after=cursor))
         if not ids:
             break
-        _preview_batch(context, tenant_id, ids, patch, report)
+        _preview_batch(context, campaign, ids, report)
         cursor = ids[-1]
         if len(ids) < size:
             break
@@ -131,15 +135,17 @@ def preview(
 
 def _preview_batch(
     context: JobContext,
-    tenant_id: str,
+    campaign: Mapping[str, Any],
     pass_ids: Sequence[str],
-    patch: Mapping[str, Any],
     report: PreviewReport,
 ) -> None:
+    tenant_id, patch = str(campaign["tenant"]), messages.campaign_patch(campaign)
     documents = repo.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
     external = batch_external_data(context, tenant_id, documents, patch)
     now = utcnow()
-    batch = _Batch()
+    batch = _Batch(_decisions(context, campaign, now), room=MAX_SAMPLES - len(report.samples))
+    if batch.notes is not None:
+        batch.notes.read_budgets(documents.values())
     for pass_id in pass_ids:
         document = documents.get(pass_id)
         if document is None:
@@ -151,12 +157,29 @@ def _preview_batch(
             continue
         data = fetched.data if fetched is not None else {}
         try:
-            after = _preview_pass(context, document, patch, now=now, external=data, report=report)
+            after = _preview_pass(context, document, patch, now=now, external=data, batch=batch)
         except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType) as exc:
             report.fail(pass_id, str(exc))
             continue
         _count(document, after, patch, batch=batch, report=report)
     _count_devices(context, tenant_id, batch, report)
+    report.samples.extend(batch.samples)
+    if batch.notes is not None:  # held back on at least one wallet, by the decision's reason
+        for reason, count in batch.notes.counts.by_reason.items():
+            report.held_back[reason] = report.held_back.get(reason, 0) + count
+
+
+def _decisions(
+    context: JobContext, campaign: Mapping[str, Any], now: datetime
+) -> notifications.CampaignNotifications | None:
+    """The campaign's notification decisions (shared/notifications/policy.decide), made as
+    the real batch makes them but spending nothing: budgets are only read."""
+    tenant = context.tenants.get(str(campaign["tenant"]))
+    if tenant is None:
+        return None
+    return notifications.for_campaign(
+        context.redis, tenant.notifications, campaign, now, spend=False
+    )
 
 
 def _preview_pass(
@@ -166,10 +189,10 @@ def _preview_pass(
     *,
     now: datetime,
     external: Mapping[str, Any],
-    report: PreviewReport,
+    batch: _Batch,
 ) -> dict[str, Any] | None:
     """The pass as the campaign would store it, or None when nothing would change."""
-    tenant, pass_type, patched = patched_pass(context, document, patch, now)
+    tenant, pass_type, patched = patched_pass(context, document, patch, now, notes=batch.notes)
     rendition = changed_rendition(context, tenant, pass_type, patched, now=now, external=external)
     google = new_google_version(pass_type, patched, now=now, external=external)
     if rendition is None and google is None and not data_changed(document, patched):
@@ -178,10 +201,10 @@ def _preview_pass(
     if rendition is not None:
         after.update(apple={"passTypeIdentifier": rendition.pass_type_identifier})
         after["applePushPending"] = True
-        if len(report.samples) < MAX_SAMPLES:
+        if len(batch.samples) < batch.room:
             changes = _field_changes(_signed(context, document), rendition)
             if changes:
-                report.samples.append({"passId": document["_id"], "changes": changes})
+                batch.samples.append({"passId": document["_id"], "changes": changes})
     if google is not None:
         after["google"] = google
     return after
@@ -203,8 +226,6 @@ def _count(
         batch.to_push[str(document["_id"])] = str(state["apple"]["passTypeIdentifier"])
         if messages.alerted_by(state, message_id):
             batch.alerting.add(str(document["_id"]))
-        elif message_id is not None and _carries(state, message_id):
-            _held_back(report, state)
     if after is not None or owes_push:
         report.would_change += 1
     else:
@@ -214,22 +235,8 @@ def _count(
     if google and (google_pending(state) or message is not None):
         report.google_objects += int(google_pending(state))
         if message is not None:
-            if messages.alerts(state, message):
-                report.google_alerts += 1
-            else:
-                _held_back(report, state)
-
-
-def _carries(state: Mapping[str, Any], message_id: str) -> bool:
-    kept = state.get(messages.FIELD) or []
-    return bool(kept) and kept[0].get("id") == message_id
-
-
-def _held_back(report: PreviewReport, state: Mapping[str, Any]) -> None:
-    """A message delivered silently; by the decision's reason once it gives one."""
-    kept = state.get(messages.FIELD) or [{}]
-    reason = str(kept[0].get("reason") or "unspecified")
-    report.held_back[reason] = report.held_back.get(reason, 0) + 1
+            send, notify = (True, True) if batch.notes is None else batch.notes.google(document)
+            report.google_alerts += int(send and notify)
 
 
 def _count_devices(
@@ -308,8 +315,7 @@ def run_preview_batch(
     in the operation's counters (report_of reads them back) and its first samples kept."""
     correlation_id = str(operation["_id"])
     report = PreviewReport()
-    patch = messages.campaign_patch(operation)
-    _preview_batch(context, str(operation["tenant"]), pass_ids, patch, report)
+    _preview_batch(context, operation, pass_ids, report)
     if report.samples:
         campaign_waits.keep_samples(context.db, correlation_id, report.samples, MAX_SAMPLES)
     return context.finished(

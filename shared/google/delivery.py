@@ -6,9 +6,10 @@ pass document remembers the content hash Google last acknowledged (`google.synce
 pass whose rendered object differs from it still owes Google a call, which the next job makes
 if this one dies or Google fails.
 
-Visible messages notify the phone at most `NOTIFICATIONS_PER_DAY` times per object in 24 h
-(Google's limit); beyond that budget, shared by all workers through Redis, a message is added
-silently and counted `google.notificationSuppressed`.
+Visible messages notify the phone at most 3 times per object in 24 h (Google's limit). Whether
+a message notifies is decided per pass by shared/notifications/policy.py (consent, quiet hours,
+that budget, spent in Redis by shared/notifications/budgets.py); here it is only added, as
+TEXT_AND_NOTIFY or TEXT (silent, counted `google.notificationSuppressed`).
 """
 
 from __future__ import annotations
@@ -18,24 +19,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from config.settings import Settings
 from shared.clients.google_wallet import GoogleApiError, GoogleWalletClient
 from shared.google.issuers import GoogleCredentialError
 from shared.google.passtype import GooglePassType, render_google_class
 from shared.infra import process_clients
-from shared.infra.ratelimit import NotificationBudget, SlidingWindowLimiter
+from shared.infra.ratelimit import SlidingWindowLimiter
 from shared.infra.redis_clients import process_client
 from shared.tenancy.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS_PER_DAY = 3
 TEXT_AND_NOTIFY = "TEXT_AND_NOTIFY"
 TEXT = "TEXT"
 _RATE_KEY = "passwire:google:rate:"
-_BUDGET_KEY = "passwire:google:notify:"
 
 
 class GoogleDeliveryFailed(Exception):
@@ -100,11 +97,6 @@ def _known_classes() -> set[str]:
     return process_clients.get(("google-known-classes",), set)
 
 
-def notification_budget(client: redis.Redis) -> NotificationBudget:
-    """Visible messages per object per day, counted in `client` (shared by all workers)."""
-    return NotificationBudget(client, prefix=_BUDGET_KEY, limit=NOTIFICATIONS_PER_DAY)
-
-
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
     """Make Google's class this pass type's `class.json`, once per process: insert it, or
     PATCH it when it exists (a changed class.json reaches Google when the workers restart
@@ -167,21 +159,20 @@ def _insert_object(
 
 def add_message(
     client: GoogleWalletClient,
-    budget: NotificationBudget,
     *,
     kind: str,
     object_id: str,
     message: Mapping[str, Any],
+    notify: bool,
 ) -> bool:
-    """Add a message, notifying when the object's daily budget allows; True if it notified."""
-    receipt = budget.spend(object_id)
-    if receipt is not None:
+    """Add a message, notifying the phone when `notify`; True if it notified. Google counting
+    more notifications than our budget did (`quotaExceeded`) adds it silently instead."""
+    if notify:
         try:
             client.add_message(kind, object_id, {**message, "messageType": TEXT_AND_NOTIFY})
             return True
         except GoogleApiError as exc:
-            budget.refund(object_id, receipt)
-            if exc.reason != "quotaExceeded":  # Google counted more than we did: go silent
+            if exc.reason != "quotaExceeded":
                 raise
     client.add_message(kind, object_id, {**message, "messageType": TEXT})
     return False

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from shared.imports.columns import ADDITIONAL_DATA, PASS_ID, Column, Columns
+from shared.imports.columns import ADDITIONAL_DATA, CONSENT, PASS_ID, Column, Columns
 from shared.passes.search import MAX_VALUE_LENGTH, number_in
 
 # The JSON API's limit for a string value (api/fields.py MAX_STRING; a test keeps them equal).
@@ -65,6 +65,9 @@ def _lookup(columns: Sequence[Column], cells: Sequence[str]) -> dict[str, str]:
 def _patch(columns: Sequence[Column], cells: Sequence[str]) -> dict[str, Any]:
     patch: dict[str, Any] = {}
     for column in columns:
+        if column.root == CONSENT:
+            _consent(column, cells[column.index], patch)
+            continue
         value = cell_value(cells[column.index], typed=column.root == ADDITIONAL_DATA)
         if value is _UNCHANGED:
             continue
@@ -75,6 +78,15 @@ def _patch(columns: Sequence[Column], cells: Sequence[str]) -> dict[str, Any]:
             node = node.setdefault(key, {})  # the header allows no column inside another
         node[column.path[-1]] = value
     return patch
+
+
+def _consent(column: Column, text: str, patch: dict[str, Any]) -> None:
+    """`consent.marketing`: true or false, recorded apart from the merge (shared/imports/rows)."""
+    if not text:
+        return
+    if text not in _BOOLEANS:
+        raise RowRejected(f"{column.name}: must be true or false")
+    patch[CONSENT] = {"marketing": {"granted": _BOOLEANS[text]}}
 
 
 def cell_value(text: str, *, typed: bool) -> Any:

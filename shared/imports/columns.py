@@ -5,6 +5,8 @@
   one way or the other, not both.
 - `metadata.<key>` / `metadata.<group>.<key>` and `additionalData.<key>` (up to five keys
   deep): the values to merge, with the same key rules and depths as the JSON API.
+- `consent.marketing`: the holder's marketing consent, `true` or `false` (empty: unchanged),
+  recorded with source `import` in the pass's consent audit trail.
 
 Each name once; a column may not be the parent of another (`metadata.a` with `metadata.a.b`:
 one key cannot hold a value and nested keys).
@@ -24,17 +26,19 @@ PASS_ID: Final = "id"
 IDENTIFIERS: Final = "identifiers"
 METADATA: Final = "metadata"
 ADDITIONAL_DATA: Final = "additionalData"
+CONSENT: Final = "consent"
+CONSENT_MARKETING: Final = "consent.marketing"
 # Keys below each root, at most (the JSON API's depths: api/passes/schemas.py).
 MAX_KEYS: Final[Mapping[str, int]] = {IDENTIFIERS: 2, METADATA: 2, ADDITIONAL_DATA: 5}
 MAX_COLUMNS: Final = 256
-_KNOWN = "id, id.<system>.<key>, metadata.<key> or additionalData.<key>"
+_KNOWN = "id, id.<system>.<key>, metadata.<key>, additionalData.<key> or consent.marketing"
 
 
 @dataclass(frozen=True)
 class Column:
     index: int  # position in the row, from 0
     name: str  # as written in the header
-    root: str  # PASS_ID, IDENTIFIERS, METADATA or ADDITIONAL_DATA
+    root: str  # PASS_ID, IDENTIFIERS, METADATA, ADDITIONAL_DATA or CONSENT
     path: tuple[str, ...]  # keys below the root; empty for PASS_ID
 
     @property
@@ -45,7 +49,7 @@ class Column:
 @dataclass(frozen=True)
 class Columns:
     lookup: tuple[Column, ...]  # `id`, or the `id.*` columns
-    data: tuple[Column, ...]  # `metadata.*` and `additionalData.*`
+    data: tuple[Column, ...]  # `metadata.*`, `additionalData.*` and `consent.marketing`
     width: int  # cells in every row
 
 
@@ -86,6 +90,8 @@ def _column(index: int, name: str) -> tuple[Column | None, str | None]:
     """The column a header name stands for, or why it stands for none."""
     if name == PASS_ID:
         return Column(index, name, PASS_ID, ()), None
+    if name == CONSENT_MARKETING:
+        return Column(index, name, CONSENT, ("marketing",)), None
     prefix, dot, rest = name.partition(".")
     root = IDENTIFIERS if prefix == PASS_ID else prefix
     if not dot or root not in MAX_KEYS:
@@ -122,6 +128,7 @@ def _kinds(columns: Sequence[Column]) -> list[Problem]:
         return [Problem(where, "has both id and id.<system>.<key> columns: name passes one way")]
     if not roots & {PASS_ID, IDENTIFIERS}:
         return [Problem(where, "needs an id or id.<system>.<key> column naming each row's pass")]
-    if not roots & {METADATA, ADDITIONAL_DATA}:
-        return [Problem(where, "has no metadata.<key> or additionalData.<key> column to update")]
+    if not roots & {METADATA, ADDITIONAL_DATA, CONSENT}:
+        reason = "has no metadata.<key>, additionalData.<key> or consent.marketing column to update"
+        return [Problem(where, reason)]
     return []

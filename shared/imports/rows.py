@@ -9,7 +9,9 @@ from typing import Any, Final
 
 from shared.apple.issuing import AppleRenderFailed
 from shared.imports.cells import RowRejected, row_update
-from shared.imports.columns import Columns
+from shared.imports.columns import CONSENT, Columns
+from shared.infra.clock import utcnow
+from shared.notifications import consent
 from shared.passes.google_versions import GoogleRenderFailed
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.updating import apply_patch, deliver_pass
@@ -73,7 +75,28 @@ def apply_row(job: ImportJob, row: int, cells: Sequence[str]) -> RowResult:
     if len(matches) > 1:
         reason = f"several passes match {named}; name one by its id or a unique identifier"
         return RowResult(row, FAILED, error=reason)
-    return _update(job, row, matches[0], update.patch)
+    patch = dict(update.patch)
+    given = patch.pop(CONSENT, None)
+    if given is not None:
+        _record_consent(job, row, matches[0], given)
+    return _update(job, row, matches[0], patch)
+
+
+def _record_consent(job: ImportJob, row: int, pass_id: str, given: dict[str, Any]) -> None:
+    """The row's consent, at once and audited; the import (its correlation id) is who."""
+    now = utcnow()
+    granted = given["marketing"]["granted"]
+    stored = {"marketing": consent.marketing_consent(granted, at=now, source="import", now=now)}
+    consent.change(
+        job.context.db,
+        tenant_id=job.tenant_id,
+        pass_id=pass_id,
+        stored=stored,
+        who=f"import:{job.correlation_id}",
+        via=consent.VIA_IMPORT,
+        now=now,
+        key=f"{job.correlation_id}:{row}",  # a batch run again records its rows once
+    )
 
 
 def _update(job: ImportJob, row: int, pass_id: str, patch: dict[str, Any]) -> RowResult:

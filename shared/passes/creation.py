@@ -7,6 +7,7 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.infra.clock import utcnow
+from shared.notifications import consent
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
 from shared.passes.google_delivery import deliver_to_google
@@ -29,7 +30,7 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
     existing = passes_repo.find_pass(db, operation["tenant"], pass_id)
     if existing is not None and existing.get("createdBy") == correlation_id:
         # An earlier delivery of this job inserted the pass and died before counting it.
-        return _created(context, correlation_id, existing)
+        return _created(context, correlation_id, existing, who=intent.get("consentBy"))
     if operation["status"] == operations.CANCELLING:
         return context.finished(
             operations.record_results(db, correlation_id, CREATE_BATCH, cancelled=1)
@@ -46,6 +47,8 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
         correlation_id=correlation_id,
         now=now,
     )
+    if intent.get("consent"):
+        document[consent.FIELD] = intent["consent"]
     try:
         tenant, pass_type = context.pass_type(operation["tenant"], intent["passType"])
         # Rendered before the insert: a pass is stored complete, or not at all. External
@@ -59,13 +62,25 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):
-        return _created(context, correlation_id, document)
+        return _created(context, correlation_id, document, who=intent.get("consentBy"))
     return _failed(context, correlation_id, pass_id, "a pass with this id already exists")
 
 
 def _created(
-    context: JobContext, correlation_id: str, document: dict[str, Any]
+    context: JobContext, correlation_id: str, document: dict[str, Any], *, who: str | None
 ) -> dict[str, Any] | None:
+    if document.get(consent.FIELD):
+        # Audited once per create job (the key), also when its delivery is repeated.
+        consent.audit(
+            context.db,
+            tenant_id=document["tenant"],
+            pass_id=document["_id"],
+            stored=document[consent.FIELD],
+            who=who or "unknown",
+            via=consent.VIA_CREATE,
+            now=document["createdAt"],
+            key=correlation_id,
+        )
     # The class and the object go to Google before the pass counts as created; a Google
     # failure leaves the object owed (sent by the pass's next job, or by a Save link).
     synced: list[tuple[str, str]] = []

@@ -51,6 +51,7 @@ def public_view(document: dict[str, Any]) -> dict[str, Any]:
         "metadata": document.get("metadata", {}),
         "additionalData": document.get("additionalData", {}),
         "providers": document.get("providers", {}),
+        **({"consent": document["consent"]} if document.get("consent") else {}),
         "status": document.get("status") or "active",
         **_lifecycle_view(document),
         "creationDate": document["createdAt"],

@@ -13,6 +13,7 @@ from typing import Any
 from shared.clients.google_wallet import GoogleApiError
 from shared.google import delivery
 from shared.infra.ratelimit import RateLimitTimeout
+from shared.notifications import budgets
 from shared.passes.google_versions import google_pending
 from shared.passes.jobs import JobContext
 from shared.repositories import passes as passes_repo
@@ -25,9 +26,11 @@ def deliver_to_google(
     document: Mapping[str, Any],
     *,
     message: Mapping[str, Any] | None = None,
+    notify: bool = True,
     synced: list[tuple[str, str]] | None = None,
 ) -> delivery.GoogleCounts:
-    """Bring Google's object up to date (and add `message`, a Google message body).
+    """Bring Google's object up to date (and add `message`, a Google message body, notifying
+    the phone when `notify`: the caller spent the alert, given back here if Google refuses).
 
     Google's acknowledgement is stored on the pass at once; with `synced`, (pass id, content
     hash) is appended there instead, for a caller that stores it only once it has counted
@@ -64,15 +67,17 @@ def deliver_to_google(
         if message is not None:
             notified = delivery.add_message(
                 client,
-                delivery.notification_budget(context.redis),
                 kind=google["kind"],
                 object_id=google["objectId"],
                 message=message,
+                notify=notify,
             )
             counts.notified += int(notified)
             counts.suppressed += int(not notified)
     except (GoogleApiError, RateLimitTimeout) as exc:
         log.warning("pass %s not sent to Google: %s", document["_id"], exc)
         counts.failed += 1
+        if message is not None and notify:
+            budgets.refund_google(context.redis, document, str(message["id"]))
     counts.add(delivery.call_cost(client, mark))
     return counts

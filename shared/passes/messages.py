@@ -6,8 +6,8 @@ lock-screen alert, shared/apple/messages.py). The message's id is the campaign's
 id, so a batch delivered twice records it once, and the same text sent again (a new campaign)
 is a new message: a new value, a new alert.
 
-`alerts` is the one place that decides, per pass, whether a new message alerts or arrives
-silently; today every message alerts (consent, budgets and quiet hours will decide there).
+Whether a new message alerts, arrives silently or waits (quiet hours) is decided per pass by
+shared/notifications/policy.py (`decide`); the caller passes that decision in as `alert`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from shared.notifications import DEFAULT_KIND
 
 KEPT = 5  # messages readable on the back of the pass
 # Where a campaign's patch carries its message to the batch (never a pass field: `$`).
@@ -32,8 +34,14 @@ def campaign_patch(operation: Mapping[str, Any]) -> dict[str, Any]:
             "id": operation["_id"],
             "content": message["content"],
             "localizedContent": dict(message.get("localizedContent") or {}),
+            "kind": message.get("kind") or DEFAULT_KIND,
         }
     return patch
+
+
+def recorded(document: Mapping[str, Any], message: str) -> bool:
+    """Whether the pass already keeps message `message` (a redelivered job records it once)."""
+    return any(m.get("id") == message for m in document.get(FIELD) or [])
 
 
 def message_id(patch: Mapping[str, Any]) -> str | None:
@@ -41,23 +49,25 @@ def message_id(patch: Mapping[str, Any]) -> str | None:
     return None if message is None else str(message["id"])
 
 
-def alerts(document: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
-    """Whether `message` reaches this pass's holder as a lock-screen alert, or silently (its
-    value still changes). The per-pass decision point: every message alerts for now."""
-    return True
-
-
 def with_message(
-    patched: dict[str, Any], patch: Mapping[str, Any], *, has_apple: bool, now: datetime
+    patched: dict[str, Any],
+    patch: Mapping[str, Any],
+    *,
+    has_apple: bool,
+    now: datetime,
+    alert: bool | None = True,
 ) -> dict[str, Any]:
     """`patched` (a pass being rendered by a batch) with the patch's message recorded: newest
-    first, at most KEPT, once per message id. Only passes with an Apple template keep them
+    first, at most KEPT, once per message id, alerting or not as decided (`alert`; None: held
+    back for quiet hours, not recorded now). Only passes with an Apple template keep them
     (Google keeps its own messages on the object)."""
     message = patch.get(PATCH_KEY)
     kept = list(patched.get(FIELD) or [])
-    if message is None or not has_apple or any(m.get("id") == message["id"] for m in kept):
+    if message is None or alert is None or not has_apple:
         return patched
-    record = {**message, "at": now, "alert": alerts(patched, message)}
+    if any(m.get("id") == message["id"] for m in kept):
+        return patched
+    record = {**message, "at": now, "alert": alert}
     return {**patched, FIELD: [record, *kept][:KEPT]}
 
 

@@ -11,6 +11,7 @@ What names a pass where:
 - google_callbacks: `objectId`, "<issuer id>.<pass id>"
 - idempotency_keys: the stored response body (create, update... answer the pass id)
 - pass_tombstones: the linkable tombstone of a plain deletion (tombstones.pass_key)
+- consent_changes (the consent audit trail), deferred_alerts: `passId`
 - operations: the intent of a job not yet finished (a create or update intent holds the
   identifiers and metadata; an email intent the address), and `errors[].id`
 """
@@ -24,6 +25,8 @@ from typing import Any
 from pymongo.database import Database
 
 from shared.repositories import (
+    consent_changes,
+    deferred_alerts,
     deleted_passes,
     google_callbacks,
     idempotency,
@@ -72,6 +75,12 @@ def erase_traces(db: Database[Any], tenant_id: str, pass_id: str) -> dict[str, i
                 "_id": {"$regex": f"^{re.escape(tenant_id)}:"},
                 "response.body": _as_json_string(pass_id),
             }
+        ),
+        consent_changes.COLLECTION: db[consent_changes.COLLECTION].delete_many(
+            {"tenant": tenant_id, "passId": pass_id}
+        ),
+        deferred_alerts.COLLECTION: db[deferred_alerts.COLLECTION].delete_many(
+            {"tenant": tenant_id, "passId": pass_id}
         ),
         tombstones.COLLECTION: db[tombstones.COLLECTION].delete_one(
             {"_id": tombstones.pass_key(tenant_id, pass_id), "tenant": tenant_id}

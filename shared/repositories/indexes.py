@@ -11,6 +11,8 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
 from shared.repositories import (
+    consent_changes,
+    deferred_alerts,
     deleted_passes,
     imports,
     install_clicks,
@@ -124,6 +126,28 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel(
             [("createdAt", ASCENDING)], name="retention", expireAfterSeconds=imports.RETENTION_S
+        ),
+    ],
+    # A pass's consent audit trail, in order (and its erasure).
+    consent_changes.COLLECTION: [
+        IndexModel(
+            [("tenant", ASCENDING), ("passId", ASCENDING), ("recordedAt", ASCENDING)],
+            name="tenant_passId_recordedAt",
+        ),
+    ],
+    deferred_alerts.COLLECTION: [
+        # The sender's claim (due pending alerts, earliest first); a campaign's next one.
+        IndexModel([("status", ASCENDING), ("dueAt", ASCENDING)], name="status_dueAt"),
+        IndexModel(
+            [("correlationId", ASCENDING), ("status", ASCENDING), ("dueAt", ASCENDING)],
+            name="correlationId_status_dueAt",
+        ),
+        IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+        # Sent alerts go after a while (pending ones have no sentAt and stay).
+        IndexModel(
+            [("sentAt", ASCENDING)],
+            name="retention",
+            expireAfterSeconds=deferred_alerts.RETENTION_S,
         ),
     ],
     webhook_deliveries.COLLECTION: [

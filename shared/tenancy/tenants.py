@@ -8,6 +8,7 @@ loaded, so a typo fails start-up with the file and field named instead of failin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -51,6 +52,12 @@ from shared.lifecycle.config import (
     LifecycleConfigError,
     is_redeemable,
     parse_balance,
+)
+from shared.notifications.config import (
+    NotificationConfigError,
+    NotificationPolicy,
+    parse_pass_type_limit,
+    parse_tenant_policy,
 )
 from shared.providers.config import ProviderConfig, ProviderConfigError, parse_providers
 from shared.self_service import SelfServiceConfig
@@ -97,6 +104,8 @@ class PassType:
     # Lifecycle (shared/lifecycle/config.py): redeemable, and the balance passwire keeps.
     redeemable: bool = False
     balance: BalanceConfig | None = None
+    # `[notifications] apple_alerts_per_day`: this type's own Apple budget (None: the tenant's).
+    apple_alerts_per_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,8 @@ class Tenant:
     providers: tuple[ProviderConfig, ...] = ()
     # [smtp] and the email/ templates (shared/email/); None: the tenant sends no email.
     email: TenantEmail | None = None
+    # [notifications]: time zone, Apple alert budget, quiet hours (shared/notifications/).
+    notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
 
 
 class _ApiKeySchema(Schema):
@@ -225,6 +236,8 @@ class _TenantSchema(Schema):
     providers = fields.Raw(load_default=list)
     # Validated by the email config parser (shared/email/config.py).
     smtp = fields.Raw(load_default=None)
+    # Validated by the notification config parser (shared/notifications/config.py).
+    notifications = fields.Raw(load_default=None)
 
 
 class _PassTypeSchema(Schema):
@@ -240,6 +253,8 @@ class _PassTypeSchema(Schema):
     # Validated by the lifecycle config parser (shared/lifecycle/config.py).
     redeemable = fields.Raw(load_default=None)
     balance = fields.Raw(load_default=None)
+    # Validated by the notification config parser (shared/notifications/config.py).
+    notifications = fields.Raw(load_default=None)
 
 
 def _read_toml(path: Path, schema: Schema) -> dict[str, Any]:
@@ -291,7 +306,13 @@ def _load_pass_type(directory: Path, *, tenant_id: str) -> PassType:
         apple = load_apple_pass_type(directory, declared) if has_template else None
         redeemable = is_redeemable(data["kind"], data["redeemable"], source=str(source))
         balance = parse_balance(data["balance"], source=str(source))
-    except (DataDeclarationError, ApplePassTypeError, LifecycleConfigError) as exc:
+        apple_alerts = parse_pass_type_limit(data["notifications"], str(source))
+    except (
+        DataDeclarationError,
+        ApplePassTypeError,
+        LifecycleConfigError,
+        NotificationConfigError,
+    ) as exc:
         raise TenantConfigError(str(exc)) from exc
     apple_identifier = data["apple"]["pass_type_identifier"] if data["apple"] else None
     if (apple is None) != (apple_identifier is None):
@@ -309,6 +330,7 @@ def _load_pass_type(directory: Path, *, tenant_id: str) -> PassType:
         google=_google_pass_type(directory, declared, data, tenant_id=tenant_id),
         redeemable=redeemable,
         balance=balance,
+        apple_alerts_per_day=apple_alerts,
     )
 
 
@@ -402,6 +424,15 @@ def load_tenant(tenant_dir: Path) -> Tenant:
     except ProviderConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
     try:
+        policy = parse_tenant_policy(data["notifications"], str(tenant_dir / "tenant.toml"))
+    except NotificationConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
+    by_type = {
+        type_id: pass_type.apple_alerts_per_day
+        for type_id, pass_type in pass_types.items()
+        if pass_type.apple_alerts_per_day is not None
+    }
+    try:
         email = load_tenant_email(data["smtp"], tenant_dir, local_only=data["local_only"])
     except EmailConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
@@ -418,6 +449,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         self_service=_self_service(tenant_dir, data["self_service"], pass_types),
         providers=providers,
         email=email,
+        notifications=dataclasses.replace(policy, apple_alerts_by_pass_type=by_type),
     )
 
 

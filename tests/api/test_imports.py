@@ -99,7 +99,12 @@ REFUSED = [
     ("id,metadata.a,metadata.a\r\nP,1,2\r\n", 422, "row 1, column 3", "'metadata.a' repeats"),
     ("metadata.a\r\n1\r\n", 422, "row 1", "needs an id or id.<system>.<key> column"),
     ("id,id.crm,metadata.a\r\nP,C,1\r\n", 422, "row 1", "has both id and id.<system>.<key>"),
-    ("id.crm,id.email\r\nC,E\r\n", 422, "row 1", "has no metadata.<key> or additionalData"),
+    (
+        "id.crm,id.email\r\nC,E\r\n",
+        422,
+        "row 1",
+        "has no metadata.<key>, additionalData.<key> or consent",
+    ),
     ("id;metadata.a,b\r\nP;1\r\n", 422, "row 1", "mixes ',' and ';'"),
     ('id,metadata.a\r\nP,"open\r\n', 400, "row 2", "a quoted cell is not closed"),
     ('id,metadata.a\r\nP,"x"y\r\n', 400, "row 2", "a quoted cell must be followed by"),

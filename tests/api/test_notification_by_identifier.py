@@ -91,7 +91,7 @@ def test_the_one_pass_named_gets_a_campaign_of_its_own(
     assert operation["kind"] == PUSH_UPDATE
     assert operation["intent"]["segment"]["ids"] == [pass_id]
     assert operation["intent"]["patch"] == {"metadata": {"tier": "gold"}}
-    assert operation["message"] == MESSAGE
+    assert operation["message"] == {**MESSAGE, "kind": "transactional"}  # the default kind
     assert queue.llen(BULK_QUEUE) == queued + 1
     # `id=<passId>` names it too.
     again = _put(client, f"id={pass_id}")

@@ -126,7 +126,7 @@ def test_accepted_it_is_a_campaign_of_that_one_pass(
     assert operation["intent"]["segment"]["ids"] == [pass_id]
     assert operation["intent"]["segment"]["passTypes"] == []  # nothing else narrows it
     assert operation["intent"]["patch"] == patch
-    assert operation["message"] == MESSAGE
+    assert operation["message"] == {**MESSAGE, "kind": "transactional"}  # the default kind
     assert queue.llen(BULK_QUEUE) == queued + 1  # its planning job
 
 
@@ -139,7 +139,11 @@ def test_without_data_the_patch_is_empty(
     started.append(response.get_json()["correlationId"])
     operation = db.operations.find_one({"_id": started[-1]})
     assert operation["intent"]["patch"] == {}
-    assert operation["message"] == {"content": "See you soon", "localizedContent": {}}
+    assert operation["message"] == {
+        "content": "See you soon",
+        "localizedContent": {},
+        "kind": "transactional",
+    }
 
 
 def test_a_retry_with_the_same_idempotency_key_sends_the_message_once(

@@ -81,7 +81,7 @@ def _as_counters(report: dict[str, Any]) -> dict[str, int]:
         "apple.notified": report["apple"]["alerts"],
         "google.updated": report["google"]["objectsToUpdate"],
         "google.notified": report["google"]["alerts"],
-        "google.notificationSuppressed": sum(report["heldBack"].values()),
+        **{f"suppressed.{reason}": n for reason, n in report["heldBack"].items()},
     }
 
 
@@ -96,7 +96,10 @@ def _counted(operation: dict[str, Any]) -> dict[str, int]:
         "apple.notified": counters["apple"].get("notified", 0),
         "google.updated": counters["google"]["updated"],
         "google.notified": counters["google"]["notified"],
-        "google.notificationSuppressed": counters["google"]["notificationSuppressed"],
+        **{
+            f"suppressed.{reason}": (counters.get("suppressed") or {}).get(reason, 0)
+            for reason in ("consent", "budget", "quietHours")
+        },
     }
 
 

@@ -174,6 +174,7 @@ def test_empty_segment_completes_at_once_and_keeps_the_message(demo: ApiClient, 
     assert stored["message"] == {
         "content": "Double points today",
         "localizedContent": {"fr": "Points x2"},
+        "kind": "transactional",  # the default kind
     }
 
 

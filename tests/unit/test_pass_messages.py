@@ -11,11 +11,16 @@ from shared.passes import messages
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def operation(op_id: str, content: str = "Hello", **extra: Any) -> dict[str, Any]:
+def operation(
+    op_id: str, content: str = "Hello", message_kind: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"content": content, "localizedContent": {"fr": "Bonjour"}}
+    if message_kind is not None:
+        message["kind"] = message_kind
     return {
         "_id": op_id,
         "intent": {"patch": {"metadata": {"tier": "gold"}}},
-        "message": {"content": content, "localizedContent": {"fr": "Bonjour"}},
+        "message": message,
         **extra,
     }
 
@@ -45,6 +50,7 @@ def test_messages_are_kept_newest_first_once_each_and_bounded() -> None:
         "localizedContent": {"fr": "Bonjour"},
         "at": NOW + timedelta(seconds=messages.KEPT + 1),
         "alert": True,
+        "kind": "transactional",  # the default kind of a message that names none
     }
 
 
@@ -73,3 +79,14 @@ def test_alerted_by_names_the_campaign_whose_message_is_newest() -> None:
     assert not messages.alerted_by(doc, None)
     silent = {messages.FIELD: [{**doc[messages.FIELD][0], "alert": False}]}
     assert not messages.alerted_by(silent, "op")
+
+
+def test_the_decision_makes_a_message_silent_or_holds_it_back() -> None:
+    patch = messages.campaign_patch(operation("op", message_kind="marketing"))
+    silent = messages.with_message({}, patch, has_apple=True, now=NOW, alert=False)
+    assert silent[messages.FIELD][0]["alert"] is False
+    assert not messages.alerted_by(silent, "op")
+    held = messages.with_message({}, patch, has_apple=True, now=NOW, alert=None)
+    assert messages.FIELD not in held  # deferred: recorded when quiet hours end
+    assert not messages.recorded(held, "op")
+    assert messages.recorded(silent, "op")

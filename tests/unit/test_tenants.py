@@ -174,3 +174,43 @@ def test_bad_google_issuers_are_named(tmp_path: Path, issuer_toml: str, field: s
     root = _tenant(tmp_path, f'name = "Acme"\n{issuer_toml}')
     with pytest.raises(TenantConfigError, match=rf"acme/tenant.toml: google_issuers\.\d\.{field}"):
         load_registry(root, include_local_only=True)
+
+
+def test_notification_policy_loads_with_pass_type_budgets(tmp_path: Path) -> None:
+    tenant_toml = (
+        'name = "Acme"\n[notifications]\ntime_zone = "Europe/Paris"\napple_alerts_per_day = 2\n'
+        'quiet_hours = { start = "21:00", end = "08:00" }\n'
+    )
+    passtype_toml = (
+        'kind = "generic"\ndescription = "x"\n[notifications]\napple_alerts_per_day = 6\n'
+    )
+    acme = load_registry(_tenant(tmp_path, tenant_toml, passtype_toml), include_local_only=True)
+    policy = acme.tenants["acme"].notifications
+    assert (policy.time_zone, policy.apple_limit("card"), policy.apple_limit("other")) == (
+        "Europe/Paris",
+        6,
+        2,
+    )
+    assert policy.quiet_hours is not None and policy.quiet_hours.end.hour == 8
+
+
+@pytest.mark.parametrize(
+    ("tenant_toml", "passtype_toml", "where"),
+    [
+        ('[notifications]\nquiet_hours = { start = "22h" , end = "07:00" }\n', None,
+         r"acme/tenant.toml: notifications.quiet_hours: start"),
+        ('[notifications]\ntime_zone = "Paris"\n', None,
+         r"acme/tenant.toml: notifications.time_zone"),
+        ("", "[notifications]\napple_alerts_per_day = 1000\n",
+         r"card/passtype.toml: notifications.apple_alerts_per_day"),
+    ],
+)  # fmt: skip
+def test_a_bad_notification_policy_names_file_and_key(
+    tmp_path: Path, tenant_toml: str, passtype_toml: str | None, where: str
+) -> None:
+    passtype = (
+        None if passtype_toml is None else f'kind = "generic"\ndescription = "x"\n{passtype_toml}'
+    )
+    root = _tenant(tmp_path, f'name = "Acme"\n{tenant_toml}', passtype)
+    with pytest.raises(TenantConfigError, match=where):
+        load_registry(root, include_local_only=True)

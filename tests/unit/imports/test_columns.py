@@ -69,7 +69,11 @@ def test_lookup_and_data_columns() -> None:
         ),
         (["id", "id.crm", "metadata.a"], "row 1", "has both id and id.<system>.<key> columns"),
         (["metadata.a"], "row 1", "needs an id or id.<system>.<key> column"),
-        (["id.crm"], "row 1", "has no metadata.<key> or additionalData.<key> column"),
+        (
+            ["id.crm"],
+            "row 1",
+            "has no metadata.<key>, additionalData.<key> or consent.marketing column",
+        ),
     ],
 )
 def test_refused_headers_name_the_column_and_why(names: list[str], field: str, reason: str) -> None:
