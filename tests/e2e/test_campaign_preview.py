@@ -14,6 +14,7 @@ import pytest
 from api.push_updates.launch import PREVIEW_AT_ONCE
 from dev.fake_apns import FakeApnsControl
 from dev.fake_google import FakeGoogleControl
+from shared.infra.clock import utcnow
 from tests.e2e.test_push_updates import (
     insert_segment,
     push_update,
@@ -162,6 +163,18 @@ def test_the_preview_counts_what_the_campaign_then_does_and_changes_nothing(
         for sample in report["samples"]
         for change in sample["changes"]
     )
+
+    # A marketing message: a third granted consent, a third refused, a third never asked.
+    for granted, share in ((True, segment[0::3]), (False, segment[1::3])):
+        consent = {"granted": granted, "at": utcnow(), "source": "test"}
+        db.passes.update_many({"_id": {"$in": share}}, {"$set": {"consent.marketing": consent}})
+    marketing = {
+        "filter": {"metadata": {"campaign": [tag]}},
+        "message": {"content": "Members' evening", "kind": "marketing"},
+    }
+    report, _ = _preview_then_run(demo, db, marketing, segment, fakes)
+    assert report["heldBack"]["consent"] == 120 and report["google"]["alerts"] == 60
+    assert report["apple"]["alerts"] == 60  # the devices are on segment[::3]: all granted
 
 
 @pytest.mark.usefixtures("worker")
