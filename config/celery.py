@@ -20,6 +20,11 @@ RESEND_OWED = "passwire.lifecycle.resend_owed"
 # The beat task that finishes campaigns whose messages were lost (shared/campaigns/recovery.py);
 # on the interactive queue (passwire.operations.*): never behind the campaigns it watches.
 CAMPAIGN_WATCHDOG = "passwire.operations.campaign_watchdog"
+# The beat task that starts scheduled campaigns when due (shared/campaigns/scheduling.py); on
+# the interactive queue (passwire.operations.*): never behind a campaign's batches.
+START_SCHEDULED = "passwire.operations.start_scheduled"
+# Its period: a scheduled campaign starts within about this long of its scheduledAt.
+START_SCHEDULED_EVERY_S = 2.0
 
 # The beat task that sends the alerts quiet hours held back (shared/notifications/deferred.py).
 SEND_DEFERRED_ALERTS = "passwire.delivery.deferred_alerts"
@@ -92,6 +97,12 @@ SWEEP_EXPIRES_S = 3600.0
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
+        # Expires after one period: the next poll does the same work.
+        "start-scheduled-campaigns": {
+            "task": START_SCHEDULED,
+            "schedule": START_SCHEDULED_EVERY_S,
+            "options": {"expires": START_SCHEDULED_EVERY_S},
+        },
         "expire-due-passes": {
             "task": EXPIRE_DUE,
             "schedule": float(settings.expiry_interval_s),

@@ -7,6 +7,10 @@ Counters at every final status: succeeded + unchanged + failed + notReached = to
 `notReached` (written once the operation ends `failed` or `cancelled`) counts the items no job
 got to, and `cancelled` (among them) those a cancellation stopped. `processed` counts the items
 with an outcome, cancelled ones included.
+
+Campaigns also wait (docs/campaigns.md): `scheduled` → queued when scheduledAt comes (or
+cancelled at once), and running ⇄ `paused` (a paused one is cancelled through cancelling).
+No job works on a waiting operation, so the crash-recovery watchdog leaves it alone.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ COMPLETED_WITH_ERRORS = "completed_with_errors"
 CANCELLING = "cancelling"
 CANCELLED = "cancelled"
 FAILED = "failed"
+SCHEDULED = "scheduled"
+PAUSED = "paused"
 
 ACTIVE_STATUSES = (QUEUED, RUNNING, CANCELLING)
 FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
+# Not ended, but no job works on them until they are started or resumed.
+WAITING_STATUSES = (SCHEDULED, PAUSED)
+# A batch may still record into these (a paused campaign's batches park what they did not do).
+RECORDING_STATUSES = (*ACTIVE_STATUSES, PAUSED)
 COUNTER_NAMES = ("total", "processed", "succeeded", "failed", "unchanged", "cancelled")
 APPLE_COUNTER_NAMES = ("pushed", "failed", "unregistered")
 # Dropped in the same write that ends an operation: the intent may hold personal identifiers.
@@ -115,12 +125,15 @@ def record_results(
     delivery: Mapping[str, int] | None = None,
     errors: tuple[ItemError, ...] = (),
     only_active: bool = False,
+    also: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Count one batch's results exactly once, then close the operation when all are counted.
 
     `succeeded`, `failed`, `unchanged` and `cancelled` count items; `delivery` adds dotted
     delivery counters such as `apple.pushed`. `only_active`: not once the operation ended (a
-    late batch of a failed campaign must not move its final counters).
+    late batch of a failed campaign must not move its final counters; a paused one's still
+    count). `also` sets fields in the same write, only if the batch counts (a paused batch's
+    parked passes: shared/campaigns/pausing.py).
     """
     now = utcnow()
     counts = {
@@ -138,7 +151,8 @@ def record_results(
         counts=counts,
         errors=[error.as_document() for error in errors],
         now=now,
-        statuses=ACTIVE_STATUSES if only_active else None,
+        statuses=RECORDING_STATUSES if only_active else None,
+        also=dict(also) if also else None,
     )
     current = updated or repo.load_operation(db, correlation_id)
     if current is not None:
@@ -164,7 +178,7 @@ def finish_if_done(db: Database[Any], operation: dict[str, Any]) -> dict[str, An
     finished = repo.transition(
         db,
         operation["_id"],
-        from_statuses=ACTIVE_STATUSES,
+        from_statuses=RECORDING_STATUSES,
         changes=changes,
         unset=_DONE_WITH,
     )
@@ -180,7 +194,7 @@ def fail(db: Database[Any], correlation_id: str, reason: str) -> dict[str, Any] 
     failed = repo.transition(
         db,
         correlation_id,
-        from_statuses=ACTIVE_STATUSES,
+        from_statuses=(*ACTIVE_STATUSES, *WAITING_STATUSES),
         changes={
             "status": FAILED,
             "finishedAt": now,
@@ -215,7 +229,7 @@ def request_cancel(db: Database[Any], tenant_id: str, correlation_id: str) -> di
         db,
         correlation_id,
         tenant_id=tenant_id,
-        from_statuses=(QUEUED,),
+        from_statuses=(QUEUED, SCHEDULED),
         changes={
             "status": CANCELLED,
             "counters.processed": total,

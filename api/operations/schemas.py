@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from api.push_updates.schemas import CampaignPreviewSchema
 from shared import lifecycle
+from shared.campaigns import PREVIEW
 from shared.imports import IMPORT
-from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES
+from shared.operations import ACTIVE_STATUSES, FINAL_STATUSES, WAITING_STATUSES
 
-STATUSES = (*ACTIVE_STATUSES, *FINAL_STATUSES)
+STATUSES = (*ACTIVE_STATUSES, *WAITING_STATUSES, *FINAL_STATUSES)
 
 
 class AppleCountersSchema(Schema):
@@ -115,6 +117,8 @@ class OperationSchema(Schema):
                 "cancelling",
                 "cancelled",
                 "failed",
+                "scheduled",
+                "paused",
             ]
         },
     )
@@ -137,6 +141,19 @@ class OperationSchema(Schema):
         allow_none=True,
         metadata={"description": "Seconds left at that rate; only while the job runs."},
     )
+    # Campaigns that wait or are paced (docs/campaigns.md).
+    scheduledAt = fields.DateTime(
+        metadata={"description": "When a scheduled campaign starts (or was due to)."}
+    )
+    throughputLimit = fields.Integer(
+        metadata={"description": "The campaign's cap, in passes per second (`throughput`)."}
+    )
+    pausedAt = fields.DateTime(allow_none=True)
+    resumedAt = fields.DateTime(allow_none=True)
+    preview = fields.Nested(
+        CampaignPreviewSchema,
+        metadata={"description": "Kind `preview`: the report (so far, while it runs)."},
+    )
 
 
 class OperationListQuerySchema(Schema):
@@ -145,7 +162,7 @@ class OperationListQuerySchema(Schema):
 
     kind = fields.String(
         validate=validate.OneOf(
-            ["create", "update", "pushUpdate", "email", IMPORT, *lifecycle.KINDS]
+            ["create", "update", "pushUpdate", PREVIEW, "email", IMPORT, *lifecycle.KINDS]
         ),
         metadata={"description": "Only operations of this kind."},
     )

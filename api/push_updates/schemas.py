@@ -8,18 +8,22 @@ PassFilter. `{}` selects every pass of the tenant.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from api.passes.schemas import UpdatePassSchema
 from shared.campaigns.segments import MAX_IDS, Segment
+from shared.infra.clock import utcnow
 from shared.infra.ids import PASS_ID_PATTERN
 from shared.notifications import DEFAULT_KIND, KINDS
 from shared.notifications.config import NotificationConfigError, parse_quiet_hours
 from shared.passes import search
 
 MAX_MESSAGE = 2048
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+MAX_THROUGHPUT = 100_000  # passes per second: far above what a deployment processes
 LANGUAGE = r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*"
 
 
@@ -181,7 +185,83 @@ class PushUpdateSchema(Schema):
     )
     message = fields.Nested(MessageSchema, load_default=None)
     quietHours = QuietHoursField(allow_none=True, metadata=QUIET_HOURS_DOC)
+    # Scheduling, pacing and previewing (docs/campaigns.md).
+    scheduledAt = fields.AwareDateTime(
+        load_default=None,
+        metadata={
+            "description": "ISO 8601 with a time zone, in the future (at most a year ahead): "
+            "the campaign waits `scheduled` until then, cancellable, and starts within a few "
+            "seconds of it."
+        },
+    )
+    throughput = fields.Integer(
+        strict=True,
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_THROUGHPUT),
+        metadata={"description": "At most this many passes per second, across all workers."},
+    )
+    dryRun = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Preview: walk and render the segment as the campaign would, write, "
+            "push and sign nothing, and report what it would do (`scheduledAt` and "
+            "`throughput` are validated, not applied)."
+        },
+    )
+
+    @validates("scheduledAt")
+    def _in_the_future(self, value: Any, **_: Any) -> None:
+        if value is None:
+            return
+        now = utcnow()
+        if value <= now:
+            raise ValidationError("must be in the future")
+        if value - now > MAX_SCHEDULE_AHEAD:
+            raise ValidationError("must be at most 366 days ahead")
 
 
 class PushUpdateAcceptedSchema(Schema):
     correlationId = fields.String(required=True)
+    status = fields.String(
+        metadata={"description": "`queued`, or `scheduled` with a `scheduledAt`."}
+    )
+
+
+class CampaignPreviewWalletSchema(Schema):
+    devicesToPush = fields.Integer(metadata={"description": "Apple: devices the run would push"})
+    objectsToUpdate = fields.Integer(
+        metadata={"description": "Google: objects the run would insert or PATCH"}
+    )
+    alerts = fields.Integer(
+        required=True, metadata={"description": "lock-screen alerts the message would bring"}
+    )
+
+
+class CampaignPreviewSampleSchema(Schema):
+    passId = fields.String(required=True)
+    changes = fields.List(
+        fields.String(), required=True, metadata={"description": "`label: before → after`"}
+    )
+
+
+class CampaignPreviewSchema(Schema):
+    """What the campaign would do; the figures its counters would show."""
+
+    matched = fields.Integer(required=True, metadata={"description": "passes in the segment"})
+    wouldChange = fields.Integer(required=True, metadata={"description": "would count succeeded"})
+    unchanged = fields.Integer(required=True)
+    failed = fields.Integer(required=True, metadata={"description": "would not render"})
+    apple = fields.Nested(CampaignPreviewWalletSchema, required=True)
+    google = fields.Nested(CampaignPreviewWalletSchema, required=True)
+    heldBack = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "messages that would arrive silently, by reason"},
+    )
+    samples = fields.List(fields.Nested(CampaignPreviewSampleSchema), required=True)
+
+
+class CampaignPreviewResultSchema(Schema):
+    dryRun = fields.Boolean(required=True)
+    preview = fields.Nested(CampaignPreviewSchema, required=True)

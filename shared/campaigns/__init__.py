@@ -12,3 +12,5 @@ from __future__ import annotations
 PUSH_UPDATE = "pushUpdate"  # the operation kind
 PLAN_TASK = "passwire.campaigns.plan"
 BATCH_TASK = "passwire.campaigns.batch"
+# The operation kind of a large campaign's dry run: planned and batched as a campaign is.
+PREVIEW = "preview"

@@ -28,6 +28,7 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
+from shared.campaigns import PREVIEW, pacing, pausing
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra.clock import utcnow
 from shared.notifications import campaign as notifications
@@ -42,6 +43,7 @@ from shared.passes.updating import PATCHABLE
 from shared.providers.fetching import ExternalResult
 from shared.repositories import campaigns as repo
 from shared.repositories import passes as passes_repo
+from shared.tenancy.tenants import PassType, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,14 @@ class CancelWatch:
     ) -> None:
         self._read, self._every, self._interval, self._clock = read_status, every, interval, clock
         self._since, self._last, self._stop = 0, clock(), status != operations.RUNNING
+        self.status = status  # as last read: `paused` parks the rest, anything else stops it
 
     def stop(self) -> bool:
         if not self._stop and (
             self._since >= self._every or self._clock() - self._last >= self._interval
         ):
-            self._stop = self._read() != operations.RUNNING
+            self.status = self._read() or operations.FAILED
+            self._stop = self.status != operations.RUNNING
             self._since, self._last = 0, self._clock()
         self._since += 1
         return self._stop
@@ -151,24 +155,12 @@ def _prepare(
 ) -> dict[str, Any] | None:
     """The changes to store for `document`, or None when nothing changed. Raises
     AppleRenderFailed / GoogleRenderFailed / UnknownPassType."""
-    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
-    patched = dict(document)
-    for name in PATCHABLE:
-        if name in patch:
-            patched[name] = merge_patch(document.get(name) or {}, patch[name])
-    # Whether the message alerts, goes silent or waits: shared/notifications/policy.py.
-    alert = notifications.apple_alert(notes, document)
-    has_apple = pass_type.apple is not None
-    patched = messages.with_message(patched, patch, has_apple=has_apple, now=now, alert=alert)
+    tenant, pass_type, patched = patched_pass(context, document, patch, now, notes=notes)
     apple = new_apple_version(
         context, tenant, pass_type, patched, now=now, external=external, tag_at_write=True
     )
     google = new_google_version(pass_type, patched, now=now, external=external)
-    if (
-        apple is None
-        and google is None
-        and all(patched.get(n) == document.get(n) for n in PATCHABLE)
-    ):
+    if apple is None and google is None and not data_changed(document, patched):
         return None
     changes: dict[str, Any] = {name: patched.get(name) or {} for name in PATCHABLE}
     changes.update(messages.changes(document, patched))
@@ -178,6 +170,32 @@ def _prepare(
         changes.update(google=google, googlePending=True)
     changes["updatedAt"] = now
     return changes
+
+
+def patched_pass(
+    context: JobContext,
+    document: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    now: datetime,
+    *,
+    notes: notifications.CampaignNotifications | None = None,
+) -> tuple[Tenant, PassType, dict[str, Any]]:
+    """`document` with the campaign's patch and message applied (what is rendered); shared
+    with the preview (shared/campaigns/preview.py). Raises UnknownPassType."""
+    tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
+    patched = dict(document)
+    for name in PATCHABLE:
+        if name in patch:
+            patched[name] = merge_patch(document.get(name) or {}, patch[name])
+    # Whether the message alerts, goes silent or waits: shared/notifications/policy.py.
+    alert = notifications.apple_alert(notes, document)
+    has_apple = pass_type.apple is not None
+    patched = messages.with_message(patched, patch, has_apple=has_apple, now=now, alert=alert)
+    return tenant, pass_type, patched
+
+
+def data_changed(document: Mapping[str, Any], patched: Mapping[str, Any]) -> bool:
+    return any(patched.get(n) != document.get(n) for n in PATCHABLE)
 
 
 _Writes = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # id → (as read, changes)
@@ -283,7 +301,7 @@ def _push(context: JobContext, tenant_id: str, tally: _Tally, lease: BatchLease)
     return PushCounts(pushed=pushed, failed=failed, unregistered=unregistered, notified=notified)
 
 
-def _external_data(
+def batch_external_data(
     context: JobContext,
     tenant_id: str,
     documents: Mapping[str, dict[str, Any]],
@@ -374,10 +392,12 @@ def run_batch(
     correlation_id: str,
     batch_id: str,
     pass_ids: Sequence[str],
+    enqueue: pausing.EnqueueBatch | None = None,
     *,
     owner: str | None = None,
 ) -> dict[str, Any] | None:
     """Apply the campaign's patch to `pass_ids` and record the batch. Safe to run twice.
+    `enqueue` sends a batch of this campaign (what a pause parked, when resumed meanwhile).
     `owner`: who runs it (the task id, the same when a message is delivered again); a copy
     with another owner does nothing while this one holds the batch."""
     db = context.db
@@ -389,13 +409,16 @@ def run_batch(
     if not lease.take():
         log.info("%s is being run by another job: this copy does nothing", batch_id)
         return operation
+    handled, outcome = _not_a_run(context, operation, batch_id, pass_ids, enqueue)
+    if handled:
+        return _let_go(db, correlation_id, batch_id, owner, outcome)
     tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
     documents = repo.load_passes(db, tenant_id, pass_ids)
-    external = _external_data(context, tenant_id, documents, patch)
+    external = batch_external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     tenant = context.tenants.get(tenant_id)
     notes = (
@@ -406,12 +429,18 @@ def run_batch(
     if notes is not None:
         notes.read_budgets(documents.values())  # one round trip; spent per pass as decided
     writes: _Writes = {}
+    pace = pacing.pace_for(context.redis, operation)  # the campaign's `throughput`, if any
+    parked: pausing.Parked | None = None
     for index, pass_id in enumerate(pass_ids):
         lease.renew()
         if watch.stop():
             # Passes before this one are finished as usual; the rest are not written.
-            _stopped(pass_ids[index:], documents, patch, tally)
+            if watch.status == operations.PAUSED:
+                parked = pausing.park(batch_id, index, pass_ids)  # for the resume
+            else:
+                _stopped(pass_ids[index:], documents, patch, tally)
             break
+        pace()
         document = documents.get(pass_id)
         if document is None:
             tally.fail(pass_id, GONE)
@@ -446,14 +475,49 @@ def run_batch(
             delivery={**counts.as_counters(), **google.as_counters(), **notified},
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
+            also=parked.as_fields() if parked else None,
         )
     )
+    if parked is not None:
+        pausing.release_if_resumed(db, correlation_id, parked, enqueue)
     # Cleared after counting: a crash in between pushes again (harmless), never loses one.
     repo.clear_apple_push_pending(
         db, tenant_id, [(pass_id, tag) for pass_id, (_, tag) in tally.to_push.items()]
     )
     # Likewise Google's objects: a crash before this PATCHes them again and counts them.
     passes_repo.mark_google_synced(db, tenant_id, synced)
+    return _let_go(db, correlation_id, batch_id, owner, result)
+
+
+def _not_a_run(
+    context: JobContext,
+    operation: dict[str, Any],
+    batch_id: str,
+    pass_ids: Sequence[str],
+    enqueue: pausing.EnqueueBatch | None,
+) -> tuple[bool, dict[str, Any] | None]:
+    """A preview's batch, or one that starts while its campaign is paused: (True, what it
+    recorded) when handled here, else (False, None): a batch to run."""
+    db, correlation_id = context.db, str(operation["_id"])
+    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
+        # Imported here: the preview reuses this module's steps, so it imports this module.
+        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
+
+        return True, run_preview_batch(context, operation, batch_id, pass_ids)
+    if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
+        waiting = pausing.park(batch_id, 0, pass_ids)
+        recorded = operations.record_results(
+            db, correlation_id, batch_id, also=waiting.as_fields(), only_active=True
+        )
+        pausing.release_if_resumed(db, correlation_id, waiting, enqueue)
+        return True, recorded
+    return False, None
+
+
+def _let_go(
+    db: Any, correlation_id: str, batch_id: str, owner: str, result: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The batch is done: once the campaign ended forget its batches, else release this one."""
     if result is not None and result["status"] in operations.FINAL_STATUSES:
         repo.drop_batches(db, correlation_id)  # nothing left to recover
     else:

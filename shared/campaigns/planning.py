@@ -28,6 +28,7 @@ from redis.exceptions import LockError, RedisError
 
 from config.settings import Settings
 from shared import operations
+from shared.campaigns import pacing
 from shared.campaigns.segments import from_intent, segment_query
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
@@ -138,13 +139,16 @@ def _advance(
         if operation is None or plan is None or plan["done"]:
             return None
         total = int(operation["counters"]["total"])
+        if operation["status"] == operations.PAUSED:
+            return None  # the walk stays where it stands: resuming goes on from there
         if operation["status"] != operations.RUNNING:
             return _stop_walk(context, correlation_id, plan, total, operation["status"])
         query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
         remaining = total - plan["walked"]
+        step = pacing.batch_size(operation, size)  # smaller for a paced campaign
         ids = list(
             repo.segment_ids(
-                db, query, limit=min(size, remaining), batch_size=size, after=plan["cursor"]
+                db, query, limit=min(step, remaining), batch_size=step, after=plan["cursor"]
             )
         )
         if ids:
@@ -153,7 +157,7 @@ def _advance(
             repo.save_batch(db, correlation_id, batch_id(plan["next"]), ids, now=utcnow())
             enqueue_batch(batch_id(plan["next"]), ids)
         walked = plan["walked"] + len(ids)
-        done = len(ids) < size or walked >= total
+        done = len(ids) < step or walked >= total
         moved = {
             "cursor": ids[-1] if ids else plan["cursor"],
             "next": plan["next"] + 1,

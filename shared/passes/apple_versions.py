@@ -48,6 +48,33 @@ def new_apple_version(
     never stored). With `tag_at_write` its `updateTag` is left None for the caller to set
     with assign_update_tags before writing (a batch); else it is reserved now, just before
     the single write that follows. Raises issuing.AppleRenderFailed."""
+    rendition = changed_rendition(context, tenant, pass_type, document, now=now, external=external)
+    if rendition is None:
+        return None
+    previous = document.get("apple")
+    signed = issuing.sign(tenant, pass_type, rendition)
+    tag = None if tag_at_write else counters.reserve(context.db, UPDATE_TAG_SEQUENCE)[0]
+    return issuing.stored_form(
+        rendition,
+        signed,
+        update_tag=tag,
+        last_modified=issuing.next_last_modified(
+            previous["lastModified"] if previous else None, now
+        ),
+    )
+
+
+def changed_rendition(
+    context: JobContext,
+    tenant: Tenant,
+    pass_type: PassType,
+    document: Mapping[str, Any],
+    *,
+    now: datetime,
+    external: Mapping[str, Any] | None = None,
+) -> issuing.AppleRendition | None:
+    """The rendered Apple pass for `document` when its content differs from the stored one
+    (what would be signed), else None. Unsigned: a campaign preview stops here."""
     rendition = issuing.render(
         tenant,
         pass_type,
@@ -59,13 +86,4 @@ def new_apple_version(
     previous = document.get("apple")
     if rendition is None or (previous and previous["contentHash"] == rendition.content_hash):
         return None
-    signed = issuing.sign(tenant, pass_type, rendition)
-    tag = None if tag_at_write else counters.reserve(context.db, UPDATE_TAG_SEQUENCE)[0]
-    return issuing.stored_form(
-        rendition,
-        signed,
-        update_tag=tag,
-        last_modified=issuing.next_last_modified(
-            previous["lastModified"] if previous else None, now
-        ),
-    )
+    return rendition

@@ -53,8 +53,17 @@ def segment_ids(
             yield str(document["_id"])
 
 
-def load_passes(db: Database[Any], tenant_id: str, pass_ids: Sequence[str]) -> dict[str, Document]:
-    found = db[passes.COLLECTION].find({"_id": {"$in": list(pass_ids)}, "tenant": tenant_id})
+def load_passes(
+    db: Database[Any],
+    tenant_id: str,
+    pass_ids: Sequence[str],
+    *,
+    without: Sequence[str] = (),  # fields left out (a preview needs no signed parts)
+) -> dict[str, Document]:
+    projection = dict.fromkeys(without, 0) or None
+    found = db[passes.COLLECTION].find(
+        {"_id": {"$in": list(pass_ids)}, "tenant": tenant_id}, projection
+    )
     return {str(document["_id"]): document for document in found}
 
 

@@ -77,6 +77,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="campaign_status_updatedAt",
             partialFilterExpression={"kind": "pushUpdate"},
         ),
+        # The beat job's look for scheduled campaigns that came due (campaigns/scheduling.py).
+        IndexModel(
+            [("status", ASCENDING), ("scheduledAt", ASCENDING)],
+            name="status_scheduledAt",
+            partialFilterExpression={"scheduledAt": {"$exists": True}},
+        ),
     ],
     registrations.COLLECTION: [
         IndexModel(

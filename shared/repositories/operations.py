@@ -67,12 +67,14 @@ def record_batch(
     errors: list[Document],
     now: datetime,
     statuses: Iterable[str] | None = None,
+    also: Document | None = None,
 ) -> Document | None:
     """Add one batch's counts unless that batch was recorded before (or the operation is in
-    none of `statuses`, when given); returns the new document."""
+    none of `statuses`, when given); returns the new document. `also`: fields set in the same
+    write (a paused batch's parked passes)."""
     update: Document = {
         "$addToSet": {"recordedBatches": batch_id},
-        "$set": {"updatedAt": now},
+        "$set": {**(also or {}), "updatedAt": now},
     }
     increments = {f"counters.{name}": value for name, value in counts.items() if value}
     if increments:

@@ -8,12 +8,16 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 
-from config.celery import CAMPAIGN_WATCHDOG
+from config.celery import CAMPAIGN_WATCHDOG, START_SCHEDULED
 from shared.campaigns import BATCH_TASK, PLAN_TASK
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from shared.campaigns.recovery import recover_stalled
+from shared.campaigns.scheduling import start_due
+from shared.infra.clock import utcnow
+from shared.jobs import EnqueueError
 from workers.base import PasswireTask
+from workers.runtime import database
 from workers.tasks.context import job_context, status_of
 
 
@@ -65,10 +69,13 @@ def campaign_batch(
 ) -> str:
     """Enqueue the campaign's next batch, then apply its change to this one and record it."""
     context = job_context()
-    advance(context, correlation_id, _batch_enqueuer(tenant_id, correlation_id))
+    enqueue = _batch_enqueuer(tenant_id, correlation_id)
+    advance(context, correlation_id, enqueue)
     # The task id is the lease's owner: the same message delivered again takes the batch
     # over; another copy does nothing while it is held (the watchdog re-sends it if need be).
-    return status_of(run_batch(context, correlation_id, batch_id, pass_ids, owner=self.request.id))
+    return status_of(
+        run_batch(context, correlation_id, batch_id, pass_ids, enqueue, owner=self.request.id)
+    )
 
 
 @shared_task(name=CAMPAIGN_WATCHDOG, base=PasswireTask, bind=True)
@@ -81,3 +88,18 @@ def campaign_watchdog(self: PasswireTask, *, stall_s: int) -> int:
         send_batch=_send_batch,
     )
     return len(recovered)
+
+
+def _send_scheduled_plan(tenant_id: str, correlation_id: str) -> None:
+    try:
+        current_app.send_task(
+            PLAN_TASK, kwargs={"tenant_id": tenant_id, "correlation_id": correlation_id}
+        )
+    except Exception as exc:  # kombu raises several connection error types
+        raise EnqueueError(f"could not enqueue {PLAN_TASK}: {type(exc).__name__}") from exc
+
+
+@shared_task(name=START_SCHEDULED, base=PasswireTask, bind=True)
+def start_scheduled(self: PasswireTask) -> int:
+    """Start the scheduled campaigns whose time has come (sent by beat); how many started."""
+    return len(start_due(database(), now=utcnow(), send_plan=_send_scheduled_plan))
