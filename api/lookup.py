@@ -1,4 +1,5 @@
-"""Finding the caller's tenant's pass named in a path, or answering 404."""
+"""Finding the caller's tenant's pass named in a path or by an identifier, or answering 404
+(or 409 when an identifier names several)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,17 @@ def find_tenant_pass(pass_id: str) -> dict[str, Any]:
     if document is None:
         raise ApiError(404, "Unknown pass.", errors=[{"field": "passId", "reason": "no such pass"}])
     return document
+
+
+def one_pass_id(lookup: dict[str, str]) -> str:
+    """The id of the current tenant's one pass `lookup` names; 404 for none, 409 for several."""
+    matches = passes_repo.find_pass_ids(services.database(), current_tenant().id, lookup, limit=2)
+    if not matches:
+        raise ApiError(404, "No pass matches.", errors=[{"field": "id", "reason": "no match"}])
+    if len(matches) > 1:
+        raise ApiError(
+            409,
+            "Several passes match; name one by its id or a unique identifier.",
+            errors=[{"field": "id", "reason": "more than one pass matches"}],
+        )
+    return matches[0]

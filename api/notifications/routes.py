@@ -18,8 +18,8 @@ from flask.views import MethodView
 from api import services
 from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
-from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
-from api.lookup import find_tenant_pass
+from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, error_responses
+from api.lookup import find_tenant_pass, one_pass_id
 from api.notifications.consent import record_consent
 from api.notifications.schemas import ConsentViewSchema, PassNotificationSchema
 from api.passes.schemas import (
@@ -35,7 +35,6 @@ from shared.credentials.scopes import NOTIFICATION_SEND, PASS_READ, PASS_WRITE
 from shared.notifications import consent
 from shared.passes.search import PassFilter
 from shared.repositories import consent_changes
-from shared.repositories import passes as passes_repo
 
 blp = Blueprint(
     "pass_notifications",
@@ -90,19 +89,8 @@ class PassNotificationByIdentifier(MethodView):
         """Send a message to the one pass an external identifier names
         (`id.<system>.<key>=value`, or `id=<passId>`), as `PUT …/passes/{passId}/notification`
         does: 404 when none matches, 409 when several do; nothing is queued then."""
-        lookup = load_pass_lookup(request.args)
-        matches = passes_repo.find_pass_ids(
-            services.database(), current_tenant().id, lookup, limit=2
-        )
-        if not matches:
-            raise ApiError(404, "No pass matches.", errors=[{"field": "id", "reason": "no match"}])
-        if len(matches) > 1:
-            raise ApiError(
-                409,
-                "Several passes match; name one by its id or a unique identifier.",
-                errors=[{"field": "id", "reason": "more than one pass matches"}],
-            )
-        return _send(matches[0], body)
+        pass_id = one_pass_id(load_pass_lookup(request.args))
+        return _send(pass_id, body)
 
 
 @blp.route("/<passId>/consent")

@@ -19,7 +19,7 @@ from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.google.save import save_link_response, wallet_for_user_agent
-from api.lookup import find_tenant_pass
+from api.lookup import find_tenant_pass, one_pass_id
 from api.notifications.consent import current_principal
 from api.passes.deletion import DeletePassQuerySchema, accept_deletion
 from api.passes.jobs import accept
@@ -129,19 +129,8 @@ class PassCollection(MethodView):
     def patch(self, body: dict[str, Any], tenantId: str) -> Any:
         """Update the one pass an external identifier names (`id.<system>.<key>=value`, or
         `id=<passId>`): 404 when none matches, 409 when several do."""
-        lookup = load_pass_lookup(request.args)
-        matches = passes_repo.find_pass_ids(
-            services.database(), current_tenant().id, lookup, limit=2
-        )
-        if not matches:
-            raise ApiError(404, "No pass matches.", errors=[{"field": "id", "reason": "no match"}])
-        if len(matches) > 1:
-            raise ApiError(
-                409,
-                "Several passes match; name one by its id or a unique identifier.",
-                errors=[{"field": "id", "reason": "more than one pass matches"}],
-            )
-        return patch_pass(find_tenant_pass(matches[0]), body)
+        pass_id = one_pass_id(load_pass_lookup(request.args))
+        return patch_pass(find_tenant_pass(pass_id), body)
 
     @error_responses(
         *TENANT_API_ERRORS,
