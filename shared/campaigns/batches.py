@@ -412,7 +412,7 @@ def run_batch(
     handled, outcome = _not_a_run(context, operation, batch_id, pass_ids, enqueue)
     if handled:
         return _let_go(db, correlation_id, batch_id, owner, outcome)
-    tenant_id, patch = operation["tenant"], operation["intent"]["patch"]
+    tenant_id = operation["tenant"]
     patch = messages.campaign_patch(operation)  # the data patch, with the campaign's message
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
