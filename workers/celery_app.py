@@ -6,7 +6,13 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_ready
+from celery.signals import (
+    celeryd_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_ready,
+)
 
 from config.celery import celery_config
 from shared.infra.clock import utcnow
@@ -26,7 +32,12 @@ TASK_MODULES = [
     "workers.tasks.imports",
     "workers.tasks.lifecycle",
     "workers.tasks.notifications",
+    "workers.tasks.certificates",
 ]
+
+# At import, not only on Celery's setup_logging signal: what the worker says before that (its
+# warning about running as root) and Flower, which never sends it, log the same way.
+configure_logging(settings.log_level, settings.log_format)
 
 app = Celery("passwire", include=TASK_MODULES)
 app.config_from_object(celery_config(settings))
@@ -35,6 +46,13 @@ app.config_from_object(celery_config(settings))
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
     configure_logging(settings.log_level, settings.log_format)
+
+
+@celeryd_init.connect
+def _no_banner_in_json(instance: Any = None, **_: Any) -> None:
+    # The start-up banner is printed, not logged: in JSON mode every line must be JSON.
+    if settings.log_format == "json" and instance is not None:
+        instance.quiet = True
 
 
 @task_prerun.connect

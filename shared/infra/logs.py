@@ -66,6 +66,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # Python warnings (Celery's "running as root") as log lines, not raw text on stderr.
+    logging.captureWarnings(True)
     # pymongo's command log at DEBUG would print whole documents: tokens and identifiers.
     logging.getLogger("pymongo").setLevel(logging.WARNING)
 
