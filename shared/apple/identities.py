@@ -27,6 +27,7 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -69,19 +70,24 @@ class CertificateRef:
         named = [self.pkcs12, self.wwdr] if self.pkcs12 else [self.certificate, self.key, self.wwdr]
         return [self.path(value) for value in named if value]
 
+    @cached_property
+    def _file_names(self) -> tuple[str, ...]:
+        # Resolved once: the environment does not change under a running process.
+        return tuple(str(path) for path in self.files())
+
     def files_version(self) -> FilesVersion:
         try:
-            paths = self.files()
+            names = self._file_names
         except SigningMaterialError as exc:
             return (str(exc),)
         version: list[tuple[str, int, int, int] | str] = []
-        for path in paths:
+        for name in names:
             try:
-                found = path.stat()
+                found = os.stat(name)
             except OSError as exc:
-                version.append(f"{path}: {exc.strerror}")
+                version.append(f"{name}: {exc.strerror}")
                 continue
-            version.append((str(path), found.st_size, found.st_mtime_ns, found.st_ino))
+            version.append((name, found.st_size, found.st_mtime_ns, found.st_ino))
         return tuple(version)
 
     def password(self, env_name: str | None) -> bytes | None:
