@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from config.log_format import LOG_FORMATS
+
 CONFIG_DIR = Path(__file__).resolve().parent
 
 T = TypeVar("T")
@@ -117,6 +119,13 @@ class Settings:
         "LOG_LEVEL",
         "log level of API and workers (every line carries `cid=<correlationId>`)",
         clean=str.upper,
+    )
+    log_format: str = setting(
+        "text",
+        "LOG_FORMAT",
+        "`text` (the default) or `json`: one JSON object per line with correlationId, tenant "
+        "and task, for every process (docs/operations.md, Logs)",
+        clean=str.lower,
     )
     max_request_bytes: int = setting(
         64 * 1024, "PASSWIRE_MAX_REQUEST_BYTES", "larger request bodies get 413"
@@ -238,6 +247,8 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
         if self.resend_interval_s < 1 or self.resend_after_s < 1:
