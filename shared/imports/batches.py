@@ -113,8 +113,15 @@ def _with_batch_answers(
     one request per `max_ids` passes. Rows are matched to passes as `apply_row` does; a pass
     that changes identifiers meanwhile is simply fetched on its own when its row runs."""
     tenant = context.tenants.get(tenant_id)
-    if tenant is None or not any(provider.batch for provider in tenant.providers):
+    if tenant is None:
         return context
+    needed = {name: pass_type.declared.external for name, pass_type in tenant.pass_types.items()}
+    if not any(
+        provider.batch is not None and provider.fields.keys() & names
+        for provider in tenant.providers
+        for names in needed.values()
+    ):
+        return context  # no template reads a batch-form provider: nothing to look up first
     patches: dict[str, Mapping[str, Any]] = {}
     for cells in cells_of(batch["text"]):
         try:
@@ -135,7 +142,6 @@ def _with_batch_answers(
         }
         for pass_id, document in documents.items()
     ]
-    needed = {name: pass_type.declared.external for name, pass_type in tenant.pass_types.items()}
     answers = context.external.fetch_batched(tenant.providers, views, needed_by_pass_type=needed)
     return dataclasses.replace(context, external=context.external.with_answers(answers))
 
