@@ -1,7 +1,8 @@
 """External data by batch, end to end (issue #15): HTTP → Redis → a real worker → MongoDB → the
 fake CRM. With the CRM's batch form declared, a campaign calls it once per campaign batch (500
-passes) and an import once per import batch (100 rows); ids its answer lacks fail those passes
-only, with the reason. Without the batch form, a campaign still fetches one pass at a time.
+passes), and so does its preview, and an import once per import batch (100 rows); ids its
+answer lacks fail those passes only, with the reason. Without the batch form, a campaign still
+fetches one pass at a time.
 
 The API process (the session's) needs no provider for campaigns and imports: it plans, the
 worker fetches. So the batch form is declared in a copy of the session's tenants read by a
@@ -106,11 +107,13 @@ def crm_calls(crm: RunningCrm) -> tuple[int, list[int]]:
     return stats["requests"], stats["batch_sizes"]
 
 
-def campaign(demo: ApiClient, store: str) -> dict[str, Any]:
-    body = {
+def campaign(demo: ApiClient, store: str, *, dry_run: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "filter": {"passType": ["member"], "metadata": {"store": [store]}},
         "data": {"metadata": {"tier": "Gold"}},
     }
+    if dry_run:  # over PREVIEW_AT_ONCE passes: a preview operation, run by the worker
+        body["dryRun"] = True
     operation = demo.wait_for_final(start_campaign(demo, body), timeout=300)
     assert operation is not None
     return operation
@@ -136,6 +139,16 @@ def test_a_campaign_calls_the_batch_form_once_per_batch_and_fails_only_missing_i
 ) -> None:
     store = secrets.token_hex(4)
     pass_ids = seed_members(db, fake_crm, store, 1200, unknown=2)
+
+    # The preview fetches as the campaign will: per batch, the 2 unknown ids failing.
+    requests_before, batches_before = crm_calls(fake_crm)
+    preview = campaign(demo, store, dry_run=True)
+    assert (preview["kind"], preview["status"]) == ("preview", "completed_with_errors"), preview
+    assert (preview["preview"]["wouldChange"], preview["preview"]["failed"]) == (1198, 2)
+    requests_after, batches_after = crm_calls(fake_crm)
+    assert requests_after - requests_before == 3
+    assert sorted(batches_after[len(batches_before) :]) == [200, 500, 500]
+
     requests_before, batches_before = crm_calls(fake_crm)
     operation = campaign(demo, store)
 
