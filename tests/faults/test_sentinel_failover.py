@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 
+from config.celery import QUEUES
 from config.settings import Settings
 from dev.fake_apns import FakeApnsControl
 from dev.fake_google import FakeGoogleControl
@@ -31,13 +33,14 @@ from tests.faults.test_campaign_faults import (
     _start,
     _wait_for_progress,
 )
-from tests.support.processes import wait_until
+from tests.support.processes import ManagedProcess, flower_command, free_port, wait_until
 from tests.support.wallet_passes import WalletSeeder
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 MESSAGES = 5  # to one pass after the fail-over: 3 alert (the daily budget), 2 go silent
 LIMIT = 3  # calls per window of the limiter checked after the fail-over
+FLOWER_AUTH = ("operator", "s3cret-for-tests")
 
 
 @pytest.fixture
@@ -58,6 +61,26 @@ def sentinel_stack(
 ) -> Iterator[FaultStack]:
     with running_stack(stack_env, settings, tmp_path, redis_url=sentinels.url) as stack:
         yield stack
+
+
+def _flower_sees(stack: FaultStack) -> tuple[list[str], list[str]]:
+    """Flower started after the fail-over: the queues it reads from the promoted master, and
+    the workers that answer it through the broker."""
+    port = free_port()
+    env = {**stack.env, "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)}
+    flower = ManagedProcess("fault-flower", flower_command(port), env, r"Connected to")
+    flower.start()
+    try:
+
+        def get(path: str) -> Any:
+            response = requests.get(f"http://127.0.0.1:{port}{path}", auth=FLOWER_AUTH, timeout=20)
+            return response.json() if response.status_code == 200 else None
+
+        queues = wait_until(lambda: get("/api/queues/length"), 30, what="Flower's queue lengths")
+        workers = wait_until(lambda: get("/api/workers?refresh=1"), 30, what="Flower's workers")
+    finally:
+        flower.stop()
+    return sorted(q["name"] for q in queues["active_queues"]), sorted(workers)
 
 
 def _message(stack: FaultStack, pass_id: str, number: int) -> dict[str, Any]:
@@ -134,3 +157,8 @@ def test_a_campaign_survives_the_masters_death_and_sentinel_promotes_the_replica
     assert [limiter.try_acquire() == 0 for _ in range(LIMIT)] == [True, True, False]
     assert promoted.zcard("failover-check") == LIMIT
     assert fake_google.counters().get("rate_limited", 0) == 0
+
+    # Flower, through kombu's Sentinel transport like the workers.
+    queues, workers = _flower_sees(stack)
+    assert queues == sorted(QUEUES)
+    assert any(name.startswith("fault") for name in workers), workers
