@@ -5,10 +5,12 @@ setting for a bad one."""
 from __future__ import annotations
 
 import pytest
+from redis.sentinel import SentinelConnectionPool
 
 from config.celery import celery_config
 from config.redis_urls import SentinelTarget, kombu_broker_url, parse_sentinel_url
 from config.settings import load_settings
+from shared.infra.redis_clients import connect
 
 
 def test_a_sentinel_url_names_the_sentinels_the_master_set_and_the_database() -> None:
@@ -99,3 +101,20 @@ def test_a_single_servers_broker_url_goes_to_kombu_unchanged() -> None:
 def test_kombu_urls_bracket_ipv6_sentinels() -> None:
     target = SentinelTarget(sentinels=(("::1", 26379),), master="m", db=0)
     assert kombu_broker_url(target) == "sentinel://[::1]:26379/0"
+
+
+def test_the_factory_makes_a_sentinel_managed_client_for_a_sentinel_url() -> None:
+    client = connect("sentinel://:m%40ster@s1:26380,s2/passwire/3", sentinel_password="sp")
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "passwire"
+    assert (pool.connection_kwargs["db"], pool.connection_kwargs["password"]) == (3, "m@ster")
+    sentinels = pool.sentinel_manager.sentinels
+    kwargs = [sentinel.connection_pool.connection_kwargs for sentinel in sentinels]
+    assert [(item["host"], item["port"]) for item in kwargs] == [("s1", 26380), ("s2", 26379)]
+    assert {item["password"] for item in kwargs} == {"sp"}
+
+
+def test_the_factory_names_the_setting_of_a_bad_url() -> None:
+    with pytest.raises(ValueError, match=r"^CELERY_BROKER_URL: "):
+        connect("sentinel://s1:26379", setting="CELERY_BROKER_URL")
