@@ -32,6 +32,12 @@ SEND_DEFERRED_ALERTS = "passwire.delivery.deferred_alerts"
 # How often it runs: a deferred alert goes out at most this long after its window ends.
 DEFERRED_ALERTS_INTERVAL_S = 30.0
 
+# The beat task that warns of Apple certificates near their end (shared/apple/expiry_alerts.py),
+# on the interactive queue (passwire.operations.*): a few certificates, never behind a campaign.
+CHECK_CERTIFICATES = "passwire.operations.check_certificates"
+# Hourly: thresholds are days apart; a missed run (workers down) is made up by the next.
+CHECK_CERTIFICATES_EVERY_S = 3600.0
+
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
 # Campaign planning and batches of hundreds of passes.
@@ -157,6 +163,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.resend_interval_s),
             "kwargs": {"owed_for_s": settings.resend_after_s},
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        "check-certificates": {
+            "task": CHECK_CERTIFICATES,
+            "schedule": CHECK_CERTIFICATES_EVERY_S,
+            "options": {"expires": CHECK_CERTIFICATES_EVERY_S},
         },
         "send-deferred-alerts": {
             "task": SEND_DEFERRED_ALERTS,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from config.log_format import LOG_FORMATS
 from config.redis_urls import parse_sentinel_url
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -131,6 +132,13 @@ class Settings:
         "LOG_LEVEL",
         "log level of API and workers (every line carries `cid=<correlationId>`)",
         clean=str.upper,
+    )
+    log_format: str = setting(
+        "text",
+        "LOG_FORMAT",
+        "`text` (the default) or `json`: one JSON object per line with correlationId, tenant "
+        "and task, for every process (docs/operations.md, Logs)",
+        clean=str.lower,
     )
     max_request_bytes: int = setting(
         64 * 1024, "PASSWIRE_MAX_REQUEST_BYTES", "larger request bodies get 413"
@@ -252,6 +260,8 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
         # Parsed for their errors only: a bad URL stops the process here, named.
         parse_sentinel_url(self.redis_url, "REDIS_URL")
         parse_sentinel_url(self.broker_url, "CELERY_BROKER_URL")

@@ -40,14 +40,16 @@ class PushCounts:
         return counters
 
 
-_configs: dict[tuple[str, str, int, str], ApnsConfig] = {}
+_configs: dict[tuple[str, int, str, int, str], ApnsConfig] = {}
 _configs_lock = threading.Lock()
 
 
 def apns_client(identity: SigningIdentity, settings: Settings) -> PushSender:
-    """This process's APNs client for a pass type certificate (one connection each)."""
+    """This process's APNs client for a pass type certificate (one connection each; a rotated
+    certificate, by its serial number, gets a connection of its own)."""
     key = (
         identity.pass_type_identifier,
+        identity.certificate.serial_number,
         settings.apns_host,
         settings.apns_port,
         settings.apns_ca_file,
