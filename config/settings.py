@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from config.log_format import LOG_FORMATS
+from config.redis_urls import parse_sentinel_url
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -60,10 +61,22 @@ class Settings:
     redis_url: str = setting(
         "redis://127.0.0.1:6379/0",
         "REDIS_URL",
-        "Redis (rate limits, locks, readiness; the broker unless CELERY_BROKER_URL is set)",
+        "Redis (rate limits, locks, readiness; the broker unless CELERY_BROKER_URL is set); "
+        "`sentinel://host:26379,host:26379/<master set>/<db>` for a Sentinel-watched master",
     )
     # Empty in the environment: REDIS_URL (see load_settings).
-    broker_url: str = setting("redis://127.0.0.1:6379/0", "CELERY_BROKER_URL", "Celery broker")
+    broker_url: str = setting(
+        "redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_URL",
+        "Celery broker; the same forms as REDIS_URL, `sentinel://` included",
+    )
+    redis_sentinel_password: str = setting(
+        "",
+        "REDIS_SENTINEL_PASSWORD",
+        "password of the Redis Sentinels themselves (their `requirepass`), for `sentinel://` "
+        "URLs; the master's password goes in the URL",
+        secret=True,
+    )
     broker_visibility_timeout: int = setting(
         3600,
         "CELERY_VISIBILITY_TIMEOUT",
@@ -249,6 +262,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
+        # Parsed for their errors only: a bad URL stops the process here, named.
+        parse_sentinel_url(self.redis_url, "REDIS_URL")
+        parse_sentinel_url(self.broker_url, "CELERY_BROKER_URL")
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
         if self.resend_interval_s < 1 or self.resend_after_s < 1:

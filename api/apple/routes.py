@@ -144,7 +144,10 @@ def _retry_later(exc: _RetryLater) -> tuple[Response, int]:
 
 def _spend(*budgets: storm.Budget) -> None:
     """Count the call against each budget; 429 naming the first one overspent."""
-    overspent = storm.retry_after(services.settings().redis_url, budgets)
+    settings = services.settings()
+    overspent = storm.retry_after(
+        settings.redis_url, budgets, sentinel_password=settings.redis_sentinel_password
+    )
     if overspent is not None:
         budget, wait = overspent
         raise _RetryLater(

@@ -10,23 +10,24 @@ import redis
 from config.settings import Settings
 from shared.apple.expiry import certificate_expiries, expiring
 from shared.infra.db import ping
+from shared.infra.redis_clients import process_client
 from shared.tenancy.tenants import TenantRegistry
 
 PROBE_TIMEOUT_S = 1.5
 
 
 def check_redis(settings: Settings) -> str | None:
-    client = redis.Redis.from_url(
+    # No retries: the probe answers within its timeout (a Sentinel URL: the master it names).
+    client = process_client(
         settings.redis_url,
-        socket_connect_timeout=PROBE_TIMEOUT_S,
-        socket_timeout=PROBE_TIMEOUT_S,
+        timeout_s=PROBE_TIMEOUT_S,
+        sentinel_password=settings.redis_sentinel_password,
+        retries=0,
     )
     try:
         client.ping()
     except redis.RedisError as exc:
         return f"unreachable ({type(exc).__name__})"
-    finally:
-        client.close()
     return None
 
 
