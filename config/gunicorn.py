@@ -10,11 +10,15 @@ page is its Referer) and every other logged value are redacted alike.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import Any, Final
 
 from gunicorn import glogging
+from prometheus_client.multiprocess import mark_process_dead
+
+from config.metrics import process_identifier
 
 REDACTED: Final = "[redacted]"
 # `t=` at the start of a query string or after `?`, `&` or `;`, up to the next separator.
@@ -38,3 +42,10 @@ class RedactingLogger(glogging.Logger):  # type: ignore[misc]
 
 accesslog = "-"
 logger_class = RedactingLogger
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended: its live gauges leave the metrics (its counters stay counted)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        mark_process_dead(process_identifier(worker.pid), directory)

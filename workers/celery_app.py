@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_ready
+from celery.signals import setup_logging, worker_process_shutdown, worker_ready
 
 from config.celery import celery_config
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.infra.db import get_database
 from shared.infra.logs import configure_logging
@@ -35,6 +36,11 @@ app.config_from_object(celery_config(settings))
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
     configure_logging(settings.log_level)
+
+
+@worker_process_shutdown.connect
+def _forget_live_metrics(pid: int, **_: Any) -> None:
+    metrics.process_exited(pid)
 
 
 @worker_ready.connect

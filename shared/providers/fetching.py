@@ -33,7 +33,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from shared.infra import process_clients
+from shared.infra import metrics, process_clients
 from shared.providers.config import ProviderConfig
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,7 @@ class ExternalDataClient:
             for document, result in zip(documents, results, strict=True)
         }
 
+    @metrics.external_data_call
     def _get(self, provider: ProviderConfig, url: str) -> Any:
         headers = dict(_BASE_HEADERS)
         if provider.auth_header is not None:
