@@ -10,7 +10,9 @@ certificate expires (the tenants' configuration). Google service account keys ca
 expiry date, so none is reported for them.
 
 At start it empties the directory, as prometheus_client requires between runs, unless a
-process still writes there (a restart of this server alone keeps the live values).
+process still writes there (a restart of this server alone keeps the live values). Without
+PROMETHEUS_MULTIPROC_DIR the processes count nothing, and only the scrape-time figures are
+served.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from cryptography import x509
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -47,6 +50,15 @@ log = logging.getLogger(__name__)
 # kombu's Redis transport keeps one list per priority step: `queue`, then `queue\x06\x16<n>`.
 _PRIORITY_SEPARATOR = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
+# What the metrics server reads at scrape time (the rest: shared/infra/metrics.py).
+SCRAPE_TIME_METRICS = (
+    "passwire_queue_depth",
+    "passwire_queue_oldest_age_seconds",
+    "passwire_campaigns_running",
+    "passwire_campaign_passes_remaining",
+    "passwire_certificate_expiry_days",
+    "passwire_metrics_source_up",
+)
 # Tenants are read again this often: a rotated certificate shows its new expiry.
 TENANTS_TTL_S = 60.0
 
@@ -66,6 +78,10 @@ def sent_at(raw: bytes | str | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def days_left(certificate: x509.Certificate, now: datetime) -> float:
+    return (certificate.not_valid_after_utc - now).total_seconds() / 86400
+
+
 def certificate_days(
     registry: TenantRegistry, now: datetime
 ) -> Iterator[tuple[str, str, str, float]]:
@@ -82,8 +98,7 @@ def certificate_days(
                 ("pass_type", identity.certificate),
                 ("wwdr", identity.wwdr_certificate),
             ):
-                left = (certificate.not_valid_after_utc - now).total_seconds() / 86400
-                yield tenant.id, identifier, which, left
+                yield tenant.id, identifier, which, days_left(certificate, now)
 
 
 class StateCollector(Collector):
@@ -186,9 +201,10 @@ class StateCollector(Collector):
             return self._tenants[1]
 
 
-def build_registry(settings: Settings, directory: str) -> CollectorRegistry:
+def build_registry(settings: Settings, directory: str | None) -> CollectorRegistry:
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)
+    if directory is not None:
+        MultiProcessCollector(registry, path=directory)
     registry.register(StateCollector(settings))
     return registry
 
@@ -202,8 +218,12 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     directory = metrics.multiprocess_dir()
     if directory is None:
-        sys.exit(f"{metrics.MULTIPROC_ENV} must name the directory the processes write to")
-    if metrics.wipe_if_unused(directory):
+        log.warning(
+            "metrics: %s is not set: the processes count nothing, only the queues, campaigns "
+            "and certificates are served",
+            metrics.MULTIPROC_ENV,
+        )
+    elif metrics.wipe_if_unused(directory):
         log.info("metrics: emptied %s (no process writes there)", directory)
     else:
         log.info("metrics: kept %s (processes still write there)", directory)

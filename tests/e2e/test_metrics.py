@@ -37,6 +37,7 @@ from tests.support.apple import PASS_TYPE_IDENTIFIER
 from tests.support.google import FakeGoogleProcess
 from tests.support.processes import BIN_DIR, ManagedProcess, free_port, wait_until, worker_command
 from tests.support.wallet_passes import WalletSeeder
+from workers.metrics_server import SCRAPE_TIME_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSES = 60
@@ -50,6 +51,7 @@ class MetricsStack:
     api: ApiClient
     api_url: str
     prometheus_url: str
+    metrics_url: str
     metrics_dir: Path
     processes: list[ManagedProcess]
 
@@ -153,6 +155,7 @@ def metrics_stack(
             ApiClient(api_url, "demo", DEMO_KEY),
             api_url,
             f"http://127.0.0.1:{prometheus_port}",
+            f"http://127.0.0.1:{metrics_port}/metrics",
             metrics_dir,
             started,
         )
@@ -263,3 +266,7 @@ def test_prometheus_sees_the_campaign_the_410_and_the_429_added_up_across_proces
     )
     assert len(days) == 1 and next(iter(days.values())) > 30
     assert stack.scalar('passwire_metrics_source_up{source="mongodb"}') == 1.0
+    # Every scrape-time family is served (campaigns' only with samples while one runs).
+    served = requests.get(stack.metrics_url, timeout=10).text
+    for name in SCRAPE_TIME_METRICS:
+        assert f"# TYPE {name} gauge" in served, name
