@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import IO, Any, Protocol, TypeVar
 
+from celery.exceptions import Retry
 from celery.signals import before_task_publish
 from prometheus_client import Counter, Histogram, values
 from prometheus_client.multiprocess import mark_process_dead
@@ -109,10 +110,11 @@ def counting_job(task: str) -> Iterator[None]:
     """Count one run of a job by how it ended."""
     try:
         yield
-    except Exception as exc:
-        # Celery's Retry: the job runs again later, it did not fail.
-        retried = type(exc).__name__ == "Retry"
-        JOBS.labels(task, "retried" if retried else "failed").inc()
+    except Retry:  # the job runs again later: it did not fail
+        JOBS.labels(task, "retried").inc()
+        raise
+    except Exception:
+        JOBS.labels(task, "failed").inc()
         raise
     JOBS.labels(task, "succeeded").inc()
 
@@ -154,7 +156,7 @@ _NOTIFICATION_COUNTERS = {
     "apple.notified": ("apple", "sent", "none"),
     "google.notified": ("google", "sent", "none"),
     "apple.notificationSuppressed": ("apple", "suppressed", "silent"),
-    "google.notificationSuppressed": ("google", "suppressed", "googleLimit"),
+    "google.notificationSuppressed": ("google", "suppressed", "silent"),
 }
 
 

@@ -158,7 +158,7 @@ def test_notification_counters_become_wallet_outcome_and_reason() -> None:
     )
     sample = "passwire_notifications_total"
     assert _value(sample, tenant=tenant, wallet="apple", outcome="sent", reason="none") == 3
-    google = {"wallet": "google", "outcome": "suppressed", "reason": "googleLimit"}
+    google = {"wallet": "google", "outcome": "suppressed", "reason": "silent"}
     assert _value(sample, tenant=tenant, **google) == 2
     held = {"wallet": "any", "outcome": "suppressed", "reason": "quietHours"}
     assert _value(sample, tenant=tenant, **held) == 4
@@ -231,3 +231,43 @@ def test_the_directory_is_only_wiped_when_no_process_writes_there(tmp_path: Path
     # And the lock is free again afterwards.
     with (tmp_path / metrics.WRITERS_LOCK).open("ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_jobs_are_counted_by_how_they_end() -> None:
+    from celery.exceptions import Retry
+
+    task = "passwire.test.metrics-job"
+    with metrics.counting_job(task):
+        pass
+    with pytest.raises(ValueError), metrics.counting_job(task):
+        raise ValueError("a bug")
+    with pytest.raises(Retry), metrics.counting_job(task):
+        raise Retry("later")
+    for outcome in ("succeeded", "failed", "retried"):
+        assert _value("passwire_jobs_total", task=task, outcome=outcome) == 1, outcome
+
+
+def test_apns_results_are_counted_by_outcome_and_status_never_by_token() -> None:
+    from shared.clients.apns import Outcome, PushResult
+
+    tenant, pass_type = "t-apns", "pass.test.metrics"
+    results = [
+        PushResult("a" * 64, 200, None, Outcome.DELIVERED, 1),
+        PushResult("b" * 64, 200, None, Outcome.DELIVERED, 1),
+        PushResult("c" * 64, 410, "Unregistered", Outcome.UNREGISTER, 1),
+        PushResult("d" * 64, None, "connection reset", Outcome.FAILED, 3),
+    ]
+    metrics.count_apns_pushes(tenant, pass_type, results)
+    pushes = "passwire_apns_pushes_total"
+    labels = {"tenant": tenant, "pass_type": pass_type}
+    assert _value(pushes, **labels, outcome="delivered", status="200") == 2
+    assert _value(pushes, **labels, outcome="unregister", status="410") == 1
+    assert _value(pushes, **labels, outcome="failed", status="network") == 1
+    values = {
+        value
+        for family in REGISTRY.collect()
+        for s in family.samples
+        if s.labels.get("tenant") == tenant
+        for value in s.labels.values()
+    }
+    assert not any(len(value) == 64 for value in values)
