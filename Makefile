@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export MONGODB_URI
 export REDIS_URL
 
-.PHONY: install browsers redis-sentinel run test lint typecheck pytest bench clean
+.PHONY: install browsers redis-sentinel prometheus run test lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -49,7 +49,15 @@ redis-sentinel:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server redis-sentinel >/dev/null; \
 	  ! [ -d /run/systemd/system ] || $$SUDO systemctl disable --now -q redis-server redis-sentinel; }
 
-pytest: install browsers redis-sentinel
+# The metrics tests run Debian's Prometheus and promtool (tests/e2e/test_metrics.py, the rules
+# in ops/prometheus/ checked by tests/unit/test_ops_metrics.py).
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install prometheus (with promtool)" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+
+pytest: install browsers redis-sentinel prometheus
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -14,13 +14,16 @@ With `LOG_FORMAT=json` the access and error lines are JSON objects like every ot
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import timedelta
 from typing import Any, Final
 
 from gunicorn import glogging
+from prometheus_client.multiprocess import mark_process_dead
 
 from config.log_format import JsonLineFormatter
+from config.metrics import process_identifier
 from config.settings import load_settings
 
 REDACTED: Final = "[redacted]"
@@ -68,3 +71,10 @@ class RedactingLogger(glogging.Logger):  # type: ignore[misc]
 
 accesslog = "-"
 logger_class = RedactingLogger
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended: its live gauges leave the metrics (its counters stay counted)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        mark_process_dead(process_identifier(worker.pid), directory)

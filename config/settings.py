@@ -251,6 +251,16 @@ class Settings:
         "batches a campaign keeps queued ahead (1 to 1000; each batch enqueues the next when it "
         "starts, so the FIFO `bulk` queue interleaves tenants' campaigns)",
     )
+    metrics_dir: str = setting(
+        "",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "directory where every API and worker process writes its metrics (read by "
+        "prometheus_client itself; shared by all processes and the metrics server, emptied by "
+        "the metrics server at start); empty: metrics off (docs/operations.md#metrics)",
+    )
+    metrics_port: int = setting(
+        9464, "PASSWIRE_METRICS_PORT", "port of the metrics server (`/metrics`, never public)"
+    )
     link_secret: str = setting(
         "",
         "PASSWIRE_LINK_SECRET",

@@ -11,10 +11,12 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_process_shutdown,
     worker_ready,
 )
 
 from config.celery import celery_config
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.infra.db import get_database
 from shared.infra.logs import bind_job_context, clear_job_context, configure_logging
@@ -70,6 +72,11 @@ def _bind_job_context(task: Any = None, kwargs: dict[str, Any] | None = None, **
 @task_postrun.connect
 def _clear_job_context(**_: Any) -> None:
     clear_job_context()
+
+
+@worker_process_shutdown.connect
+def _forget_live_metrics(pid: int, **_: Any) -> None:
+    metrics.process_exited(pid)
 
 
 @worker_ready.connect

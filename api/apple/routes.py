@@ -34,6 +34,7 @@ from api.apple.schemas import (
 from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.tenancy.tenants import Tenant, TenantRegistry
@@ -133,6 +134,14 @@ def _check_path() -> None:
     ]
     if errors:
         raise ApiError(400, "The request is invalid.", errors=errors)
+
+
+@blp.after_request
+def _count_request(response: Response) -> Response:
+    # By the route's template: the path holds serial numbers and device identifiers.
+    rule = request.url_rule.rule if request.url_rule is not None else None
+    metrics.count_passkit_request(rule, request.method, response.status_code)
+    return response
 
 
 @blp.errorhandler(_RetryLater)

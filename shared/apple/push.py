@@ -15,6 +15,7 @@ from config.settings import Settings
 from shared.apple.certificates import SigningIdentity
 from shared.apple.identities import client_certificate_pem
 from shared.clients.apns import ApnsConfig, Outcome, PushSender, shared_client
+from shared.infra import metrics
 from shared.repositories import registrations
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ def push_to_devices(
         return PushCounts()
     alerted = {token for pass_id in alerting for _, token in by_pass.get(pass_id, ())}
     pushed = failed = unregistered = notified = 0
-    for result in client.send_pushes(pass_type_identifier, tokens):
+    results = client.send_pushes(pass_type_identifier, tokens)
+    metrics.count_apns_pushes(tenant_id, pass_type_identifier, results)
+    for result in results:
         if result.outcome is Outcome.DELIVERED:
             pushed += 1
             notified += result.token in alerted

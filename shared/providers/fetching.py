@@ -42,7 +42,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from shared.infra import process_clients
+from shared.infra import metrics, process_clients
 from shared.providers.config import BatchForm, ProviderConfig
 
 log = logging.getLogger(__name__)
@@ -374,6 +374,7 @@ class ExternalDataClient:
             limit=MAX_ANSWER_BYTES,
         )
 
+    @metrics.external_data_call
     def _call(
         self,
         provider: ProviderConfig,
