@@ -22,7 +22,7 @@ COLOURS: dict[str, tuple[Rgba, Rgba]] = {  # example -> (main colour, accent)
     "event": ((40, 30, 90, 255), (240, 90, 160, 255)),
     "boarding": ((10, 70, 140, 255), (120, 200, 255, 255)),
     "membership": ((20, 110, 80, 255), (200, 240, 210, 255)),
-    "giftcard": ((90, 40, 120, 255), (250, 200, 80, 255)),
+    "gift": ((90, 40, 120, 255), (250, 200, 80, 255)),
     "stamps": ((59, 36, 24, 255), (196, 145, 94, 255)),
 }
 # The images each example's style shows besides icon and logo, with their size in points.
@@ -31,7 +31,7 @@ EXTRA_IMAGES: dict[str, dict[str, tuple[int, int]]] = {
     "event": {"thumbnail": (90, 90)},
     "boarding": {"footer": (286, 15)},
     "membership": {"thumbnail": (90, 90)},
-    "giftcard": {"strip": (375, 144)},
+    "gift": {"strip": (375, 144)},
     "stamps": {},  # its strip is chosen per pass from apple/images/
 }
 
