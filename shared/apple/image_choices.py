@@ -282,15 +282,21 @@ def parse_image_choices(
     return ImageChoices(tuple(slots), MappingProxyType(files_by_choice)), []
 
 
+def declared_slots(table: object) -> set[str]:
+    """The images an [apple.images] table chooses per pass, valid or not (so the checks
+    against the style and the fixed files run even while a choice has problems)."""
+    if not isinstance(table, dict):
+        return set()
+    return {slot for slot in table if slot in IMAGE_NAMES and slot not in _FIXED_IMAGES}
+
+
 def chosen_slot_problems(
-    style: str, static_images: Mapping[str, list[str]], choices: ImageChoices | None
+    style: str, static_images: Mapping[str, list[str]], chosen: set[str]
 ) -> list[str]:
-    """Problems of the chosen images with the pass style and the fixed images: a slot the
-    style does not show, a slot also given a fixed file, an event ticket's strip beside a
-    background. `static_images`: base name -> member names of the fixed images."""
-    if choices is None:
-        return []
-    chosen = {choice.slot for choice in choices.slots}
+    """Problems of the images chosen per pass (`chosen`, e.g. {"strip"}) with the pass style
+    and the fixed images: a slot the style does not show, a slot also given a fixed file, an
+    event ticket's strip beside a background. `static_images`: base name -> member names of
+    the fixed images."""
     problems = [
         f"apple/{member}: {slot} is chosen per pass ({_field(slot)}); remove this file"
         for slot in sorted(chosen)

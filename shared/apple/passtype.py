@@ -45,6 +45,7 @@ from shared.apple.image_choices import (
     ImageChoiceError,
     ImageChoices,
     chosen_slot_problems,
+    declared_slots,
     parse_image_choices,
     read_image_set,
 )
@@ -729,7 +730,8 @@ def load_apple_pass_type(
     problems.extend(image_set_problems + choice_problems)
     if style is not None:
         problems.extend(folder.style_problems(style))
-        problems.extend(chosen_slot_problems(style, folder.image_files, choices))
+        chosen = declared_slots(image_choices)
+        problems.extend(chosen_slot_problems(style, folder.image_files, chosen))
     places_message = False
     if template is not None and style is not None and not problems:
         places_message, message_problems = _message_placement(
