@@ -131,3 +131,13 @@ def test_a_stamp_more_changes_the_strip_and_pushes_once(
     same = update_pass(demo, pass_id, {"additionalData": {"stamps": 2}})
     assert same["counters"]["unchanged"] == 1
     assert len(fake_apns.pushes(device.push_token)) == 1
+
+    # Deleted, the pass is voided; the device fetches the voided version with its strip.
+    response = demo.session.delete(demo.url(f"/passes/{pass_id}"), timeout=10)
+    assert response.status_code == 202, response.text
+    assert demo.wait_for_final(response.json()["correlationId"])["status"] == "completed"
+    voided = device.fetch()
+    assert voided.status_code == 200, voided.text
+    last = verified_files(voided.content, apple_pki, tmp_path / "voided")
+    assert json.loads(last["pass.json"])["voided"] is True
+    assert json.loads(last["manifest.json"])["strip.png"] == sha1(strip_image(2))
