@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dev.fake_apns import FakeApnsControl
+from dev.fake_google import FakeGoogleControl
 from shared.apple.pass_json import OWNED_KEYS, styles_in, validate_pass_json
 from tests.conftest import CONFIG_DIR
 from tests.e2e.test_google_wallet import object_id, save_jwt, verified_claims
@@ -64,10 +65,11 @@ def verified_files(content: bytes, pki: ApplePki, workdir: Path) -> dict[str, by
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_every_example_verifies_on_both_wallets(
+def test_every_example_verifies_on_both_wallets(  # noqa: PLR0917 - pytest injects fixtures
     name: str,
     demo: ApiClient,
     apple_pki: ApplePki,
+    fake_google: FakeGoogleControl,
     fake_google_server: FakeGoogleProcess,
     tmp_path: Path,
 ) -> None:
@@ -96,6 +98,14 @@ def test_every_example_verifies_on_both_wallets(
     [saved] = claims["payload"][f"{google_kind}Objects"]
     assert saved["id"] == object_id(pass_id)
     assert saved["classId"] == f"{DEMO_ISSUER_ID}.demo-{name}"
+    # Google holds the object the link names, rendered from the pass's data.
+    held = fake_google.object(object_id(pass_id))
+    assert held is not None
+    if name == "stamps":  # the hero image's URL picked by stamp count, as Apple's strip is
+        uri = held["resource"]["heroImage"]["sourceUri"]["uri"]
+        assert uri == "https://example.com/demo-coffee/stamps-2.png"
+    if name == "gift":
+        assert held["resource"]["balance"] == {"currencyCode": "EUR", "micros": 0}
 
 
 def strip_image(count: int) -> bytes:
@@ -141,3 +151,27 @@ def test_a_stamp_more_changes_the_strip_and_pushes_once(
     last = verified_files(voided.content, apple_pki, tmp_path / "voided")
     assert json.loads(last["pass.json"])["voided"] is True
     assert json.loads(last["manifest.json"])["strip.png"] == sha1(strip_image(2))
+
+
+def test_the_gift_card_shows_its_balance_on_both_wallets(
+    demo: ApiClient,
+    apple_pki: ApplePki,
+    fake_google: FakeGoogleControl,
+    fake_google_server: FakeGoogleProcess,
+    tmp_path: Path,
+) -> None:
+    pass_id = create(demo, "gift", {"identifiers": {"card": "GC-2"}})
+    body = {"delta": 2500, "currency": "EUR", "reference": "load"}
+    loaded = demo.session.post(demo.url(f"/passes/{pass_id}/balance"), json=body, timeout=10)
+    assert loaded.status_code == 200, loaded.text
+    assert demo.wait_for_final(loaded.json()["correlationId"])["status"] == "completed"
+
+    files = verified_files(download_pkpass(demo, pass_id).content, apple_pki, tmp_path)
+    [header] = json.loads(files["pass.json"])["storeCard"]["headerFields"]
+    assert (header["value"], header["currencyCode"]) == (25.0, "EUR")
+
+    verified_claims(save_jwt(demo, pass_id), fake_google_server)
+    held = fake_google.object(object_id(pass_id))
+    assert held is not None
+    assert held["resource"]["balance"] == {"currencyCode": "EUR", "micros": 25_000_000}
+    assert held["resource"]["cardNumber"] == "GC-2"
