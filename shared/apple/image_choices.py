@@ -85,6 +85,8 @@ class ImageChoices:
     slots: tuple[ImageChoice, ...]
     # slot -> choice -> pass member name ("strip@2x.png") -> PNG bytes
     files_by_choice: Mapping[str, Mapping[str, Mapping[str, bytes]]] = field(repr=False)
+    # slot -> choice -> what the content hash takes of it (_choice_digest)
+    choice_digests: Mapping[str, Mapping[str, str]] = field(repr=False)
 
     def choose(self, context: Mapping[str, Any]) -> dict[str, str]:
         """slot -> choice for a render context. Raises ImageChoiceError."""
@@ -105,14 +107,17 @@ class ImageChoices:
         return members
 
     def fingerprint(self, selection: Mapping[str, str]) -> str:
-        """A digest of the chosen images' names and bytes, for the pass's content hash."""
+        """A digest of the chosen images' names and bytes, for the pass's content hash (from
+        digests made once at load: a pass render hashes no image)."""
         self.files(selection)  # refuses a selection this pass type cannot show
-        digest = hashlib.sha256()
-        for slot in sorted(selection):
-            digest.update(f"{slot}\0{selection[slot]}\0".encode())
-            for member, data in sorted(self.files_by_choice[slot][selection[slot]].items()):
-                digest.update(f"{member}\0{sha1_hex(data)}\0".encode())
-        return digest.hexdigest()
+        parts = (self.choice_digests[slot][selection[slot]] for slot in sorted(selection))
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _choice_digest(slot: str, name: str, members: Mapping[str, bytes]) -> str:
+    """The slot, the choice and each of its files' SHA-1 (the manifest's own digest)."""
+    entries = [slot, name, *(f"{member}:{sha1_hex(members[member])}" for member in sorted(members))]
+    return "\0".join(entries)
 
 
 def read_image_set(apple_dir: Path) -> tuple[dict[str, bytes], list[str]]:
@@ -279,7 +284,15 @@ def parse_image_choices(
             problems.append(f"{exc} (with the sample data)")
     if problems:
         return None, problems
-    return ImageChoices(tuple(slots), MappingProxyType(files_by_choice)), []
+    digests = {
+        slot: MappingProxyType(
+            {name: _choice_digest(slot, name, members) for name, members in choices.items()}
+        )
+        for slot, choices in files_by_choice.items()
+    }
+    return ImageChoices(
+        tuple(slots), MappingProxyType(files_by_choice), MappingProxyType(digests)
+    ), []
 
 
 def declared_slots(table: object) -> set[str]:
