@@ -3,6 +3,7 @@ problem naming file and field; picked per pass; in the manifest and the content 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +20,7 @@ from shared.apple.passtype import (
     load_apple_pass_type,
     sample_context,
 )
-from shared.tenancy.tenants import load_tenant
+from shared.tenancy.tenants import TenantConfigError, load_tenant
 from tests.unit.apple.helpers import make_png
 from tests.unit.apple.passtype_helpers import write_pass_type
 
@@ -27,6 +28,7 @@ DECLARED = DeclaredData(
     additional_data=("points",),
     samples=MappingProxyType({"additionalData": MappingProxyType({"points": 10})}),
 )
+DEMO_TENANT = Path(__file__).resolve().parents[3] / "config/tenants/demo"
 CHOICE = "{% if pass.additionalData.points > 5 %}gold{% else %}bean{% endif %}"
 
 
@@ -179,7 +181,7 @@ def test_stray_and_clashing_files_are_named(tmp_path: Path) -> None:
 
 
 def test_the_demo_stamp_card_ships_every_count() -> None:
-    demo = Path(__file__).resolve().parents[3] / "config/tenants/demo"
+    demo = DEMO_TENANT
     stamps = load_tenant(demo).pass_types["stamps"].apple
     assert stamps is not None
     for count, expected in ((0, "stamps-0"), (3, "stamps-3"), (9, "stamps-5"), ("x", "stamps-0")):
@@ -189,3 +191,17 @@ def test_the_demo_stamp_card_ships_every_count() -> None:
     manifest_entry = stamps.assets_for(False, {"strip": "stamps-3"}).digests["strip.png"]
     image = demo / "passtypes/stamps/apple/images/stamps-3.png"
     assert manifest_entry == sha1_hex(image.read_bytes())
+
+
+def test_a_broken_image_set_stops_the_tenant_loading(tmp_path: Path) -> None:
+    shutil.copytree(DEMO_TENANT, tmp_path / "demo")
+    stamps = tmp_path / "demo/passtypes/stamps"
+    (stamps / "apple/images/stamps-4@2x.png").unlink()
+    toml = stamps / "passtype.toml"
+    toml.write_text(toml.read_text().replace('fallback = "stamps-0"', 'fallback = "stamps-9"'))
+    with pytest.raises(TenantConfigError) as raised:
+        load_tenant(tmp_path / "demo")
+    message = str(raised.value)
+    assert str(stamps) in message
+    assert "apple/images/stamps-4@2x.png: is missing" in message
+    assert "passtype.toml: apple.images.strip.fallback: 'stamps-9' is not one" in message
