@@ -102,9 +102,6 @@ def test_the_image_is_picked_by_the_data_and_shipped_in_the_manifest(tmp_path: P
 
 def test_an_unlisted_name_takes_the_fallback_or_fails_to_render(tmp_path: Path) -> None:
     table = {"strip": {"choice": "{{ pass.additionalData.points }}", "choices": ["bean", "gold"]}}
-    with_fallback = {"strip": {**table["strip"], "fallback": "bean", "choice": "gold"}}
-    assert load(tmp_path / "a", with_fallback).choose_images(context(3)) == {"strip": "gold"}
-
     named = {"strip": {**table["strip"], "fallback": "bean"}}
     pass_type = load(tmp_path / "b", named)
     assert pass_type.choose_images(context("gold")) == {"strip": "gold"}
@@ -119,8 +116,9 @@ def test_an_unlisted_name_takes_the_fallback_or_fails_to_render(tmp_path: Path) 
         samples=MappingProxyType({"additionalData": MappingProxyType({"points": "gold"})}),
     )
     strict = load(tmp_path / "d", table, declared=gold_sample)
-    with pytest.raises(PassRenderError, match=r"apple\.images\.strip\.choice: renders a name"):
+    with pytest.raises(PassRenderError, match=r"apple\.images\.strip\.choice: renders a name") as e:
         strict.choose_images(context("platinum"))
+    assert "platinum" not in str(e.value)
 
 
 def test_a_missing_density_names_the_file_and_the_field(tmp_path: Path) -> None:
