@@ -45,6 +45,13 @@ class GoogleCountersSchema(Schema):
             "description": "messages added silently: the pass's 3 notifications a day were spent"
         },
     )
+    noHolder = fields.Integer(
+        dump_default=0,
+        metadata={
+            "description": "messages not sent: nobody holds the pass's object in Google Wallet "
+            "(no save callback, or deleted since), so no call was made"
+        },
+    )
     requests = fields.Integer(
         dump_default=0, metadata={"description": "REST calls made, retries included"}
     )

@@ -13,7 +13,7 @@ Apple rendition is not signed) and the same rules the batch counts by: a pass co
 `wouldChange` where the campaign would count it `succeeded` (its rendering or data changes, or
 a push it still owes), `unchanged` and `failed` likewise. Apple devices are counted as the
 push fan-out would count them (distinct tokens per certificate); Google objects where the
-delivery would call Google (its object owed).
+delivery would call Google (its object owed, and someone holds it).
 
 Alerts go through the campaign's own per-pass notification decisions
 (shared/notifications/campaign.py over policy.decide: consent, quiet hours, budgets), made
@@ -42,7 +42,12 @@ from shared.infra.clock import utcnow
 from shared.notifications import campaign as notifications
 from shared.passes import messages
 from shared.passes.apple_versions import changed_rendition
-from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
+from shared.passes.google_versions import (
+    GoogleRenderFailed,
+    google_holder,
+    google_owed_to_holder,
+    new_google_version,
+)
 from shared.passes.jobs import JobContext, UnknownPassType
 from shared.repositories import campaign_waits, registrations
 from shared.repositories import campaigns as repo
@@ -232,8 +237,9 @@ def _count(
         report.unchanged += 1
     google = state.get("google")
     message = patch.get(messages.PATCH_KEY)
-    if google and (google_pending(state) or message is not None):
-        report.google_objects += int(google_pending(state))
+    # Google is called only for objects someone holds (shared/passes/google_delivery.py).
+    if google and google_holder(state) is not None:
+        report.google_objects += int(google_owed_to_holder(state))
         if message is not None:
             send, notify = (True, True) if batch.notes is None else batch.notes.google(document)
             report.google_alerts += int(send and notify)
