@@ -14,6 +14,10 @@ always ends the operation. Cancelled: no further batch is enqueued and the ids n
 are counted `cancelled` in one record of their own. Failed: the walk just ends (the operation
 counts what no batch reached as `notReached`).
 
+Before the first batch, the campaign's Google message is decided: one class addMessage for a
+message to every pass of a pass type, sent here once, or one per object in the batches
+(shared/campaigns/class_messages.py).
+
 Each batch is saved (its pass ids) before its message is sent: what the watchdog
 (shared/campaigns/recovery.py) re-sends when a message is lost.
 """
@@ -28,7 +32,7 @@ from redis.exceptions import LockError, RedisError
 
 from config.settings import Settings
 from shared import operations
-from shared.campaigns import pacing
+from shared.campaigns import class_messages, pacing
 from shared.campaigns.segments import from_intent, segment_query
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
@@ -76,6 +80,8 @@ def run_plan(
     )
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned
+    # Before any batch exists: the batches read how the message reaches Google.
+    class_messages.plan(context, planned)
     return advance(
         context,
         correlation_id,
