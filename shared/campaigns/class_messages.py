@@ -134,10 +134,13 @@ def by_class(operation: Mapping[str, Any]) -> bool:
     return record.get("by") == CLASS and record.get("state") != repo.FAILED
 
 
-def plan(context: JobContext, operation: Mapping[str, Any]) -> dict[str, Any] | None:
+def plan(
+    context: JobContext, operation: Mapping[str, Any], *, owner: str | None = None
+) -> dict[str, Any] | None:
     """Decide how the planned campaign's message reaches Google (once: a retried planning job
     keeps the first decision) and send the class message if it goes by class (once; a preview
-    only decides). The decision as stored."""
+    only decides). `owner`: the planning job's id, the same when it is delivered again. The
+    decision as stored."""
     record = operation.get(repo.FIELD)
     if record is None:
         tenant = context.tenants.get(str(operation["tenant"]))
@@ -147,7 +150,7 @@ def plan(context: JobContext, operation: Mapping[str, Any]) -> dict[str, Any] | 
         choice = choose(operation, tenant.notifications, tenant.pass_types, matched)
         record = repo.record_decision(context.db, str(operation["_id"]), choice.as_record())
     if record is not None and record.get("by") == CLASS and operation.get("kind") != PREVIEW:
-        send_once(context, operation)
+        send_once(context, operation, owner=owner)
     return record
 
 
@@ -193,12 +196,17 @@ def refund_class_alert(client: redis.Redis, class_id: str, message_id: str) -> N
 
 
 def send_once(
-    context: JobContext, operation: Mapping[str, Any], *, now: datetime | None = None
+    context: JobContext,
+    operation: Mapping[str, Any],
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Add the campaign's message to its class, once, and count it on the operation."""
+    """Add the campaign's message to its class, once, and count it on the operation. A send
+    left `sending` is taken over by the same `owner` at once, by another after its lease."""
     db, correlation_id = context.db, str(operation["_id"])
     now = now or utcnow()
-    owner = secrets.token_hex(8)
+    owner = owner or secrets.token_hex(8)
     before = repo.claim(db, correlation_id, owner=owner, until=now + LEASE, now=now)
     if before is None:
         return  # sent, failed, or another job is sending it now
@@ -311,9 +319,8 @@ def _end(
     at Google and counts it again under the same record (counted once)."""
     if error is not None:
         log.warning("campaign %s: class message not sent (%s); per object", correlation_id, error)
-    operations.record_results(
-        context.db, correlation_id, RECORD, delivery=counters, only_active=True
-    )
+    # Counted even on a campaign that ended meanwhile (a send taken over late): it was sent.
+    operations.record_results(context.db, correlation_id, RECORD, delivery=counters)
     changes: dict[str, Any] = {"at": utcnow()}
     if message_type is not None:
         changes["messageType"] = message_type

@@ -63,9 +63,11 @@ def run_plan(
     *,
     size: int | None = None,
     window: int | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any] | None:
     """Plan the campaign of `correlation_id` and enqueue its first batches. Safe to run more
-    than once."""
+    than once. `owner`: the planning job's id (the same when its message is delivered again),
+    which takes over a class message it was sending when its worker died."""
     db = context.db
     operation, active = context.begin(correlation_id, "campaign planning")
     if operation is None or not active:
@@ -81,7 +83,7 @@ def run_plan(
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned
     # Before any batch exists: the batches read how the message reaches Google.
-    class_messages.plan(context, planned)
+    class_messages.plan(context, planned, owner=owner)
     return advance(
         context,
         correlation_id,

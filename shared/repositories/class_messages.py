@@ -36,9 +36,10 @@ def record_decision(
 def claim(
     db: Database[Any], correlation_id: str, *, owner: str, until: datetime, now: datetime
 ) -> Document | None:
-    """Take the class message to send it: owed, or left `sending` by a job whose lease ran
-    out. The record as it was before (its `state` tells a takeover), or None: sent, failed,
-    or being sent by a live job."""
+    """Take the class message to send it: owed, left `sending` by a job whose lease ran out,
+    or by `owner` itself (the same job delivered again after its worker died). The record as
+    it was before (its `state` tells a takeover), or None: sent, failed, or being sent by
+    another live job."""
     before: Document | None = db[operations.COLLECTION].find_one_and_update(
         {
             "_id": correlation_id,
@@ -46,6 +47,7 @@ def claim(
             "$or": [
                 {f"{FIELD}.state": OWED},
                 {f"{FIELD}.state": SENDING, f"{FIELD}.leaseUntil": {"$lt": now}},
+                {f"{FIELD}.state": SENDING, f"{FIELD}.owner": owner},
             ],
         },
         {

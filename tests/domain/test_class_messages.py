@@ -119,15 +119,15 @@ def test_a_job_that_died_after_google_took_it_is_not_sent_again(
     google = RecordingGoogle(crash="after")
     context, operation = with_google(job_context, google), a_campaign(db)
     with pytest.raises(Crash):
-        class_messages.plan(context, stored(db, operation))
+        class_messages.plan(context, stored(db, operation), owner="task-1")
     assert stored(db, operation)["googleMessage"]["state"] == "sending"
-    # Redelivered at once: the dead job's lease still holds, nothing is sent.
     google.crash = None
-    class_messages.plan(context, stored(db, operation))
-    assert len(google.messages[class_id]) == 1
-    # Once it lapses, the job taking over finds the message on Google's class: not repeated.
-    later = utcnow() + class_messages.LEASE + timedelta(seconds=1)
-    class_messages.send_once(context, stored(db, operation), now=later)
+    # Another copy of the planning job meanwhile: the dead job's lease holds, nothing is sent.
+    class_messages.plan(context, stored(db, operation), owner="task-2")
+    assert stored(db, operation)["googleMessage"]["state"] == "sending"
+    # The same job delivered again (its pool child died) takes the send over at once, finds
+    # the message on Google's class, and only records it.
+    class_messages.plan(context, stored(db, operation), owner="task-1")
     assert len(google.messages[class_id]) == 1
     after = stored(db, operation)
     assert (after["googleMessage"]["state"], after["counters"]["google"]["classMessages"]) == (
@@ -145,6 +145,7 @@ def test_a_job_that_died_before_google_took_it_is_sent_by_the_next(
     with pytest.raises(Crash):
         class_messages.plan(context, stored(db, operation))
     google.crash = None
+    # Any job takes over once the dead job's lease ran out (here: the clock moved past it).
     later = utcnow() + class_messages.LEASE + timedelta(seconds=1)
     class_messages.send_once(context, stored(db, operation), now=later)
     assert [m["id"] for m in google.messages[class_id]] == [operation["_id"]]
