@@ -154,6 +154,16 @@ def plan(
     return record
 
 
+def resume(context: JobContext, correlation_id: str, *, now: datetime | None = None) -> None:
+    """Send a class message its planning job left unsent (its worker died, its message may
+    come back only after the broker's visibility timeout): called as the walk advances (by
+    each batch, and by the watchdog), it takes the send over once the dead job's lease ran
+    out. Nothing to do (one read) once the message is sent, or for a campaign per object."""
+    operation = repo.unsettled(context.db, correlation_id)
+    if operation is not None and operation.get("kind") != PREVIEW:
+        send_once(context, operation, now=now)
+
+
 # -- the class budget ---------------------------------------------------------------------
 
 # 1 when `member` may notify (recorded now, or already: a retried send), else 0.
@@ -178,14 +188,6 @@ def spend_class_alert(client: redis.Redis, class_id: str, message_id: str, now: 
     script = client.register_script(_SPEND)
     args: list[int | str] = [_ms(now), _PERIOD_MS, GOOGLE_ALERTS_PER_DAY, message_id]
     return bool(int(script(keys=[f"{CLASS_KEY}{class_id}"], args=args)))
-
-
-def class_alert_left(client: redis.Redis, class_id: str, message_id: str, now: datetime) -> bool:
-    """Whether `message_id` would notify (reads only: a preview)."""
-    key = f"{CLASS_KEY}{class_id}"
-    if client.zscore(key, message_id) is not None:
-        return True
-    return int(client.zcount(key, f"({_ms(now) - _PERIOD_MS}", "+inf")) < GOOGLE_ALERTS_PER_DAY
 
 
 def refund_class_alert(client: redis.Redis, class_id: str, message_id: str) -> None:

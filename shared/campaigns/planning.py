@@ -71,6 +71,8 @@ def run_plan(
     db = context.db
     operation, active = context.begin(correlation_id, "campaign planning")
     if operation is None or not active:
+        if operation is not None:  # ended while this job's message was held: a late send
+            class_messages.resume(context, correlation_id)
         return operation
     query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
     planned = repo.mark_planned(
@@ -109,6 +111,8 @@ def advance(
     otherwise both enqueue the same next batch, and its passes would be processed twice. The
     wait is short (advancing takes milliseconds); each batch must advance once, or the window
     would shrink."""
+    # Outside the lock (a Google call may take seconds): a class message whose job died.
+    class_messages.resume(context, correlation_id)
     lock = context.redis.lock(
         f"{_LOCK_PREFIX}{correlation_id}",
         timeout=_LOCK_TIMEOUT_S,

@@ -33,6 +33,16 @@ def record_decision(
     return None if found is None else found.get(FIELD)
 
 
+def unsettled(db: Database[Any], correlation_id: str) -> Document | None:
+    """The campaign (what a send needs of it) while its class message is owed or being sent;
+    None once it is sent or failed, or when the campaign goes per object."""
+    found: Document | None = db[operations.COLLECTION].find_one(
+        {"_id": correlation_id, f"{FIELD}.by": "class", f"{FIELD}.state": {"$in": [OWED, SENDING]}},
+        {FIELD: 1, "tenant": 1, "kind": 1, "message": 1},
+    )
+    return found
+
+
 def claim(
     db: Database[Any], correlation_id: str, *, owner: str, until: datetime, now: datetime
 ) -> Document | None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared.campaigns import PUSH_UPDATE, class_messages
+from shared.campaigns import PREVIEW, PUSH_UPDATE, class_messages
+from shared.campaigns.planning import run_plan
 from shared.campaigns.segments import Segment, to_intent
 from shared.clients.google_wallet import CallStats, GoogleApiError
 from shared.infra.clock import utcnow
@@ -152,6 +153,61 @@ def test_a_job_that_died_before_google_took_it_is_sent_by_the_next(
     assert stored(db, operation)["counters"]["google"]["classMessages"] == 1
 
 
+def test_the_walk_sends_a_class_message_whose_planning_job_never_came_back(
+    job_context: JobContext, db: Any, class_id: str
+) -> None:
+    """The worker's main process died mid-send: its planning message comes back only after
+    the broker's visibility timeout, but the walk (each batch, the watchdog) takes it over."""
+    google = RecordingGoogle(crash="before")
+    context, operation = with_google(job_context, google), a_campaign(db)
+    with pytest.raises(Crash):
+        class_messages.plan(context, stored(db, operation), owner="task-1")
+    google.crash = None
+    class_messages.resume(context, str(operation["_id"]))  # the dead job's lease holds
+    assert google.messages == {}
+    later = utcnow() + class_messages.LEASE + timedelta(seconds=1)
+    class_messages.resume(context, str(operation["_id"]), now=later)
+    assert [m["id"] for m in google.messages[class_id]] == [operation["_id"]]
+    calls = google.stats.requests
+    class_messages.resume(context, str(operation["_id"]), now=later)  # sent: nothing more
+    assert google.stats.requests == calls
+    assert stored(db, operation)["counters"]["google"]["classMessages"] == 1
+
+
+def test_a_planning_job_back_after_its_campaign_ended_still_sends_once(
+    job_context: JobContext, db: Any, class_id: str
+) -> None:
+    google = RecordingGoogle(crash="before")
+    context, operation = with_google(job_context, google), a_campaign(db)
+    with pytest.raises(Crash):
+        class_messages.plan(context, stored(db, operation), owner="task-1")
+    google.crash = None
+    # An hour later (the broker's visibility timeout) the campaign has completed.
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    db.operations.update_one(
+        {"_id": operation["_id"]},
+        {"$set": {"status": "completed", "googleMessage.leaseUntil": an_hour_ago}},
+    )
+    for _ in range(2):
+        run_plan(context, str(operation["_id"]), lambda *_: None)
+    assert [m["id"] for m in google.messages[class_id]] == [operation["_id"]]
+    after = stored(db, operation)
+    assert (after["status"], after["googleMessage"]["state"]) == ("completed", "sent")
+    assert after["counters"]["google"]["classMessages"] == 1
+
+
+def test_a_preview_decides_but_never_sends(job_context: JobContext, db: Any, class_id: str) -> None:
+    google = RecordingGoogle()
+    context, operation = with_google(job_context, google), a_campaign(db)
+    db.operations.update_one({"_id": operation["_id"]}, {"$set": {"kind": PREVIEW}})
+    record = class_messages.plan(context, stored(db, operation))
+    assert record is not None
+    assert (record["by"], record["classId"]) == ("class", class_id)
+    class_messages.resume(context, str(operation["_id"]), now=utcnow() + timedelta(hours=1))
+    assert google.messages == {}
+    assert google.stats.requests == 0
+
+
 def test_a_class_message_google_refuses_falls_back_to_the_objects(
     job_context: JobContext, db: Any, class_id: str
 ) -> None:
@@ -163,7 +219,6 @@ def test_a_class_message_google_refuses_falls_back_to_the_objects(
     assert after["counters"]["google"]["classMessageFailed"] == 1
     assert not class_messages.by_class(after)  # the batches add it to each object
     # Its alert was given back to the class.
-    assert class_messages.class_alert_left(context.redis, class_id, "next", utcnow())
     assert context.redis.zcard(f"{class_messages.CLASS_KEY}{class_id}") == 0
 
 
