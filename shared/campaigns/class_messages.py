@@ -212,63 +212,63 @@ def send_once(
     before = repo.claim(db, correlation_id, owner=owner, until=now + LEASE, now=now)
     if before is None:
         return  # sent, failed, or another job is sending it now
+    message_type: str | None
+    try:
+        message_type, counters = _send(context, operation, before, now)
+    except _NotSent as failure:
+        log.warning("campaign %s: class message not sent (%s); per object", correlation_id, failure)
+        message_type, counters = None, {**failure.cost, "google.classMessageFailed": 1}
+    # Counted, then settled: a crash in between is taken over, finds the message at Google
+    # and counts it again under the same record (counted once). Counted even on a campaign
+    # that ended meanwhile (a send taken over late): it was sent.
+    operations.record_results(db, correlation_id, RECORD, delivery=counters)
+    changes: dict[str, Any] = {"at": utcnow()}
+    if message_type is not None:
+        changes["messageType"] = message_type
+    state = repo.FAILED if message_type is None else repo.SENT
+    repo.settle(db, correlation_id, owner=owner, state=state, changes=changes)
+
+
+class _NotSent(Exception):
+    """Google refused the class message (or cannot be called): the objects get it instead."""
+
+    def __init__(self, reason: object, cost: Mapping[str, int] | None = None) -> None:
+        super().__init__(str(reason))
+        self.cost = dict(cost or {})
+
+
+def _send(
+    context: JobContext, operation: Mapping[str, Any], before: Mapping[str, Any], now: datetime
+) -> tuple[str, dict[str, int]]:
+    """Add the message to the class (unless a job that died had): its type and counters."""
+    correlation_id = str(operation["_id"])
     try:
         tenant, pass_type = context.pass_type(str(operation["tenant"]), str(before["passType"]))
-    except UnknownPassType as exc:
-        _end(
-            context,
-            correlation_id,
-            owner,
-            None,
-            counters={"google.classMessageFailed": 1},
-            error=str(exc),
-        )
-        return
+        client = context.google_client(tenant, str(before["issuerId"]), context.settings)
+    except (UnknownPassType, delivery.GoogleDeliveryFailed) as exc:
+        raise _NotSent(exc) from exc
     google = pass_type.google
+    if google is None:
+        raise _NotSent("the pass type has no Google class any more")
     message = operation["message"]
     body = delivery.google_message(
         correlation_id, tenant.name, message["content"], message.get("localizedContent") or {}
     )
-    try:
-        client = context.google_client(tenant, before["issuerId"], context.settings)
-    except delivery.GoogleDeliveryFailed as exc:
-        _end(
-            context,
-            correlation_id,
-            owner,
-            None,
-            counters={"google.classMessageFailed": 1},
-            error=str(exc),
-        )
-        return
-    mark = delivery.cost_mark(client)
-    notify = False
+    mark, notify = delivery.cost_mark(client), False
     try:
         message_type = _already_sent(client, before, correlation_id)
         if message_type is None:
-            assert google is not None  # the decision named a pass type with a Google class
             notify = spend_class_alert(context.redis, google.class_id, correlation_id, now)
             delivery.ensure_class(client, google, context.settings.google_callback_url(tenant.id))
             message_type = _add(client, before, body, notify=notify)
     except (GoogleApiError, RateLimitTimeout) as exc:
-        if notify:
-            refund_class_alert(context.redis, str(before["classId"]), correlation_id)
-        cost = delivery.call_cost(client, mark).as_counters()
-        _end(
-            context,
-            correlation_id,
-            owner,
-            None,
-            counters={**cost, "google.classMessageFailed": 1},
-            error=exc,
-        )
-        return
+        if notify:  # Google never took it: the class's alert is not spent
+            refund_class_alert(context.redis, google.class_id, correlation_id)
+        raise _NotSent(exc, delivery.call_cost(client, mark).as_counters()) from exc
     counters = {"google.classMessages": 1, **delivery.call_cost(client, mark).as_counters()}
-    if message_type == delivery.TEXT_AND_NOTIFY:
-        counters["google.classNotified"] = 1
-    else:
-        counters["google.classNotificationSuppressed"] = 1
-    _end(context, correlation_id, owner, message_type, counters=counters, error=None)
+    notified = message_type == delivery.TEXT_AND_NOTIFY
+    counters["google.classNotified" if notified else "google.classNotificationSuppressed"] = 1
+    return message_type, counters
 
 
 def _already_sent(
@@ -306,28 +306,6 @@ def _add(
                 raise
     client.add_class_message(kind, class_id, {**body, "messageType": delivery.TEXT})
     return delivery.TEXT
-
-
-def _end(
-    context: JobContext,
-    correlation_id: str,
-    owner: str,
-    message_type: str | None,
-    *,
-    counters: Mapping[str, int],
-    error: object | None,
-) -> None:
-    """Count the send, then settle it: a crash in between is taken over, finds the message
-    at Google and counts it again under the same record (counted once)."""
-    if error is not None:
-        log.warning("campaign %s: class message not sent (%s); per object", correlation_id, error)
-    # Counted even on a campaign that ended meanwhile (a send taken over late): it was sent.
-    operations.record_results(context.db, correlation_id, RECORD, delivery=counters)
-    changes: dict[str, Any] = {"at": utcnow()}
-    if message_type is not None:
-        changes["messageType"] = message_type
-    state = repo.FAILED if message_type is None else repo.SENT
-    repo.settle(context.db, correlation_id, owner=owner, state=state, changes=changes)
 
 
 # -- the batches' side ----------------------------------------------------------------------

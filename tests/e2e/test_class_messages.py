@@ -4,12 +4,16 @@ object message, and the operation counts it so; a narrower segment gets one per 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from dev.fake_apns import FakeApnsControl
 from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
+from tests.support.apple import WalletDevice, download_pkpass, pass_json_of, unpack
+from tests.support.bulletin import BULLETIN
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -69,6 +73,44 @@ def test_a_message_to_a_whole_pass_type_is_one_class_message(
     assert counters["google"]["notificationSuppressed"] == 0
     decision = db.operations.find_one({"_id": correlation_id})["googleMessage"]
     assert (decision["by"], decision["state"], decision["classId"]) == ("class", "sent", class_id)
+
+
+def bulletin_holder(demo: ApiClient, api_url: str) -> WalletDevice:
+    """A pass of the bulletin type (Apple and Google) on a registered iPhone."""
+    response = demo.create_pass(BULLETIN, identifiers={"crm": "C-1"})
+    assert response.status_code == 202, response.text
+    assert demo.wait_for_final(response.json()["correlationId"])["status"] == "completed"
+    pass_id = response.json()["passId"]
+    token = pass_json_of(download_pkpass(demo, pass_id))["authenticationToken"]
+    device = WalletDevice(api_url, pass_id, token)
+    assert device.register().status_code == 201
+    return device
+
+
+def test_iphones_still_get_the_message_per_pass(
+    demo: ApiClient, api_url: str, fake_apns: FakeApnsControl, fake_google: FakeGoogleControl
+) -> None:
+    devices = [bulletin_holder(demo, api_url) for _ in range(2)]
+    body = {"filter": {"passType": [BULLETIN]}, "message": {"content": "Closed on Monday"}}
+    operation = campaign(demo, body)
+    correlation_id = operation["correlationId"]
+
+    counters = operation["counters"]
+    assert counters["total"] == 2
+    assert (counters["apple"]["pushed"], counters["apple"]["notified"]) == (2, 2)
+    assert counters["google"]["classMessages"] == 1
+    assert counters["google"]["notified"] == 0
+    for device in devices:  # each iPhone: one push, the pass's message field alerting
+        assert len(fake_apns.pushes(device.push_token)) == 1
+        fetched = device.fetch()
+        back = json.loads(unpack(fetched.content)["pass.json"])["storeCard"]["backFields"]
+        [field] = [item for item in back if item["key"] == "passwire.message"]
+        assert "%@" in field["changeMessage"]
+        assert field["value"] == f"msg-{correlation_id}"
+    on_classes, on_objects = message_calls(fake_google)
+    class_id = f"{DEMO_ISSUER_ID}.demo-{BULLETIN}"
+    assert on_classes == [f"/walletobjects/v1/loyaltyClass/{class_id}/addMessage"]
+    assert on_objects == []
 
 
 def test_a_narrower_segment_gets_one_message_per_object(
