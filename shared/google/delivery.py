@@ -77,7 +77,7 @@ def google_client(tenant: Tenant, issuer_id: str, settings: Settings) -> GoogleW
         except GoogleCredentialError as exc:
             raise GoogleDeliveryFailed(f"Google service account unusable: {exc}") from exc
         limiter = SlidingWindowLimiter(
-            process_client(settings.redis_url),
+            process_client(settings.redis_url, sentinel_password=settings.redis_sentinel_password),
             key=f"{_RATE_KEY}{issuer_id}",
             limit=issuer.ref.requests_per_second,
         )

@@ -15,6 +15,7 @@ from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.google_delivery import deliver_to_google
@@ -155,6 +156,7 @@ def _deliver(
     """Push the pass's devices and update Google's object if owed, then count the item."""
     synced: list[tuple[str, str]] = []
     delivered = deliver_pass(context, stored, synced=synced)
+    metrics.count_notifications(stored["tenant"], delivered.counters)
     pending = bool(stored.get("applePushPending"))
     changed = changed or delivered.owed
     if changed:
