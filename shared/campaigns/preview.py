@@ -36,6 +36,7 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed, AppleRendition
 from shared.apple.strings import StringsError, parse_pass_strings
+from shared.campaigns import class_messages
 from shared.campaigns.batches import GONE, batch_external_data, data_changed, patched_pass
 from shared.campaigns.segments import Segment, segment_query
 from shared.infra.clock import utcnow
@@ -74,6 +75,8 @@ class PreviewReport:
     held_back: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HELD_BACK_REASONS, 0))
     samples: list[dict[str, Any]] = field(default_factory=list)
     errors: list[operations.ItemError] = field(default_factory=list)
+    # The class the message would go to, once, instead of the objects (class_messages.py).
+    google_class: str | None = None
 
     def fail(self, pass_id: str, reason: str) -> None:
         self.failed += 1
@@ -97,7 +100,13 @@ class PreviewReport:
             "unchanged": self.unchanged,
             "failed": self.failed,
             "apple": {"devicesToPush": self.apple_devices, "alerts": self.apple_alerts},
-            "google": {"objectsToUpdate": self.google_objects, "alerts": self.google_alerts},
+            "google": {
+                "objectsToUpdate": self.google_objects,
+                "alerts": self.google_alerts,
+                "classMessage": None
+                if self.google_class is None
+                else {"classId": self.google_class},
+            },
             "heldBack": dict(self.held_back),
             "samples": list(self.samples),
         }
@@ -126,6 +135,7 @@ def preview(
     size = size or context.settings.campaign_batch_size
     query = segment_query(tenant_id, segment)
     report = PreviewReport(matched=repo.count_segment(db, query))
+    campaign, report.google_class = _by_class(context, campaign, report.matched)
     cursor: str | None = None
     while True:
         ids = list(repo.segment_ids(db, query, limit=size, batch_size=size, after=cursor))
@@ -174,6 +184,19 @@ def _preview_batch(
             report.held_back[reason] = report.held_back.get(reason, 0) + count
 
 
+def _by_class(
+    context: JobContext, campaign: Mapping[str, Any], matched: int
+) -> tuple[Mapping[str, Any], str | None]:
+    """The campaign with its Google message decision, as planning would record it, and the
+    class its message would go to (None: per object)."""
+    tenant = context.tenants.get(str(campaign["tenant"]))
+    if tenant is None:
+        return campaign, None
+    choice = class_messages.choose(campaign, tenant.notifications, tenant.pass_types, matched)
+    record = choice.as_record()
+    return {**campaign, class_messages.FIELD: record}, record.get("classId")
+
+
 def _decisions(
     context: JobContext, campaign: Mapping[str, Any], now: datetime
 ) -> notifications.CampaignNotifications | None:
@@ -182,8 +205,9 @@ def _decisions(
     tenant = context.tenants.get(str(campaign["tenant"]))
     if tenant is None:
         return None
-    return notifications.for_campaign(
-        context.redis, tenant.notifications, campaign, now, spend=False
+    return class_messages.per_pass(
+        notifications.for_campaign(context.redis, tenant.notifications, campaign, now, spend=False),
+        campaign,
     )
 
 
@@ -355,5 +379,6 @@ def report_of(operation: Mapping[str, Any]) -> dict[str, Any]:
         google_alerts=int(figures.get("googleAlerts", 0)),
         held_back=held,
         samples=list(operation.get(campaign_waits.SAMPLES) or []),
+        google_class=(operation.get(class_messages.FIELD) or {}).get("classId"),
     )
     return report.as_document()
