@@ -23,7 +23,7 @@ from shared.apple.passtype import (
     ApplePassType,
     PassRenderError,
     build_render_context,
-    render_pass_json,
+    render_pass,
 )
 from shared.lifecycle.apple_keys import status_keys
 from shared.tenancy.tenants import PassType, Tenant
@@ -66,7 +66,7 @@ def render(
         return None
     try:
         identity = tenant.apple_identities.get(pass_type.apple_pass_type_identifier)
-        pass_json = render_pass_json(
+        rendered = render_pass(
             pass_type.apple,
             build_render_context(document, external=external, now=now),
             serial_number=document["_id"],
@@ -80,12 +80,15 @@ def render(
         raise AppleRenderFailed(f"Apple pass does not render: {exc}") from exc
     except SigningMaterialError as exc:
         raise AppleRenderFailed(f"Apple certificate unusable: {exc.reason}") from exc
-    pass_json, strings = with_messages(pass_type.apple, pass_json, document)
+    pass_json, strings = with_messages(pass_type.apple, rendered.pass_json, document)
+    barcodes = rendered.barcode_messages
+    if barcodes is None or pass_json is not rendered.pass_json:  # not known, or messages added
+        barcodes = tuple(barcode_messages(pass_json))
     return AppleRendition(
         pass_type.apple_pass_type_identifier,
         pass_json,
         content_hash(pass_json, strings),
-        tuple(barcode_messages(pass_json)),
+        barcodes,
         strings,
     )
 

@@ -30,6 +30,7 @@ parse, validate, serialise.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.apple import messages as apple_messages
+from shared.apple.barcodes import barcode_messages, distinct_messages
 from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
 from shared.apple.manifest import PASS_JSON_NAME
 from shared.apple.package import PassTypeAssets
@@ -269,6 +271,46 @@ def _strings_in(value: object, path: _Path) -> Iterator[tuple[_Path, str, bool]]
         yield path, value, False
 
 
+@dataclass(frozen=True)
+class RenderedPassJson:
+    """A rendered pass.json and, when known without parsing it, its barcode messages
+    (shared/apple/barcodes.py), which the pass stores."""
+
+    pass_json: bytes
+    barcode_messages: tuple[str, ...] | None = None
+
+
+def _barcode_parts(
+    skeleton: Mapping[str, Any], outputs: TextAndOutputs
+) -> tuple[tuple[str | int, ...], ...] | None:
+    """Where barcode_messages finds its strings in the skeleton (`barcodes[].message`, then
+    `barcode.message`), each as fixed text and output indexes (see _StringHole); None when
+    an output writes a whole value there, whose type only the pass's data decides."""
+
+    def is_value_output(value: object) -> bool:
+        return isinstance(value, str) and any(
+            not outputs.outputs[int(index)].in_string for index in _SENTINEL.findall(value)
+        )
+
+    barcodes, barcode = skeleton.get("barcodes"), skeleton.get("barcode")
+    entries = list(barcodes) if isinstance(barcodes, list) else []
+    if isinstance(barcode, dict):
+        entries.append(barcode)
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if is_value_output(entry) or is_value_output(message):
+            return None
+        if isinstance(message, str):
+            split = _SENTINEL.split(message)
+            found.append(
+                tuple(part if at % 2 == 0 else int(part) for at, part in enumerate(split) if part)
+            )
+    if (barcodes is not None and not isinstance(barcodes, list)) or is_value_output(barcode):
+        return None  # a fixed odd value: leave it to barcode_messages
+    return tuple(found)
+
+
 @dataclass(frozen=True, eq=False)
 class PrecheckedTemplate:
     """What can be checked once about a pass.json template, checked once.
@@ -300,12 +342,32 @@ class PrecheckedTemplate:
     strings: tuple[_StringHole, ...]
     values: tuple[_ValueHole, ...]
     layout: str  # the serialised skeleton, a str.format pattern with a field per value
+    # The barcode message strings, in barcode_messages' order, as fixed text and output
+    # indexes; None when an output may write a barcode's structure (a json output).
+    barcodes: tuple[tuple[str | int, ...], ...] | None = None
 
     def render(self, context: Mapping[str, Any], owned: tuple[str, ...]) -> bytes | None:
         """The pass.json bytes, or None to take the full path. `owned`: _OWNED_STRINGS."""
+        rendered = self.render_pass(context, owned)
+        return None if rendered is None else rendered.pass_json
+
+    def render_pass(
+        self, context: Mapping[str, Any], owned: tuple[str, ...]
+    ) -> RenderedPassJson | None:
+        """`render`, with the barcode messages read off the outputs instead of a parse."""
         written = self.outputs.evaluate(context)
         if written is None:
             return None
+        pass_json = self._write(written, owned)
+        if pass_json is None or self.barcodes is None:
+            return None if pass_json is None else RenderedPassJson(pass_json, None)
+        messages = (
+            "".join(part if isinstance(part, str) else written[part][1] for part in parts)
+            for parts in self.barcodes
+        )
+        return RenderedPassJson(pass_json, tuple(distinct_messages(messages)))
+
+    def _write(self, written: list[tuple[str, str]], owned: tuple[str, ...]) -> bytes | None:
         texts = [text for text, _ in written]
         try:
             for string in self.strings:  # only those whose check some strings fail
@@ -357,13 +419,21 @@ class PrecheckedTemplate:
         layout = cls._layout(compact_text(skeleton), count, {hole.output for hole in values})
         if layout is None:
             return None
-        prechecked = cls(outputs, tuple(strings), tuple(values), layout)
+        barcodes = _barcode_parts(skeleton, outputs)
+        prechecked = cls(outputs, tuple(strings), tuple(values), layout, barcodes)
         owned = tuple(f'sample {key} {{}}\\"\n' for key in _OWNED_STRINGS)
         doc, problems = _render_document(template, sample, style=style, show_output=False)
         if doc is None or problems:
             return None
         doc.update(formatVersion=1, **dict(zip(_OWNED_STRINGS, owned, strict=True)))
-        return prechecked if prechecked.render(sample, owned) == serialise(doc) else None
+        rendered = prechecked.render_pass(sample, owned)
+        if rendered is None or rendered.pass_json != serialise(doc):
+            return None
+        if barcodes is not None and list(rendered.barcode_messages or ()) != barcode_messages(
+            rendered.pass_json
+        ):
+            return dataclasses.replace(prechecked, barcodes=None)
+        return prechecked
 
     @staticmethod
     def _holes(
@@ -746,6 +816,32 @@ def render_pass_json(
     status_keys: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The pass.json bytes for one pass: compact, keys sorted, so equal data gives equal bytes.
+    See render_pass."""
+    return render_pass(
+        pass_type,
+        context,
+        serial_number=serial_number,
+        authentication_token=authentication_token,
+        web_service_url=web_service_url,
+        pass_type_identifier=pass_type_identifier,
+        team_identifier=team_identifier,
+        status_keys=status_keys,
+    ).pass_json
+
+
+def render_pass(
+    pass_type: ApplePassType,
+    context: Mapping[str, Any],
+    *,
+    serial_number: str,
+    authentication_token: str,
+    web_service_url: str,
+    pass_type_identifier: str,
+    team_identifier: str,
+    status_keys: Mapping[str, Any] | None = None,
+) -> RenderedPassJson:
+    """The pass.json for one pass (render_pass_json), with its barcode messages when the
+    render shortcut knows them without parsing.
 
     Raises PassRenderError if the data does not render to a valid pass.json (e.g. a value the
     template outputs is missing). Identifiers come from the signing certificate; `status_keys`
@@ -761,7 +857,7 @@ def render_pass_json(
             pass_type_identifier,
             team_identifier,
         )
-        rendered = pass_type.prechecked.render(context, owned)
+        rendered = pass_type.prechecked.render_pass(context, owned)
         if rendered is not None:
             return rendered
     doc, problems = _render_document(
@@ -778,4 +874,4 @@ def render_pass_json(
         teamIdentifier=team_identifier,
         **(status_keys or {}),
     )
-    return serialise(doc)
+    return RenderedPassJson(serialise(doc))

@@ -1,0 +1,165 @@
+"""Liquid output expressions compiled once into Python functions of the render context.
+
+A pass type's templates are rendered once per pass, thousands of times per campaign, with only
+the data changing. Liquid evaluates an output by walking its expression tree through a render
+context object built for every render (scope chain, filter lookup, argument evaluation): most
+of a pass's render time. The expressions pass templates are made of are simple: a variable
+path with literal names (`pass.metadata.tier`), through filters whose arguments are literals or
+such paths (`| default: pass.id | json`). `compile_expression` turns those into functions that
+do what Liquid does for them, step by step:
+
+- the root name is read from the render arguments, which come first in Liquid's scope (only
+  `partial`, which Liquid's render puts ahead of them, is never compiled); a root missing from
+  them raises `NotCompiled` (Liquid would look further: built-ins such as `now`);
+- each further name is `obj[name]`, as Liquid's `get_item` does for names other than `size`,
+  `first` and `last` (those are never compiled); a KeyError or TypeError gives the same
+  undefined object Liquid's context makes (so `| default` sees what it sees in Liquid);
+- filters are the environment's own functions, called with the same arguments.
+
+Anything else (indexes, computed keys, ternaries, ranges, filters needing the render context)
+is not compiled: `compile_expression` returns None and Liquid evaluates it. Callers treat any
+exception from a compiled function as "let Liquid render this one" (shared/apple/templates.py),
+so Liquid stays the reference: its errors, its limits, its messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from liquid import Environment
+from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
+from liquid.builtin.expressions.filtered import Filter, FilteredExpression
+from liquid.builtin.expressions.path import Path
+from liquid.builtin.expressions.primitive import (
+    FalseLiteral,
+    FloatLiteral,
+    IntegerLiteral,
+    Literal,
+    Nil,
+    StringLiteral,
+    TrueLiteral,
+)
+from liquid.context import _segments_str
+from liquid.expression import Expression
+
+Evaluator = Callable[[Mapping[str, Any]], object]
+
+# get_item gives these names a meaning of their own (size of a list, first item...).
+_SPECIAL_NAMES = frozenset({"size", "first", "last"})
+# BoundTemplate.render puts {"partial": False} ahead of the render arguments.
+_SHADOWED_ROOTS = frozenset({"partial"})
+_LITERALS = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral)
+
+
+class NotCompiled(Exception):
+    """This render meets a case the compiled function does not reproduce: use Liquid."""
+
+
+def _compile_path(path: Path, env: Environment) -> Evaluator | None:
+    segments = path.path
+    if not all(type(segment) is str for segment in segments):
+        return None
+    names = [str(segment) for segment in segments]
+    root, rest = names[0], tuple(names[1:])
+    if root in _SHADOWED_ROOTS or _SPECIAL_NAMES.intersection(rest):
+        return None
+    undefined, token = env.undefined, path.token
+
+    def evaluate(context: Mapping[str, Any]) -> object:
+        try:
+            value = context[root]
+        except KeyError:
+            raise NotCompiled(root) from None
+        for index, name in enumerate(rest):
+            try:
+                value = value[name]
+            except (KeyError, TypeError):
+                # What RenderContext.get makes of a missing name, hint included.
+                hint = f"{_segments_str(list(segments[: index + 2]))} is undefined"
+                return undefined(root, hint=hint, token=token)
+        return value
+
+    return evaluate
+
+
+def _constant(expression: Expression, env: Environment) -> tuple[bool, object]:
+    """(True, value) for a literal whose evaluation never depends on the context."""
+    if type(expression) is Nil:
+        return True, None
+    if (
+        isinstance(expression, Literal)
+        and type(expression) in _LITERALS
+        and not (
+            type(expression) is StringLiteral and env.autoescape  # Markup when autoescaping
+        )
+    ):
+        return True, expression.value  # what Literal.evaluate returns
+    return False, None
+
+
+def _compile_value(expression: Expression, env: Environment) -> Evaluator | None:
+    is_constant, value = _constant(expression, env)
+    if is_constant:
+        return lambda _context: value
+    if type(expression) is Path:
+        return _compile_path(expression, env)
+    return None
+
+
+_Step = Callable[[object, Mapping[str, Any]], object]
+
+
+def _compile_filter(filter_: Filter, env: Environment) -> _Step | None:
+    function = env.filters.get(filter_.name)
+    if type(filter_) is not Filter or function is None or getattr(function, "with_context", False):
+        return None
+    if getattr(function, "with_environment", False):
+        function = partial(function, environment=env)
+    positional: list[Evaluator] = []
+    keywords: list[tuple[str, Evaluator]] = []
+    for argument in filter_.args:
+        compiled = _compile_value(argument.value, env)
+        if compiled is None or type(argument) not in (PositionalArgument, KeywordArgument):
+            return None
+        if type(argument) is KeywordArgument:
+            keywords.append((argument.name, compiled))
+        else:
+            positional.append(compiled)
+    apply = function
+    constants = [_constant(argument.value, env) for argument in filter_.args]
+    if not keywords and all(is_constant for is_constant, _ in constants):
+        fixed = tuple(value for _, value in constants)  # e.g. `| default: 0`
+        return lambda value, _context: apply(value, *fixed)
+
+    def step(value: object, context: Mapping[str, Any]) -> object:
+        return apply(
+            value,
+            *[argument(context) for argument in positional],
+            **{name: argument(context) for name, argument in keywords},
+        )
+
+    return step
+
+
+def compile_expression(expression: Expression, env: Environment) -> Evaluator | None:
+    """A function giving what `expression.evaluate` gives for a context made of these render
+    arguments, or None when the expression is not one this module reproduces."""
+    if type(expression) is not FilteredExpression:
+        return _compile_value(expression, env)
+    left = _compile_value(expression.left, env)
+    steps = [_compile_filter(filter_, env) for filter_ in expression.filters or ()]
+    if left is None or any(step is None for step in steps):
+        return None
+    chain = tuple(step for step in steps if step is not None)
+    if not chain:
+        return left
+
+    def evaluate(context: Mapping[str, Any]) -> object:
+        value = left(context)
+        for step in chain:
+            value = step(value, context)
+        return value
+
+    return evaluate
