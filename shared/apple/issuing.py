@@ -42,6 +42,9 @@ class AppleRendition:
     barcode_messages: tuple[str, ...] = ()
     # The pass's own <lang>.lproj/pass.strings (only passes carrying messages have them).
     strings: Mapping[str, bytes] = field(default_factory=dict)
+    # (passTypeIdentifier, teamIdentifier) written into pass_json, from the certificate;
+    # signing compares them with its certificate (None: it reads them from pass_json).
+    written_identifiers: tuple[str, str] | None = None
 
 
 def content_hash(pass_json: bytes, strings: Mapping[str, bytes] | None = None) -> str:
@@ -90,6 +93,7 @@ def render(
         content_hash(pass_json, strings),
         barcodes,
         strings,
+        (identity.pass_type_identifier, identity.team_identifier),
     )
 
 
@@ -113,7 +117,13 @@ def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> Sign
     assert pass_type.apple is not None
     identity = tenant.apple_identities.get(rendition.pass_type_identifier)
     assets = pass_type.apple.assets_for(bool(rendition.strings))
-    return sign_pass(rendition.pass_json, assets, identity, extra_files=rendition.strings)
+    return sign_pass(
+        rendition.pass_json,
+        assets,
+        identity,
+        extra_files=rendition.strings,
+        written_identifiers=rendition.written_identifiers,
+    )
 
 
 def next_last_modified(previous: datetime | None, now: datetime) -> datetime:

@@ -271,6 +271,12 @@ def _strings_in(value: object, path: _Path) -> Iterator[tuple[_Path, str, bool]]
         yield path, value, False
 
 
+def _is_plain_natural(text: str) -> bool:
+    """`text` is a JSON number made only of digits, no leading zero: it parses to int(text)
+    and compact_text writes it back unchanged."""
+    return text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1)
+
+
 @dataclass(frozen=True)
 class RenderedPassJson:
     """A rendered pass.json and, when known without parsing it, its barcode messages
@@ -377,7 +383,12 @@ class PrecheckedTemplate:
                 if string.check(value) is not None:
                     return None
             for hole in self.values:
-                parsed = parse_json_value(written[hole.output][1])
+                raw = written[hole.output][1]
+                if _is_plain_natural(raw):  # most json outputs (points...): itself, compact
+                    if hole.check(int(raw)) is not None:
+                        return None
+                    continue
+                parsed = parse_json_value(raw)
                 if hole.check(parsed) is not None:
                     return None
                 texts[hole.output] = compact_text(parsed)

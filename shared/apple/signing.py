@@ -150,10 +150,28 @@ def _template_for(identity: SigningIdentity) -> _DerTemplate | None:
     return _DerTemplate.learn(identity)
 
 
+class _SigningTimeText:
+    """`_utc_time(now)` for the current second, formatted once per second: every signature
+    of that second writes the same 13 bytes. Process-wide and holding only the time: no
+    tenant data. A race between threads at most formats a second twice."""
+
+    _cached: tuple[int, bytes | None] = (-1, None)  # one object: read and replaced whole
+
+    @classmethod
+    def now(cls) -> bytes | None:
+        now = datetime.now(UTC)
+        second = int(now.timestamp())
+        cached_second, text = cls._cached
+        if second != cached_second:
+            text = _utc_time(now)
+            cls._cached = (second, text)
+        return text
+
+
 def sign_manifest(manifest: bytes, identity: SigningIdentity) -> bytes:
     """DER-encoded detached signature over `manifest`, SHA-256, WWDR certificate embedded."""
     template = _template_for(identity)
-    signing_time = _utc_time(datetime.now(UTC)) if template is not None else None
+    signing_time = _SigningTimeText.now() if template is not None else None
     if template is None or signing_time is None:
         return _builder_signature(manifest, identity)
     return template.signature(manifest, signing_time)

@@ -116,6 +116,8 @@ def json_filter(value: object) -> JsonText:
 def output_text(value: object) -> str:
     """The text a value stands for in a JSON string: dates in ISO 8601, others as Liquid
     writes them."""
+    if type(value) is str:  # most values; to_liquid_string returns a str as it is
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     return to_liquid_string(value, autoescape=False)
