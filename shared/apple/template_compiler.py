@@ -41,6 +41,7 @@ from liquid.builtin.expressions.primitive import (
     StringLiteral,
     TrueLiteral,
 )
+from liquid.builtin.filters.misc import default as builtin_default
 from liquid.context import _segments_str
 from liquid.expression import Expression
 
@@ -131,6 +132,8 @@ def _compile_filter(filter_: Filter, env: Environment) -> _Step | None:
     constants = [_constant(argument.value, env) for argument in filter_.args]
     if not keywords and all(is_constant for is_constant, _ in constants):
         fixed = tuple(value for _, value in constants)  # e.g. `| default: 0`
+        if function is builtin_default and len(fixed) == 1:
+            return _default_step(fixed[0], env)
         return lambda value, _context: apply(value, *fixed)
 
     def step(value: object, context: Mapping[str, Any]) -> object:
@@ -139,6 +142,27 @@ def _compile_filter(filter_: Filter, env: Environment) -> _Step | None:
             *[argument(context) for argument in positional],
             **{name: argument(context) for name, argument in keywords},
         )
+
+    return step
+
+
+def _default_step(fallback: object, env: Environment) -> _Step:
+    """`| default: <literal>`, the most common filter of pass templates. Liquid's `default`
+    returns a str as it is unless empty, an int as it is, and the fallback for an undefined
+    whose class forces it (this environment's): those three answered here, anything else
+    by Liquid's function."""
+    undefined = env.undefined
+    forced = getattr(undefined, "force_liquid_default", False) is True
+
+    def step(value: object, _context: Mapping[str, Any]) -> object:
+        kind = type(value)
+        if kind is str:
+            return value if value else fallback
+        if kind is int:
+            return value
+        if forced and kind is undefined:
+            return fallback
+        return builtin_default(value, fallback)
 
     return step
 

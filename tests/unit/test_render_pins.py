@@ -46,6 +46,7 @@ from shared.apple.passtype import (
     PassRenderError,
     build_render_context,
     load_apple_pass_type,
+    render_pass,
     render_pass_json,
 )
 from shared.lifecycle.apple_keys import status_keys
@@ -283,6 +284,29 @@ def test_rendered_passes_are_byte_identical_to_the_pins(tmp_path: Path, demo_cer
     assert any(item.get("strings") for item in apple)
     assert any("refused" in item for item in pinned["outcomes"]["wideOutputs"].values())
     assert sum("passJsonSha256" in item for item in pinned["outcomes"]["wideOutputs"].values()) > 30
+
+
+def test_barcode_messages_the_shortcut_knows_are_those_of_its_pass_json(tmp_path: Path) -> None:
+    pass_type = load_wide(tmp_path, "wide", WIDE_OUTPUTS)
+    known = 0
+    for index, document in enumerate(documents(200, seed=7)):
+        context = build_render_context(document, external=_external(index), now=NOW)
+        try:
+            rendered = render_pass(
+                pass_type,
+                context,
+                serial_number=document["_id"],
+                authentication_token=document["authenticationToken"],
+                web_service_url=WEB_SERVICE_URL,
+                pass_type_identifier=testing_certs.DEMO_PASS_TYPE_IDENTIFIER,
+                team_identifier=testing_certs.DEMO_TEAM_IDENTIFIER,
+            )
+        except PassRenderError:
+            continue
+        if rendered.barcode_messages is not None:
+            known += 1
+            assert list(rendered.barcode_messages) == barcode_messages(rendered.pass_json)
+    assert known > 100
 
 
 def main() -> None:
