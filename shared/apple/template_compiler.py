@@ -129,11 +129,11 @@ def _compile_filter(filter_: Filter, env: Environment) -> _Step | None:
         else:
             positional.append(compiled)
     apply = function
+    if function is builtin_default and not keywords and len(positional) == 1:
+        return _default_step(positional[0], env)
     constants = [_constant(argument.value, env) for argument in filter_.args]
     if not keywords and all(is_constant for is_constant, _ in constants):
-        fixed = tuple(value for _, value in constants)  # e.g. `| default: 0`
-        if function is builtin_default and len(fixed) == 1:
-            return _default_step(fixed[0], env)
+        fixed = tuple(value for _, value in constants)  # e.g. `| truncate: 20`
         return lambda value, _context: apply(value, *fixed)
 
     def step(value: object, context: Mapping[str, Any]) -> object:
@@ -146,23 +146,23 @@ def _compile_filter(filter_: Filter, env: Environment) -> _Step | None:
     return step
 
 
-def _default_step(fallback: object, env: Environment) -> _Step:
-    """`| default: <literal>`, the most common filter of pass templates. Liquid's `default`
-    returns a str as it is unless empty, an int as it is, and the fallback for an undefined
-    whose class forces it (this environment's): those three answered here, anything else
-    by Liquid's function."""
+def _default_step(fallback: Evaluator, env: Environment) -> _Step:
+    """`| default: x`, the most common filter of pass templates. Liquid's `default` returns
+    a str as it is unless empty, an int as it is, and x for an undefined whose class forces
+    it (this environment's): those three answered here, anything else by Liquid's function.
+    x is evaluated only when used: reading it has no effect Liquid would show."""
     undefined = env.undefined
     forced = getattr(undefined, "force_liquid_default", False) is True
 
-    def step(value: object, _context: Mapping[str, Any]) -> object:
+    def step(value: object, context: Mapping[str, Any]) -> object:
         kind = type(value)
         if kind is str:
-            return value if value else fallback
+            return value if value else fallback(context)
         if kind is int:
             return value
         if forced and kind is undefined:
-            return fallback
-        return builtin_default(value, fallback)
+            return fallback(context)
+        return builtin_default(value, fallback(context))
 
     return step
 

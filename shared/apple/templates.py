@@ -326,6 +326,11 @@ class TextAndOutputs:
         size = self.fixed_size
         try:
             for slot, value in zip(self.outputs, self._values(context), strict=True):
+                if type(value) is str and slot.in_string:  # most outputs: plain text
+                    text = escape_string_body(value)
+                    size += 4 * len(text)
+                    values.append((text, value))
+                    continue
                 if isinstance(value, JsonText) == slot.in_string:
                     return None
                 raw = str(value) if isinstance(value, JsonText) else output_text(value)
