@@ -68,7 +68,7 @@ def _compile_path(path: Path, env: Environment) -> Evaluator | None:
         return None
     undefined, token = env.undefined, path.token
 
-    def evaluate(context: Mapping[str, Any]) -> object:
+    def walk(context: Mapping[str, Any]) -> object:
         try:
             value = context[root]
         except KeyError:
@@ -82,7 +82,18 @@ def _compile_path(path: Path, env: Environment) -> Evaluator | None:
                 return undefined(root, hint=hint, token=token)
         return value
 
-    return evaluate
+    if len(rest) != 2:
+        return walk
+    group, name = rest
+
+    def two_names(context: Mapping[str, Any]) -> object:
+        # `pass.metadata.tier`, the common shape, in one step; `walk` tells what is missing.
+        try:
+            return context[root][group][name]
+        except (KeyError, TypeError):
+            return walk(context)
+
+    return two_names
 
 
 def _constant(expression: Expression, env: Environment) -> tuple[bool, object]:
