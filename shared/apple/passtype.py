@@ -364,26 +364,26 @@ class PrecheckedTemplate:
         written = self.outputs.evaluate(context)
         if written is None:
             return None
-        pass_json = self._write(written, owned)
+        texts, raws = written
+        pass_json = self._write(texts, raws, owned)
         if pass_json is None or self.barcodes is None:
             return None if pass_json is None else RenderedPassJson(pass_json, None)
         messages = (
-            "".join(part if isinstance(part, str) else written[part][1] for part in parts)
+            "".join(part if isinstance(part, str) else raws[part] for part in parts)
             for parts in self.barcodes
         )
         return RenderedPassJson(pass_json, tuple(distinct_messages(messages)))
 
-    def _write(self, written: list[tuple[str, str]], owned: tuple[str, ...]) -> bytes | None:
-        texts = [text for text, _ in written]
+    def _write(self, texts: list[str], raws: list[str], owned: tuple[str, ...]) -> bytes | None:
+        """The pass.json from the outputs' texts (changed in place) and raws."""
         try:
             for string in self.strings:  # only those whose check some strings fail
-                value = "".join(
-                    part if isinstance(part, str) else written[part][1] for part in string.parts
-                )
+                parts = string.parts
+                value = "".join(part if isinstance(part, str) else raws[part] for part in parts)
                 if string.check(value) is not None:
                     return None
             for hole in self.values:
-                raw = written[hole.output][1]
+                raw = raws[hole.output]
                 if _is_plain_natural(raw):  # most json outputs (points...): itself, compact
                     if hole.check(int(raw)) is not None:
                         return None
@@ -392,7 +392,7 @@ class PrecheckedTemplate:
                 if hole.check(parsed) is not None:
                     return None
                 texts[hole.output] = compact_text(parsed)
-            texts.extend(escape_string_body(value) for value in owned)
+            texts.extend(map(escape_string_body, owned))
             return self.layout.format(*texts).encode("utf-8")
         except Exception:  # NaN, a lone surrogate...: the full path raises as it always did
             return None

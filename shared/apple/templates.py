@@ -314,33 +314,34 @@ class TextAndOutputs:
     outputs: tuple[OutputSlot, ...]
     fixed_size: int  # UTF-8 bytes of the texts, for the output stream limit
 
-    def evaluate(self, context: Mapping[str, Any]) -> list[tuple[str, str]] | None:
+    def evaluate(self, context: Mapping[str, Any]) -> tuple[list[str], list[str]] | None:
         """What each output writes for `context`, evaluated exactly as `render` evaluates
-        it, as (text written, raw): for an output in a string, raw is the text before
+        it, as (texts written, raws): for an output in a string, raw is the text before
         escaping; for one outside, the json filter's text again.
 
         None if rendering would not simply write them: an error (a missing value...), json
         filter text inside a string, plain text where a JSON value goes, or output near the
         size limit. `render` then gives the answer, or the error."""
-        values: list[tuple[str, str]] = []
+        texts: list[str] = []
+        raws: list[str] = []
         size = self.fixed_size
         try:
             for slot, value in zip(self.outputs, self._values(context), strict=True):
                 if type(value) is str and slot.in_string:  # most outputs: plain text
-                    text = escape_string_body(value)
-                    size += 4 * len(text)
-                    values.append((text, value))
-                    continue
-                if isinstance(value, JsonText) == slot.in_string:
+                    text = _encode_string(value)[1:-1]  # escape_string_body
+                    raw = value
+                elif isinstance(value, JsonText) == slot.in_string:
                     return None
-                raw = str(value) if isinstance(value, JsonText) else output_text(value)
-                text = escape_string_body(raw) if slot.in_string else raw
+                else:
+                    raw = str(value) if isinstance(value, JsonText) else output_text(value)
+                    text = escape_string_body(raw) if slot.in_string else raw
                 size += 4 * len(text)  # at most 4 UTF-8 bytes per character
-                values.append((text, raw))
+                texts.append(text)
+                raws.append(raw)
         except Exception:  # whatever it is, `render` reports it
             return None
         limit = self.template.bound.env.output_stream_limit
-        return None if limit is not None and size > limit else values
+        return None if limit is not None and size > limit else (texts, raws)
 
     def _values(self, context: Mapping[str, Any]) -> list[object]:
         """The outputs' values: by the compiled functions when the template has them, else
