@@ -368,11 +368,13 @@ class PrecheckedTemplate:
         pass_json = self._write(texts, raws, owned)
         if pass_json is None or self.barcodes is None:
             return None if pass_json is None else RenderedPassJson(pass_json, None)
-        messages = (
+        messages = [
             "".join(part if isinstance(part, str) else raws[part] for part in parts)
             for parts in self.barcodes
-        )
-        return RenderedPassJson(pass_json, tuple(distinct_messages(messages)))
+        ]
+        if len(messages) > 1:
+            messages = distinct_messages(messages)
+        return RenderedPassJson(pass_json, tuple(messages))
 
     def _write(self, texts: list[str], raws: list[str], owned: tuple[str, ...]) -> bytes | None:
         """The pass.json from the outputs' texts (changed in place) and raws."""

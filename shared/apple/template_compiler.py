@@ -190,6 +190,9 @@ def compile_expression(expression: Expression, env: Environment) -> Evaluator | 
     chain = tuple(step for step in steps if step is not None)
     if not chain:
         return left
+    if len(chain) == 1:  # most filtered outputs: one call less per render
+        (only,) = chain
+        return lambda context: only(left(context), context)
 
     def evaluate(context: Mapping[str, Any]) -> object:
         value = left(context)
