@@ -23,7 +23,8 @@ amount passwire keeps for the pass, in minor units for money, 0 when never set),
 (shared/apple/messages.py). A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
-load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
+load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`),
+which also gives the pass's barcode messages without parsing what it wrote;
 any other template, and any pass the shortcut is not sure of, takes the full path: render,
 parse, validate, serialise.
 """
@@ -339,7 +340,8 @@ class PrecheckedTemplate:
     - Serialisation: serialise writes each value on its own in key order, so the output is
       the skeleton's serialisation with each marker replaced by its value's serialisation.
 
-    Per pass Liquid still evaluates every output (`TextAndOutputs.evaluate`). Whenever
+    Per pass every output is still evaluated (`TextAndOutputs.evaluate`: by the functions
+    the template's outputs were compiled to at parse time, else by Liquid). Whenever
     anything is not as expected (an error, a failed check, json text in a string, a value
     that cannot be written) `render` returns None and render_pass_json runs the full path,
     which accepts or refuses exactly as before and reports the same problems."""

@@ -58,7 +58,16 @@ class NotCompiled(Exception):
     """This render meets a case the compiled function does not reproduce: use Liquid."""
 
 
-def _compile_path(path: Path, env: Environment) -> Evaluator | None:
+class _Missing:
+    """A name missing on a path whose next filter is `default` in an environment whose
+    undefined forces the default: the undefined object Liquid would make only to have
+    `default` replace it is never made."""
+
+
+_MISSING = _Missing()
+
+
+def _compile_path(path: Path, env: Environment, *, to_default: bool = False) -> Evaluator | None:
     segments = path.path
     if not all(type(segment) is str for segment in segments):
         return None
@@ -77,6 +86,8 @@ def _compile_path(path: Path, env: Environment) -> Evaluator | None:
             try:
                 value = value[name]
             except (KeyError, TypeError):
+                if to_default:
+                    return _MISSING
                 # What RenderContext.get makes of a missing name, hint included.
                 hint = f"{_segments_str(list(segments[: index + 2]))} is undefined"
                 return undefined(root, hint=hint, token=token)
@@ -171,11 +182,22 @@ def _default_step(fallback: Evaluator, env: Environment) -> _Step:
             return value if value else fallback(context)
         if kind is int:
             return value
-        if forced and kind is undefined:
+        if forced and (kind is undefined or kind is _Missing):
             return fallback(context)
         return builtin_default(value, fallback(context))
 
     return step
+
+
+def _forces_default(filter_: Filter, env: Environment) -> bool:
+    """`filter_` is compiled to _default_step and replaces any undefined value."""
+    return (
+        type(filter_) is Filter
+        and env.filters.get(filter_.name) is builtin_default
+        and len(filter_.args) == 1
+        and type(filter_.args[0]) is PositionalArgument
+        and getattr(env.undefined, "force_liquid_default", False) is True
+    )
 
 
 def compile_expression(expression: Expression, env: Environment) -> Evaluator | None:
@@ -183,8 +205,12 @@ def compile_expression(expression: Expression, env: Environment) -> Evaluator | 
     arguments, or None when the expression is not one this module reproduces."""
     if type(expression) is not FilteredExpression:
         return _compile_value(expression, env)
-    left = _compile_value(expression.left, env)
-    steps = [_compile_filter(filter_, env) for filter_ in expression.filters or ()]
+    filters = expression.filters or []
+    if type(expression.left) is Path and filters and _forces_default(filters[0], env):
+        left = _compile_path(expression.left, env, to_default=True)
+    else:
+        left = _compile_value(expression.left, env)
+    steps = [_compile_filter(filter_, env) for filter_ in filters]
     if left is None or any(step is None for step in steps):
         return None
     chain = tuple(step for step in steps if step is not None)
