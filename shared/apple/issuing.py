@@ -23,7 +23,7 @@ from shared.apple.passtype import (
     ApplePassType,
     PassRenderError,
     build_render_context,
-    render_pass_json,
+    render_pass,
 )
 from shared.lifecycle.apple_keys import status_keys
 from shared.tenancy.tenants import PassType, Tenant
@@ -44,6 +44,9 @@ class AppleRendition:
     strings: Mapping[str, bytes] = field(default_factory=dict)
     # Its images chosen per pass, slot -> choice (shared/apple/image_choices.py).
     images: Mapping[str, str] = field(default_factory=dict)
+    # (passTypeIdentifier, teamIdentifier) written into pass_json, from the certificate;
+    # signing compares them with its certificate (None: it reads them from pass_json).
+    written_identifiers: tuple[str, str] | None = None
 
 
 def content_hash(
@@ -77,7 +80,7 @@ def render(
     try:
         identity = tenant.apple_identities.get(pass_type.apple_pass_type_identifier)
         images = apple.choose_images(context)
-        pass_json = render_pass_json(
+        rendered = render_pass(
             apple,
             context,
             serial_number=document["_id"],
@@ -91,15 +94,19 @@ def render(
         raise AppleRenderFailed(f"Apple pass does not render: {exc}") from exc
     except SigningMaterialError as exc:
         raise AppleRenderFailed(f"Apple certificate unusable: {exc.reason}") from exc
-    pass_json, strings = with_messages(apple, pass_json, document)
+    pass_json, strings = with_messages(apple, rendered.pass_json, document)
+    barcodes = rendered.barcode_messages
+    if barcodes is None or pass_json is not rendered.pass_json:  # not known, or messages added
+        barcodes = tuple(barcode_messages(pass_json))
     fingerprint = apple.image_choices.fingerprint(images) if apple.image_choices else ""
     return AppleRendition(
         pass_type.apple_pass_type_identifier,
         pass_json,
         content_hash(pass_json, strings, fingerprint),
-        tuple(barcode_messages(pass_json)),
+        barcodes,
         strings,
         images,
+        (identity.pass_type_identifier, identity.team_identifier),
     )
 
 
@@ -123,7 +130,13 @@ def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> Sign
     assert pass_type.apple is not None
     identity = tenant.apple_identities.get(rendition.pass_type_identifier)
     assets = pass_type.apple.assets_for(bool(rendition.strings), rendition.images)
-    return sign_pass(rendition.pass_json, assets, identity, extra_files=rendition.strings)
+    return sign_pass(
+        rendition.pass_json,
+        assets,
+        identity,
+        extra_files=rendition.strings,
+        written_identifiers=rendition.written_identifiers,
+    )
 
 
 def next_last_modified(previous: datetime | None, now: datetime) -> datetime:

@@ -23,13 +23,15 @@ amount passwire keeps for the pass, in minor units for money, 0 when never set),
 (shared/apple/messages.py). A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
-load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
+load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`),
+which also gives the pass's barcode messages without parsing what it wrote;
 any other template, and any pass the shortcut is not sure of, takes the full path: render,
 parse, validate, serialise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.apple import messages as apple_messages
+from shared.apple.barcodes import barcode_messages, distinct_messages
 from shared.apple.image_choices import (
     IMAGE_SET_FOLDER,
     ImageChoiceError,
@@ -278,6 +281,52 @@ def _strings_in(value: object, path: _Path) -> Iterator[tuple[_Path, str, bool]]
         yield path, value, False
 
 
+def _is_plain_natural(text: str) -> bool:
+    """`text` is a JSON number made only of digits, no leading zero: it parses to int(text)
+    and compact_text writes it back unchanged."""
+    return text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1)
+
+
+@dataclass(frozen=True)
+class RenderedPassJson:
+    """A rendered pass.json and, when known without parsing it, its barcode messages
+    (shared/apple/barcodes.py), which the pass stores."""
+
+    pass_json: bytes
+    barcode_messages: tuple[str, ...] | None = None
+
+
+def _barcode_parts(
+    skeleton: Mapping[str, Any], outputs: TextAndOutputs
+) -> tuple[tuple[str | int, ...], ...] | None:
+    """Where barcode_messages finds its strings in the skeleton (`barcodes[].message`, then
+    `barcode.message`), each as fixed text and output indexes (see _StringHole); None when
+    an output writes a whole value there, whose type only the pass's data decides."""
+
+    def is_value_output(value: object) -> bool:
+        return isinstance(value, str) and any(
+            not outputs.outputs[int(index)].in_string for index in _SENTINEL.findall(value)
+        )
+
+    barcodes, barcode = skeleton.get("barcodes"), skeleton.get("barcode")
+    entries = list(barcodes) if isinstance(barcodes, list) else []
+    if isinstance(barcode, dict):
+        entries.append(barcode)
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if is_value_output(entry) or is_value_output(message):
+            return None
+        if isinstance(message, str):
+            split = _SENTINEL.split(message)
+            found.append(
+                tuple(part if at % 2 == 0 else int(part) for at, part in enumerate(split) if part)
+            )
+    if (barcodes is not None and not isinstance(barcodes, list)) or is_value_output(barcode):
+        return None  # a fixed odd value: leave it to barcode_messages
+    return tuple(found)
+
+
 @dataclass(frozen=True, eq=False)
 class PrecheckedTemplate:
     """What can be checked once about a pass.json template, checked once.
@@ -300,7 +349,8 @@ class PrecheckedTemplate:
     - Serialisation: serialise writes each value on its own in key order, so the output is
       the skeleton's serialisation with each marker replaced by its value's serialisation.
 
-    Per pass Liquid still evaluates every output (`TextAndOutputs.evaluate`). Whenever
+    Per pass every output is still evaluated (`TextAndOutputs.evaluate`: by the functions
+    the template's outputs were compiled to at parse time, else by Liquid). Whenever
     anything is not as expected (an error, a failed check, json text in a string, a value
     that cannot be written) `render` returns None and render_pass_json runs the full path,
     which accepts or refuses exactly as before and reports the same problems."""
@@ -309,26 +359,53 @@ class PrecheckedTemplate:
     strings: tuple[_StringHole, ...]
     values: tuple[_ValueHole, ...]
     layout: str  # the serialised skeleton, a str.format pattern with a field per value
+    # The barcode message strings, in barcode_messages' order, as fixed text and output
+    # indexes; None when an output may write a barcode's structure (a json output).
+    barcodes: tuple[tuple[str | int, ...], ...] | None = None
 
     def render(self, context: Mapping[str, Any], owned: tuple[str, ...]) -> bytes | None:
         """The pass.json bytes, or None to take the full path. `owned`: _OWNED_STRINGS."""
+        rendered = self.render_pass(context, owned)
+        return None if rendered is None else rendered.pass_json
+
+    def render_pass(
+        self, context: Mapping[str, Any], owned: tuple[str, ...]
+    ) -> RenderedPassJson | None:
+        """`render`, with the barcode messages read off the outputs instead of a parse."""
         written = self.outputs.evaluate(context)
         if written is None:
             return None
-        texts = [text for text, _ in written]
+        texts, raws = written
+        pass_json = self._write(texts, raws, owned)
+        if pass_json is None or self.barcodes is None:
+            return None if pass_json is None else RenderedPassJson(pass_json, None)
+        messages = [
+            "".join(part if isinstance(part, str) else raws[part] for part in parts)
+            for parts in self.barcodes
+        ]
+        if len(messages) > 1:
+            messages = distinct_messages(messages)
+        return RenderedPassJson(pass_json, tuple(messages))
+
+    def _write(self, texts: list[str], raws: list[str], owned: tuple[str, ...]) -> bytes | None:
+        """The pass.json from the outputs' texts (changed in place) and raws."""
         try:
             for string in self.strings:  # only those whose check some strings fail
-                value = "".join(
-                    part if isinstance(part, str) else written[part][1] for part in string.parts
-                )
+                parts = string.parts
+                value = "".join(part if isinstance(part, str) else raws[part] for part in parts)
                 if string.check(value) is not None:
                     return None
             for hole in self.values:
-                parsed = parse_json_value(written[hole.output][1])
+                raw = raws[hole.output]
+                if _is_plain_natural(raw):  # most json outputs (points...): itself, compact
+                    if hole.check(int(raw)) is not None:
+                        return None
+                    continue
+                parsed = parse_json_value(raw)
                 if hole.check(parsed) is not None:
                     return None
                 texts[hole.output] = compact_text(parsed)
-            texts.extend(escape_string_body(value) for value in owned)
+            texts.extend(map(escape_string_body, owned))
             return self.layout.format(*texts).encode("utf-8")
         except Exception:  # NaN, a lone surrogate...: the full path raises as it always did
             return None
@@ -366,13 +443,21 @@ class PrecheckedTemplate:
         layout = cls._layout(compact_text(skeleton), count, {hole.output for hole in values})
         if layout is None:
             return None
-        prechecked = cls(outputs, tuple(strings), tuple(values), layout)
+        barcodes = _barcode_parts(skeleton, outputs)
+        prechecked = cls(outputs, tuple(strings), tuple(values), layout, barcodes)
         owned = tuple(f'sample {key} {{}}\\"\n' for key in _OWNED_STRINGS)
         doc, problems = _render_document(template, sample, style=style, show_output=False)
         if doc is None or problems:
             return None
         doc.update(formatVersion=1, **dict(zip(_OWNED_STRINGS, owned, strict=True)))
-        return prechecked if prechecked.render(sample, owned) == serialise(doc) else None
+        rendered = prechecked.render_pass(sample, owned)
+        if rendered is None or rendered.pass_json != serialise(doc):
+            return None
+        if barcodes is not None and list(rendered.barcode_messages or ()) != barcode_messages(
+            rendered.pass_json
+        ):
+            return dataclasses.replace(prechecked, barcodes=None)
+        return prechecked
 
     @staticmethod
     def _holes(
@@ -805,6 +890,32 @@ def render_pass_json(
     status_keys: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The pass.json bytes for one pass: compact, keys sorted, so equal data gives equal bytes.
+    See render_pass."""
+    return render_pass(
+        pass_type,
+        context,
+        serial_number=serial_number,
+        authentication_token=authentication_token,
+        web_service_url=web_service_url,
+        pass_type_identifier=pass_type_identifier,
+        team_identifier=team_identifier,
+        status_keys=status_keys,
+    ).pass_json
+
+
+def render_pass(
+    pass_type: ApplePassType,
+    context: Mapping[str, Any],
+    *,
+    serial_number: str,
+    authentication_token: str,
+    web_service_url: str,
+    pass_type_identifier: str,
+    team_identifier: str,
+    status_keys: Mapping[str, Any] | None = None,
+) -> RenderedPassJson:
+    """The pass.json for one pass (render_pass_json), with its barcode messages when the
+    render shortcut knows them without parsing.
 
     Raises PassRenderError if the data does not render to a valid pass.json (e.g. a value the
     template outputs is missing). Identifiers come from the signing certificate; `status_keys`
@@ -820,7 +931,7 @@ def render_pass_json(
             pass_type_identifier,
             team_identifier,
         )
-        rendered = pass_type.prechecked.render(context, owned)
+        rendered = pass_type.prechecked.render_pass(context, owned)
         if rendered is not None:
             return rendered
     doc, problems = _render_document(
@@ -837,4 +948,4 @@ def render_pass_json(
         teamIdentifier=team_identifier,
         **(status_keys or {}),
     )
-    return serialise(doc)
+    return RenderedPassJson(serialise(doc))
