@@ -19,6 +19,7 @@ from flask.views import MethodView
 from api import services
 from api.bodies import Blueprint
 from api.errors import ApiError, ErrorSchema
+from api.links.installs import credit_install
 from shared.google.callbacks import (
     REASON_MALFORMED,
     REASON_NOT_JSON,
@@ -134,6 +135,8 @@ class GoogleCallbacks(MethodView):
             google_callbacks.release_nonce(db, tenant_id=tenant.id, nonce=message.nonce)
             raise
         log.info("Google callback tenant=%s event=%s", tenant.id, message.event_type)
+        if saved and changed:  # a repeated save of an installed object is no new install
+            credit_install(tenant.id, pass_id, "google")
         if changed:
             _announce(tenant, pass_id, PASS_INSTALLED if saved else PASS_UNINSTALLED)
         return None

@@ -116,3 +116,8 @@ def mark_google_synced(
     ]
     if requests:
         db[COLLECTION].bulk_write(requests, ordered=False)
+
+
+def find_passes(db: Database[Any], tenant_id: str, pass_ids: list[str]) -> list[Document]:
+    """The tenant's passes among `pass_ids` (a few: multi-pass downloads), in no order."""
+    return list(db[COLLECTION].find({"_id": {"$in": pass_ids}, "tenant": tenant_id}))
