@@ -3,9 +3,11 @@
 Customers have no API key: the page and its downloads are opened with a signed, expiring link
 token (`?t=`, shared/links.py) bound to one pass. Integrators may open them with their API
 credentials (Pass.Read) instead; the page then mints a token for its own links and QR code.
-`medium` (email, sms, qr, ...) says where the link was published; each download records an
-install click with it. HTML, not JSON: kept out of the OpenAPI document. The page's errors
-are HTML pages; the downloads keep the JSON error envelope.
+`medium` (email, sms, qr, ...) says where the link was published and `tags` (comma-separated)
+name its campaign; each download records an install click with them. `<passId>` may list
+several passes (`id1,id2,…`, api/multipass.py): one page and downloads for them all.
+HTML, not JSON: kept out of the OpenAPI document. The page's errors are HTML pages; the
+downloads keep the JSON error envelope.
 """
 
 from __future__ import annotations
@@ -205,8 +207,7 @@ def view(tenantId: str, passId: str) -> Response:
     return _html(body, 200, nonce)
 
 
-def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
-    tags = _tags()
+def _record_click(pass_id: str, wallet: str, medium: str | None, tags: tuple[str, ...]) -> None:
     referrer = request.referrer
     origin = urlsplit(referrer).hostname if referrer else None
     clicks_repo.record_click(
@@ -226,14 +227,14 @@ def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
 @requires_scope(PASS_READ)
 def download_apple(tenantId: str, passId: str) -> Response:
     """Record the install click, then serve the .pkpass (404 when there is none)."""
-    medium = _medium()
+    medium, tags = _medium(), _tags()
     if is_pass_list(passId):
         response = bundle_response(current_tenant(), tenant_passes(current_tenant(), passId))
     else:
         response = pkpass_response(current_tenant(), find_tenant_pass(passId))
     if request.method == "GET":  # link checkers send HEAD: not an install
         for pass_id in passId.split(ID_SEPARATOR):
-            _record_click(pass_id, "apple", medium)
+            _record_click(pass_id, "apple", medium, tags)
     return response
 
 
@@ -241,14 +242,14 @@ def download_apple(tenantId: str, passId: str) -> Response:
 @requires_scope(PASS_READ)
 def download_google(tenantId: str, passId: str) -> Response:
     """Record the install click, then redirect to the Save to Google Wallet link."""
-    medium = _medium()
+    medium, tags = _medium(), _tags()
     if is_pass_list(passId):
         response = save_response(current_tenant(), tenant_passes(current_tenant(), passId))
     else:
         response = save_link_response(current_tenant(), find_tenant_pass(passId))
     if request.method == "GET":  # link checkers send HEAD: not an install
         for pass_id in passId.split(ID_SEPARATOR):
-            _record_click(pass_id, "google", medium)
+            _record_click(pass_id, "google", medium, tags)
     return response
 
 

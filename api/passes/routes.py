@@ -292,7 +292,10 @@ class PassItem(MethodView):
         """One pass as stored (identifiers, metadata, additionalData, install state), or with
         `device=apple` its signed .pkpass (conditional requests answered with 304), with
         `device=google` a redirect to its Save to Google Wallet link, with `device=auto` the
-        one of those the caller's device takes, with `device=preview` both renderings."""
+        one of those the caller's device takes, with `device=preview` both renderings.
+
+        Several passes (`id1,id2,…`, up to 10 of the tenant): `device=apple` answers one
+        .pkpasses bundle, `device=google` one Save link naming every object; all or nothing."""
         if is_pass_list(passId):
             return serve_several(passId, query.get("device"))
         document = find_tenant_pass(passId)

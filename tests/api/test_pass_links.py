@@ -156,6 +156,13 @@ def test_links_of_a_pass_and_tenant_isolation(client: Any, db: Any) -> None:
     expires = datetime.fromisoformat(default.get_json()["expiresAt"])
     assert abs((expires - datetime.now(UTC) - timedelta(days=30)).total_seconds()) < 120
 
+    # A link whose tags were tampered with into malformed ones: 422, no click recorded.
+    apple = response.get_json()["apple"].removeprefix(PUBLIC_URL)
+    tampered = client.get(apple.replace("tags=march-email", "tags=march+email"))
+    assert tampered.status_code == 422
+    assert tampered.get_json()["errors"][0]["field"] == "tags"
+    assert db.install_clicks.count_documents({"passId": pass_id}) == 0
+
     unknown = client.post(f"/api/demo/passes/{new_pass_id()}/links", json={}, headers=DEMO)
     assert unknown.status_code == 404
     # Another tenant's key, on this tenant's path or its own: nothing of this pass.
