@@ -130,6 +130,13 @@ def test_campaign_links_are_clicked_and_installs_credited(  # noqa: PLR0917 - py
     assert WalletDevice(api_url, pass_id, token).register().status_code == 201
     assert _installs(demo, "tag")[tag] == {"apple": 1, "google": 1, "total": 2}
 
+    # Erasing the pass (GDPR) takes its clicks and credited installs with it.
+    erased = demo.session.delete(demo.url(f"/passes/{pass_id}"), params={"erase": "true"})
+    assert erased.status_code == 202, erased.text
+    assert demo.wait_for_final(erased.json()["correlationId"])["status"] == "completed"
+    assert db.install_attributions.count_documents({"passId": pass_id}) == 0
+    assert db.install_clicks.count_documents({"passId": pass_id}) == 0
+
 
 def _issue(demo: ApiClient, count: int) -> list[str]:
     return [
