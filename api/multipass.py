@@ -90,7 +90,8 @@ def bundle_response(tenant: Tenant, documents: list[Document]) -> Response:
 
 def save_response(tenant: Tenant, documents: list[Document]) -> Response:
     """A 302 to one Save to Google Wallet link naming every pass's object; objects Google
-    does not hold yet are sent first (the link names them by id)."""
+    lacks (never sent, or changed since) are sent first, as api/google/save.py does for one
+    pass: the link names them by id."""
     lacking = _without(documents, "google")
     if lacking:
         raise _refuse(
@@ -112,7 +113,10 @@ def save_response(tenant: Tenant, documents: list[Document]) -> Response:
     account = issuer.service_account
     token = multi_save_jwt(
         SigningAccount(account.client_email, account.private_key_id, account.private_key_pem),
-        objects=[(doc["google"]["kind"], doc["google"]["object"]) for doc in documents],
+        objects=[
+            (doc["google"]["kind"], doc["google"]["objectId"], doc["google"]["classId"])
+            for doc in documents
+        ],
         origins=issuer.ref.origins,
         now=utcnow(),
     )

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import jwt
 
@@ -66,16 +65,15 @@ def pkpasses_bundle(named: Sequence[tuple[str, bytes]]) -> bytes:
 def multi_save_jwt(
     account: SigningAccount,
     *,
-    objects: Sequence[tuple[str, Mapping[str, Any]]],
+    objects: Sequence[tuple[str, str, str]],
     origins: Sequence[str],
     now: datetime,
 ) -> str:
-    """One Save to Wallet JWT naming every (kind, object reference): the objects must exist
-    at Google already (references keep the link short whatever the count)."""
-    payload: dict[str, list[dict[str, Any]]] = {}
-    for kind, google_object in objects:
-        reference = {"id": google_object["id"], "classId": google_object["classId"]}
-        payload.setdefault(PAYLOAD_FIELDS[kind], []).append(reference)
+    """One Save to Wallet JWT naming every (kind, object id, class id): the objects must
+    exist at Google already (references keep the link short whatever the count)."""
+    payload: dict[str, list[dict[str, str]]] = {}
+    for kind, object_id, class_id in objects:
+        payload.setdefault(PAYLOAD_FIELDS[kind], []).append({"id": object_id, "classId": class_id})
     claims = {
         "iss": account.client_email,
         "aud": "google",

@@ -55,11 +55,7 @@ def test_one_save_jwt_names_every_object_by_kind() -> None:
         serialization.NoEncryption(),
     ).decode()
     account = SigningAccount("sa@example.iam.gserviceaccount.com", "kid-1", pem)
-    objects = [
-        ("loyalty", {"id": "1.a", "classId": "1.c", "state": "ACTIVE"}),
-        ("offer", {"id": "1.b", "classId": "1.o"}),
-        ("loyalty", {"id": "1.d", "classId": "1.c"}),
-    ]
+    objects = [("loyalty", "1.a", "1.c"), ("offer", "1.b", "1.o"), ("loyalty", "1.d", "1.c")]
     token = multi_save_jwt(
         account, objects=objects, origins=["https://a.test"], now=datetime.now(UTC)
     )
