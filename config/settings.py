@@ -268,6 +268,12 @@ class Settings:
         "production (local/test use a development secret when it is empty)",
         secret=True,
     )
+    attribution_window_h: int = setting(
+        24,
+        "PASSWIRE_ATTRIBUTION_WINDOW_H",
+        "hours after a link click within which an install (Apple registration, Google save) "
+        "is credited to that click's medium and tags (1 to 720)",
+    )
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
@@ -305,6 +311,7 @@ class Settings:
         self._check_range("webhook_max_attempts", 1)
         self._check_range("campaign_batch_size", 1, 5000)
         self._check_range("campaign_window", 1, 1000)
+        self._check_range("attribution_window_h", 1, 720)
         # `not x > 0` rather than `x <= 0`: NaN is refused too.
         if not self.webhook_retry_base_s > 0:
             raise ValueError(

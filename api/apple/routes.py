@@ -33,6 +33,7 @@ from api.apple.schemas import (
 )
 from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
+from api.links.installs import credit_install
 from shared.apple import webservice
 from shared.infra import metrics
 from shared.infra.clock import utcnow
@@ -291,6 +292,7 @@ class Registration(MethodView):
         if created:
             log.info("apple registration tenant=%s serial=%s", tenantId, serialNumber)
             _announce_install_state(ref)
+            credit_install(tenantId, serialNumber, "apple")
         return Response(status=201 if created else 200)
 
     @error_responses(400, 401, 404, 503, descriptions={**_BAD_PATH, **_NOT_AUTHORIZED})

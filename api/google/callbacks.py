@@ -24,6 +24,7 @@ from flask.views import MethodView
 from api import services
 from api.bodies import Blueprint
 from api.errors import ApiError, ErrorSchema
+from api.links.installs import credit_install
 from shared.google.callbacks import (
     REASON_MALFORMED,
     REASON_NOT_JSON,
@@ -145,6 +146,8 @@ class GoogleCallbacks(MethodView):
         log.info("Google callback tenant=%s event=%s", tenant.id, message.event_type)
         if saved and now_held is not None and google_pending(now_held):
             _catch_up(tenant, pass_id)
+        if saved and changed:  # a repeated save of an installed object is no new install
+            credit_install(tenant.id, pass_id, "google")
         if changed:
             _announce(tenant, pass_id, PASS_INSTALLED if saved else PASS_UNINSTALLED)
         return None
