@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
-
-from pymongo.database import Database
+from typing import TYPE_CHECKING, Any
 
 from shared.repositories import install_attributions, install_clicks
+
+if TYPE_CHECKING:  # the database is a repository's business; here only its type
+    from pymongo.database import Database
 
 MEDIUM_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")  # use with fullmatch
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # use with fullmatch
