@@ -29,6 +29,7 @@ from shared.google.callbacks import (
 from shared.google.root_keys import RootKeyCache, RootKeysUnavailable, verify_with_root_key_cache
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.live.publish import live_publish
 from shared.repositories import google_callbacks
 from shared.repositories import passes as passes_repo
 from shared.tenancy.tenants import Tenant
@@ -140,6 +141,7 @@ class GoogleCallbacks(MethodView):
 
 
 def _announce(tenant: Tenant, pass_id: str, event: str) -> None:
+    live_publish(services.settings(), tenant.id, pass_id, event, {"wallet": "google"})
     if not tenant.webhooks:
         return
     db = services.database()
