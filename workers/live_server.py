@@ -51,6 +51,9 @@ READY = '{"type":"live.ready"}'
 MAX_FRAME_BYTES = 1024
 # Redis reconnects: a short wait first, then no faster than every few seconds.
 _RETRY_S = (0.2, 1.0, 3.0)
+# A quiet subscription is pinged this often: a connection dropped on the way (a proxy, a
+# fail-over) shows up as an error instead of as silence.
+_PING_EVERY_S = 30.0
 
 
 class Hub:
@@ -75,7 +78,8 @@ class Hub:
     def deliver(self, channel: str, text: str) -> None:
         sockets = self._sockets.get(channel)
         if sockets:
-            # Never waits: a socket that cannot keep up is closed by websockets, not awaited.
+            # Never waits on a socket: a slow one buffers (events are rare per pass), and one
+            # that stops answering is closed by websockets' keepalive ping.
             broadcast(sockets, text)
 
 
@@ -92,16 +96,23 @@ def listen_to_redis(
             client = process_client(
                 settings.redis_url, sentinel_password=settings.redis_sentinel_password
             )
-            with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+            with client.pubsub() as pubsub:
                 pubsub.psubscribe(PATTERN)
+                pinged = time.monotonic()
                 while not stop.is_set():
+                    if time.monotonic() - pinged > _PING_EVERY_S:
+                        pubsub.ping()
+                        pinged = time.monotonic()
                     message = pubsub.get_message(timeout=1.0)
-                    if not subscribed.is_set() and pubsub.subscribed:
+                    if message is None:
+                        continue
+                    if message["type"] == "pmessage":
+                        deliver(message["channel"].decode(), message["data"].decode())
+                    elif message["type"] == "psubscribe":
+                        # Redis confirmed it (again, after redis-py reconnected by itself).
                         subscribed.set()
                         failures = 0
                         log.info("live: subscribed to %s", PATTERN)
-                    if message is not None and message["type"] == "pmessage":
-                        deliver(message["channel"].decode(), message["data"].decode())
         except (redis.RedisError, OSError) as exc:
             subscribed.clear()
             wait = _RETRY_S[min(failures, len(_RETRY_S) - 1)]
