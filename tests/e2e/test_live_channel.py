@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -211,3 +212,18 @@ def test_the_page_shows_the_install_as_it_happens(
     ).headers["Content-Security-Policy"]
     assert f"connect-src {live.live_url}" in csp and "script-src 'nonce-" in csp
     assert "unsafe" not in csp
+
+
+def test_a_redemption_is_announced(live: LiveStack) -> None:
+    client = ApiClient(live.api_url, "demo", DEMO_KEY)
+    created = client.create_pass("voucher", identifiers={"code": secrets.token_hex(6)})
+    assert created.status_code == 202, created.text
+    pass_id = created.json()["passId"]
+    client.wait_for_final(created.json()["correlationId"])
+    with watch(live, pass_id) as socket:
+        redeemed = client.session.post(client.url(f"/passes/{pass_id}/redeem"), json={}, timeout=10)
+        assert redeemed.status_code == 202, redeemed.text
+        events = [next_event(socket) for _ in range(2)]
+    assert {event["type"] for event in events} == {"pass.updated", "pass.redeemed"}
+    (announced,) = [event for event in events if event["type"] == "pass.redeemed"]
+    assert announced["passId"] == pass_id and announced["data"] == {"status": "redeemed"}
