@@ -27,7 +27,12 @@ from shared.links import link_secret
 from shared.live.handshake import path_for
 from shared.live.tokens import channel_key, issue
 from tests.conftest import DEMO_KEY, RIVAL_KEY
-from tests.e2e.test_download_page import chromium, page_url, token_for  # noqa: F401 - fixture
+from tests.e2e.test_download_page import (  # noqa: F401 - chromium: a fixture
+    chromium,
+    page_url,
+    show,
+    token_for,
+)
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, issue_apple_pass
 from tests.support.http_server import serving
@@ -202,6 +207,7 @@ def test_the_page_shows_the_install_as_it_happens(
         what="'Added to Apple Wallet ✓' on the page",
     )
     assert chromium.execute_script("return window.notReloaded === true")
+    show(chromium, 1280, mobile=False, name="download-page-live.png")  # for humans
     assert device.unregister().status_code == 200
     wait_until(lambda: not status.is_displayed(), RECEIVE_S, what="the install state to go")
 
