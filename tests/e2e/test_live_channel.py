@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from api.app import create_app
 from config.settings import Settings
+from dev.fake_google import FakeGoogleControl
 from shared.links import link_secret
 from shared.live.handshake import path_for
 from shared.live.tokens import channel_key, issue
@@ -33,6 +34,7 @@ from tests.e2e.test_download_page import (  # noqa: F401 - chromium: a fixture
     show,
     token_for,
 )
+from tests.e2e.test_google_wallet import CLASS_ID, object_id
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, issue_apple_pass
 from tests.support.http_server import serving
@@ -186,6 +188,7 @@ def test_forged_expired_and_foreign_tokens_are_refused(live: LiveStack) -> None:
 def test_the_page_shows_the_install_as_it_happens(
     chromium: webdriver.Chrome,  # noqa: F811 - the download page test's fixture
     live: LiveStack,
+    fake_google: FakeGoogleControl,
 ) -> None:
     device = device_for(live)
     chromium.get(page_url(live.api_url, device.serial, t=token_for(device.serial)))
@@ -208,8 +211,23 @@ def test_the_page_shows_the_install_as_it_happens(
     )
     assert chromium.execute_script("return window.notReloaded === true")
     show(chromium, 1280, mobile=False, name="download-page-live.png")  # for humans
+
+    def shows(text: str) -> bool:
+        return bool(status.is_displayed() and status.text == text)
+
+    # Google's save callback, then each wallet letting the pass go.
+    callback = {"class_id": CLASS_ID, "object_id": object_id(device.serial)}
+    callbacks = f"{live.api_url}/google/demo/callbacks"
+    saved = fake_google.send_callback(callbacks, **callback, event_type="save")
+    assert saved["status"] == 200, saved
+    both = "Added to Apple Wallet ✓ · Saved to Google Wallet ✓"
+    wait_until(lambda: shows(both), RECEIVE_S, what="both wallets on the page")
     assert device.unregister().status_code == 200
+    wait_until(lambda: shows("Saved to Google Wallet ✓"), RECEIVE_S, what="Google's alone")
+    deleted = fake_google.send_callback(callbacks, **callback, event_type="del")
+    assert deleted["status"] == 200, deleted
     wait_until(lambda: not status.is_displayed(), RECEIVE_S, what="the install state to go")
+    assert chromium.execute_script("return window.notReloaded === true")
 
     logs = chromium.get_log("browser")  # type: ignore[no-untyped-call]
     assert not [entry for entry in logs if entry["level"] == "SEVERE"], logs
