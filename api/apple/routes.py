@@ -38,6 +38,7 @@ from shared.apple import webservice
 from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.live.publish import live_publish
 from shared.tenancy.tenants import Tenant, TenantRegistry
 from shared.webhooks.events import emit, enqueue_deliveries
 
@@ -319,6 +320,8 @@ def _announce_install_state(ref: webservice.PassRef) -> None:
     db = services.database()
     event = webservice.note_install_state(db, ref)
     tenant = _tenant(ref.tenant_id)
+    if event is not None:
+        live_publish(services.settings(), tenant.id, ref.serial, event, {"wallet": "apple"})
     if event is None or not tenant.webhooks:
         return
     data = {"passId": ref.serial, "wallet": "apple"}

@@ -37,6 +37,7 @@ from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.lifecycle import RESEND_KIND
 from shared.lifecycle.refresh import REFRESH_TASK, queue_refresh
+from shared.live.publish import live_publish
 from shared.passes.google_versions import google_pending
 from shared.repositories import google_callbacks
 from shared.repositories import passes as passes_repo
@@ -171,6 +172,7 @@ def _catch_up(tenant: Tenant, pass_id: str) -> None:
 
 
 def _announce(tenant: Tenant, pass_id: str, event: str) -> None:
+    live_publish(services.settings(), tenant.id, pass_id, event, {"wallet": "google"})
     if not tenant.webhooks:
         return
     db = services.database()

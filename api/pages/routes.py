@@ -34,6 +34,7 @@ from api.google.save import save_link_response
 from api.lookup import find_tenant_pass
 from api.multipass import bundle_response, save_response, tenant_passes
 from api.pages.content import headline, logo_data_uri, qr_svg
+from api.pages.live import allow_live, live_watch
 from api.pages.several import preparing_page, several_passes_page
 from shared.attribution import BadTags, parse_tags
 from shared.credentials.api_keys import Principal
@@ -195,6 +196,7 @@ def view(tenantId: str, passId: str) -> Response:
     apple = document.get("apple") or {}
     nonce = secrets.token_urlsafe(16)
     links = _links(tenantId, passId, medium)
+    live = live_watch(tenantId, passId)
     body = render_template(
         "pass_view.html",
         nonce=nonce,
@@ -203,8 +205,9 @@ def view(tenantId: str, passId: str) -> Response:
         apple_href=links["apple"] if apple else None,
         google_href=links["google"] if _has_google(pass_type) else None,
         qr=qr_svg(links["qr"]),
+        live=live,
     )
-    return _html(body, 200, nonce)
+    return allow_live(_html(body, 200, nonce), nonce, live)
 
 
 def _record_click(pass_id: str, wallet: str, medium: str | None, tags: tuple[str, ...]) -> None:
