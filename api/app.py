@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -25,7 +25,7 @@ from api.passes.routes import blp as passes_blp
 from api.push_updates.routes import blp as push_updates_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
-from shared.infra.logs import configure_logging
+from shared.infra.logs import bind_tenant, configure_logging, reset_tenant
 from shared.jobs import JobQueue
 from shared.tenancy.tenants import load_registry
 
@@ -50,7 +50,7 @@ class PasswireApi(Api):  # type: ignore[misc]
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask("passwire")
     app.request_class = BoundedRequest  # chunked bodies held to the size limits too
     if settings.trusted_proxy_hops:
@@ -102,6 +102,25 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document
     register_error_handlers(app)
+    _log_the_tenant_of_each_request(app)
     # Indexes are created by workers at start-up (workers/celery_app.py): the API starts
     # even while MongoDB is still coming up, and /readyz says so.
     return app
+
+
+def _log_the_tenant_of_each_request(app: Flask) -> None:
+    """Every log line of a request names its tenant (a configured one: the path is anyone's
+    to write)."""
+    tenants = app.extensions["passwire.tenants"]
+
+    @app.before_request
+    def _bind_tenant() -> None:
+        tenant_id = (request.view_args or {}).get("tenantId")
+        known = tenant_id if isinstance(tenant_id, str) and tenants.get(tenant_id) else None
+        g.passwire_log_tenant = bind_tenant(known)
+
+    @app.teardown_request
+    def _reset_tenant(_: BaseException | None) -> None:
+        token = g.pop("passwire_log_tenant", None)
+        if token is not None:
+            reset_tenant(token)

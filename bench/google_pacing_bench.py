@@ -28,7 +28,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jwt
-import redis
 import requests
 
 from dev.fake_google.control import FakeGoogleControl
@@ -36,6 +35,7 @@ from dev.fake_google.service_account import write_service_account
 from dev.redis_server import server_command
 from shared.clients.google_wallet import GoogleWalletClient
 from shared.infra.ratelimit import SlidingWindowLimiter
+from shared.infra.redis_clients import connect
 
 ISSUER = "3388000000099000001"
 CLASS_ID = f"{ISSUER}.bench"
@@ -62,7 +62,7 @@ def _start_fake(rps: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 def _worker(job: tuple[dict[str, str], str, str, int, list[str], float]) -> tuple[float, int]:
     info, api, redis_url, rps, ids, go = job
-    limiter = SlidingWindowLimiter(redis.Redis.from_url(redis_url), f"bench:{ISSUER}", rps)
+    limiter = SlidingWindowLimiter(connect(redis_url), f"bench:{ISSUER}", rps)
     client = GoogleWalletClient(info, api_base_url=api, limiter=limiter)
     client.get_class("loyalty", CLASS_ID)  # token fetched before the clock starts
     time.sleep(max(0.0, go - time.time()))

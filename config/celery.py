@@ -11,6 +11,7 @@ from typing import Any
 
 from kombu.entity import Queue
 
+from config.redis_urls import kombu_broker_url, parse_sentinel_url
 from config.settings import Settings
 
 # The beat task that moves passes past their expirationDate to `expired` (shared/lifecycle).
@@ -30,6 +31,12 @@ START_SCHEDULED_EVERY_S = 2.0
 SEND_DEFERRED_ALERTS = "passwire.delivery.deferred_alerts"
 # How often it runs: a deferred alert goes out at most this long after its window ends.
 DEFERRED_ALERTS_INTERVAL_S = 30.0
+
+# The beat task that warns of Apple certificates near their end (shared/apple/expiry_alerts.py),
+# on the interactive queue (passwire.operations.*): a few certificates, never behind a campaign.
+CHECK_CERTIFICATES = "passwire.operations.check_certificates"
+# Hourly: thresholds are days apart; a missed run (workers down) is made up by the next.
+CHECK_CERTIFICATES_EVERY_S = 3600.0
 
 # Single-pass work a caller is waiting for (create, update): must never sit behind a campaign.
 INTERACTIVE_QUEUE = "interactive"
@@ -54,10 +61,8 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
-        "broker_url": settings.broker_url,
+        **broker_connection(settings),
         "broker_connection_retry_on_startup": True,
-        # Unacknowledged tasks come back after this long (at-least-once delivery).
-        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout},
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -86,6 +91,43 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         # `celery beat` (one process per deployment) sends the periodic jobs.
         "beat_schedule": beat_schedule(settings),
+    }
+
+
+# Seconds kombu waits for a sentinel's answer (its default is forever: a sentinel host that
+# vanished would hang the worker).
+SENTINEL_TIMEOUT_S = 5.0
+
+
+def broker_connection(settings: Settings) -> dict[str, Any]:
+    """The broker URLs and `broker_transport_options`: for a `sentinel://` CELERY_BROKER_URL,
+    kombu's Sentinel transport (one `sentinel://` URL per sentinel, the master set in
+    `master_name`), which asks the sentinels for the master on every reconnection.
+
+    The read and write URLs are set too: Celery itself reads CELERY_BROKER_URL from the
+    environment, over `broker_url`, and would hand kombu our form of a Sentinel URL; it reads
+    the read/write URLs from the configuration first."""
+    # Unacknowledged tasks come back after this long (at-least-once delivery).
+    options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout}
+    target = parse_sentinel_url(settings.broker_url, "CELERY_BROKER_URL")
+    if target is None:
+        return _broker(settings.broker_url, options)
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+    }
+    if settings.redis_sentinel_password:
+        sentinel_kwargs["password"] = settings.redis_sentinel_password
+    options.update(master_name=target.master, sentinel_kwargs=sentinel_kwargs)
+    return _broker(kombu_broker_url(target), options)
+
+
+def _broker(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "broker_url": url,
+        "broker_read_url": url,
+        "broker_write_url": url,
+        "broker_transport_options": options,
     }
 
 
@@ -121,6 +163,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.resend_interval_s),
             "kwargs": {"owed_for_s": settings.resend_after_s},
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        "check-certificates": {
+            "task": CHECK_CERTIFICATES,
+            "schedule": CHECK_CERTIFICATES_EVERY_S,
+            "options": {"expires": CHECK_CERTIFICATES_EVERY_S},
         },
         "send-deferred-alerts": {
             "task": SEND_DEFERRED_ALERTS,

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from config.log_format import LOG_FORMATS
+from config.redis_urls import parse_sentinel_url
+
 CONFIG_DIR = Path(__file__).resolve().parent
 
 T = TypeVar("T")
@@ -58,10 +61,22 @@ class Settings:
     redis_url: str = setting(
         "redis://127.0.0.1:6379/0",
         "REDIS_URL",
-        "Redis (rate limits, locks, readiness; the broker unless CELERY_BROKER_URL is set)",
+        "Redis (rate limits, locks, readiness; the broker unless CELERY_BROKER_URL is set); "
+        "`sentinel://host:26379,host:26379/<master set>/<db>` for a Sentinel-watched master",
     )
     # Empty in the environment: REDIS_URL (see load_settings).
-    broker_url: str = setting("redis://127.0.0.1:6379/0", "CELERY_BROKER_URL", "Celery broker")
+    broker_url: str = setting(
+        "redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_URL",
+        "Celery broker; the same forms as REDIS_URL, `sentinel://` included",
+    )
+    redis_sentinel_password: str = setting(
+        "",
+        "REDIS_SENTINEL_PASSWORD",
+        "password of the Redis Sentinels themselves (their `requirepass`), for `sentinel://` "
+        "URLs; the master's password goes in the URL",
+        secret=True,
+    )
     broker_visibility_timeout: int = setting(
         3600,
         "CELERY_VISIBILITY_TIMEOUT",
@@ -117,6 +132,13 @@ class Settings:
         "LOG_LEVEL",
         "log level of API and workers (every line carries `cid=<correlationId>`)",
         clean=str.upper,
+    )
+    log_format: str = setting(
+        "text",
+        "LOG_FORMAT",
+        "`text` (the default) or `json`: one JSON object per line with correlationId, tenant "
+        "and task, for every process (docs/operations.md, Logs)",
+        clean=str.lower,
     )
     max_request_bytes: int = setting(
         64 * 1024, "PASSWIRE_MAX_REQUEST_BYTES", "larger request bodies get 413"
@@ -229,6 +251,16 @@ class Settings:
         "batches a campaign keeps queued ahead (1 to 1000; each batch enqueues the next when it "
         "starts, so the FIFO `bulk` queue interleaves tenants' campaigns)",
     )
+    metrics_dir: str = setting(
+        "",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "directory where every API and worker process writes its metrics (read by "
+        "prometheus_client itself; shared by all processes and the metrics server, emptied by "
+        "the metrics server at start); empty: metrics off (docs/operations.md#metrics)",
+    )
+    metrics_port: int = setting(
+        9464, "PASSWIRE_METRICS_PORT", "port of the metrics server (`/metrics`, never public)"
+    )
     link_secret: str = setting(
         "",
         "PASSWIRE_LINK_SECRET",
@@ -238,6 +270,11 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
+        # Parsed for their errors only: a bad URL stops the process here, named.
+        parse_sentinel_url(self.redis_url, "REDIS_URL")
+        parse_sentinel_url(self.broker_url, "CELERY_BROKER_URL")
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
         if self.resend_interval_s < 1 or self.resend_after_s < 1:

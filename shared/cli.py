@@ -5,6 +5,11 @@
     passwire keys revoke <keyId>
     passwire links sign --tenant demo --pass <passId> [--days 30] [--medium email]
     passwire ops watch <correlationId> --tenant demo [--url http://127.0.0.1:8000]
+    passwire google adopt-holders [--tenant demo]
+    passwire google trust-callbacks --tenant demo
+    passwire certs check
+
+`certs check` reads the tenants' certificate files (PASSWIRE_TENANTS_DIR) and needs no database.
 
 `keys` and `links` talk to MongoDB with the same settings as the API (MONGODB_URI, ...);
 `ops watch` talks to the HTTP API with the key in PASSWIRE_API_KEY.
@@ -20,6 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from config.settings import load_settings
+from shared.apple.expiry import WARNING_DAYS, certificate_expiries
 from shared.credentials.api_keys import issue_key
 from shared.credentials.scopes import ALL_SCOPES, parse_scopes
 from shared.infra.clock import utcnow
@@ -86,6 +92,45 @@ def _links_sign(args: argparse.Namespace, db: Any) -> int:
     return 0
 
 
+def _google_adopt_holders(args: argparse.Namespace, db: Any) -> int:
+    tenants = [args.tenant] if args.tenant else None
+    counts = passes_repo.adopt_google_holders(db, tenants)
+    print(
+        f"Google holders recorded: {counts['saved']} saved, {counts['assumed']} assumed "
+        f"(at Google, no callback seen), {counts['none']} none"
+    )
+    return 0
+
+
+def _google_trust_callbacks(args: argparse.Namespace, db: Any) -> int:
+    changed = passes_repo.trust_google_callbacks(db, args.tenant)
+    print(f"{changed} passes of {args.tenant} no longer assumed saved in Google Wallet")
+    return 0
+
+
+def _certs_check(args: argparse.Namespace, db: Any) -> int:
+    """Every tenant's Apple certificates with their end; exit 1 when one is unusable or ends
+    within WARNING_DAYS (for a cron job or a deploy check)."""
+    settings = load_settings()
+    registry = load_registry(settings.tenants_dir, include_local_only=settings.is_local)
+    now = utcnow()
+    print(f"{'tenant':<16} {'pass type identifier':<36} {'certificate':<22} {'expires':<26} days")
+    attention = False
+    for item in certificate_expiries(registry.tenants.values()):
+        left = item.days_left(now)
+        state = "EXPIRED" if left < 0 else "EXPIRING" if left <= WARNING_DAYS else "ok"
+        attention |= state != "ok"
+        print(
+            f"{item.tenant_id:<16} {item.pass_type_identifier:<36} {item.kind:<22} "
+            f"{item.not_after.isoformat():<26} {left:>6.1f}  {state}"
+        )
+    for tenant in registry.tenants.values():
+        for problem in tenant.apple_identities.problems(now):
+            attention = True
+            print(f"{tenant.id}: PROBLEM {problem}")
+    return 1 if attention else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passwire", description=__doc__.split("\n")[0])
     areas = parser.add_subparsers(dest="area", required=True)
@@ -110,6 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--days", type=float, default=30.0, help="valid for (default 30)")
     sign.add_argument("--medium", help="tag install clicks, e.g. email, sms")
     sign.set_defaults(run=_links_sign)
+    google = areas.add_parser("google", help="Google Wallet holders").add_subparsers(
+        dest="action", required=True
+    )
+    adopt = google.add_parser(
+        "adopt-holders",
+        help="record who holds the Google objects of passes written before holders were tracked",
+    )
+    adopt.add_argument("--tenant", help="only this tenant (default: all)")
+    adopt.set_defaults(run=_google_adopt_holders)
+    trust = google.add_parser(
+        "trust-callbacks",
+        help="stop updating objects at Google that no save callback ever claimed",
+    )
+    trust.add_argument("--tenant", required=True)
+    trust.set_defaults(run=_google_trust_callbacks)
+    certs = areas.add_parser("certs", help="Apple certificates").add_subparsers(
+        dest="action", required=True
+    )
+    check = certs.add_parser("check", help="every tenant's certificates with their expiry")
+    check.set_defaults(run=_certs_check, needs_database=False)
     add_ops_commands(areas)
     return parser
 

@@ -11,6 +11,7 @@ from typing import Any
 from celery import Task
 
 from shared import operations
+from shared.infra import metrics
 from shared.infra.logs import correlation_context
 from shared.infra.transient import TRANSIENT_ERRORS
 from workers.runtime import database, settings
@@ -33,7 +34,8 @@ class PasswireTask(Task):  # type: ignore[misc]
     resumable = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with correlation_context(kwargs.get("correlation_id", "-")):
+        correlation_id = kwargs.get("correlation_id", "-")
+        with correlation_context(correlation_id), metrics.counting_job(self.name):
             return self._with_retries(*args, **kwargs)
 
     def _with_retries(self, *args: Any, **kwargs: Any) -> Any:

@@ -34,6 +34,7 @@ from api.apple.schemas import (
 from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
 from shared.apple import webservice
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.tenancy.tenants import Tenant, TenantRegistry
@@ -135,6 +136,14 @@ def _check_path() -> None:
         raise ApiError(400, "The request is invalid.", errors=errors)
 
 
+@blp.after_request
+def _count_request(response: Response) -> Response:
+    # By the route's template: the path holds serial numbers and device identifiers.
+    rule = request.url_rule.rule if request.url_rule is not None else None
+    metrics.count_passkit_request(rule, request.method, response.status_code)
+    return response
+
+
 @blp.errorhandler(_RetryLater)
 def _retry_later(exc: _RetryLater) -> tuple[Response, int]:
     response, status = handle_http_exception(exc)
@@ -144,7 +153,10 @@ def _retry_later(exc: _RetryLater) -> tuple[Response, int]:
 
 def _spend(*budgets: storm.Budget) -> None:
     """Count the call against each budget; 429 naming the first one overspent."""
-    overspent = storm.retry_after(services.settings().redis_url, budgets)
+    settings = services.settings()
+    overspent = storm.retry_after(
+        settings.redis_url, budgets, sentinel_password=settings.redis_sentinel_password
+    )
     if overspent is not None:
         budget, wait = overspent
         raise _RetryLater(

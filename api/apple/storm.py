@@ -87,11 +87,16 @@ def address_budget(kind: str, address: str, limit: int) -> Budget:
     return Budget(f"address:{kind}:{address}", limit, "client", f"{kind} calls from this address")
 
 
-def retry_after(redis_url: str, budgets: Sequence[Budget]) -> tuple[Budget, int] | None:
+def retry_after(
+    redis_url: str, budgets: Sequence[Budget], *, sentinel_password: str = ""
+) -> tuple[Budget, int] | None:
     """Count one call against each budget; the first one overspent and the seconds until its
     window ends, or None when the call may go."""
     try:
-        pipe = process_client(redis_url, timeout_s=_TIMEOUT_S).pipeline(transaction=True)
+        client = process_client(
+            redis_url, timeout_s=_TIMEOUT_S, sentinel_password=sentinel_password
+        )
+        pipe = client.pipeline(transaction=True)
         for budget in budgets:
             name = f"{_KEY_PREFIX}{budget.key}"
             pipe.set(name, 0, ex=WINDOW_S, nx=True)

@@ -10,7 +10,9 @@ from marshmallow import Schema, fields
 from api import services
 from api.bodies import Blueprint
 from api.errors import ApiError, error_responses
+from shared.infra.clock import utcnow
 from shared.infra.readiness import (
+    apple_certificate_warnings,
     check_apple_certificates,
     check_google_credentials,
     check_mongodb,
@@ -20,9 +22,21 @@ from shared.infra.readiness import (
 blp = Blueprint("health", __name__, description="Probes")
 
 
+class ProbeWarningSchema(Schema):
+    check = fields.String(required=True, metadata={"description": "e.g. `apple_certificates`"})
+    reason = fields.String(required=True)
+
+
 class ProbeSchema(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+    warnings = fields.List(
+        fields.Nested(ProbeWarningSchema),
+        metadata={
+            "description": "What needs attention soon while ready: each Apple certificate "
+            "within 30 days of its end (its check then says `warning`)"
+        },
+    )
 
 
 @blp.route("/healthz")
@@ -47,7 +61,8 @@ class Ready(MethodView):
     @blp.response(200, ProbeSchema)
     def get(self) -> Any:
         """Redis and MongoDB are reachable and every Apple certificate and Google service
-        account key is usable; 503 naming what is not."""
+        account key is usable; 503 naming what is not. Ready with `warnings` when an Apple
+        certificate ends within 30 days."""
         settings = services.settings()
         problems = {
             name: reason
@@ -73,4 +88,9 @@ class Ready(MethodView):
             "apple_certificates": "ok",
             "google_credentials": "ok",
         }
-        return {"status": "ready", "checks": checks}
+        ready: dict[str, Any] = {"status": "ready", "checks": checks}
+        expiring = apple_certificate_warnings(services.tenants(), utcnow())
+        if expiring is not None:
+            checks["apple_certificates"] = "warning"
+            ready["warnings"] = [{"check": "apple_certificates", "reason": expiring}]
+        return ready

@@ -2,10 +2,16 @@
 
     GET  /customers/<id>              200 the customer's JSON record, 404 unknown, 503 failing,
                                       401 without `Authorization: Bearer <token>` (if set)
+    POST /customers/batch             the batch form: {"ids": [...]} → 200 {"customers": {id:
+                                      record}}, unknown ids left out; 503 when failing (the
+                                      failure draw is per request) or when it names a fail_id
+    GET  /customers?id=C-1&id=C-2     the same batch form, the ids as a repeated query parameter
     PUT  /_control/customers/<id>     store a record (the JSON body), 204
     DELETE /_control/customers/<id>   forget it, 204
     POST /_control/config             {"latency_ms": 1, "failure_rate": 0.0, "fail_ids": [...]}
-    GET  /_control/stats              {"requests": n, "failures": n, "customers": n}
+    GET  /_control/stats              {"requests": n (single and batch), "failures": n,
+                                      "customers": n, "batch_requests": n, "batch_sizes":
+                                      [ids asked per batch request, oldest first, last 10,000]}
     POST /_control/reset              no customers, no latency, no failures, counters at 0
 
 The control endpoints need no token (the server only listens on loopback by default).
@@ -22,7 +28,9 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
+
+BATCH_SIZES_KEPT = 10_000
 
 
 @dataclass
@@ -34,6 +42,8 @@ class CrmState:
     customers: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
     failures: int = 0
+    batch_requests: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -64,7 +74,18 @@ class CrmState:
         with self.lock:
             self.latency_ms, self.failure_rate = 0.0, 0.0
             self.fail_ids, self.customers = set(), {}
-            self.requests = self.failures = 0
+            self.requests = self.failures = self.batch_requests = 0
+            self.batch_sizes = []
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "failures": self.failures,
+                "customers": len(self.customers),
+                "batch_requests": self.batch_requests,
+                "batch_sizes": list(self.batch_sizes),
+            }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,13 +122,11 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         segments = self._segments()
         if segments == ["_control", "stats"]:
-            with state.lock:
-                stats = {
-                    "requests": state.requests,
-                    "failures": state.failures,
-                    "customers": len(state.customers),
-                }
-            self._send(200, stats)
+            self._send(200, state.stats())
+            return
+        if segments == ["customers"]:
+            query = self.path.partition("?")[2]
+            self._batch(parse_qs(query).get("id", []))
             return
         if len(segments) != 2 or segments[0] != "customers":
             self._send(404, {"error": "not found"})
@@ -134,6 +153,31 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, record)
 
+    def _batch(self, ids: list[str]) -> None:
+        """The batch form: the known customers among `ids`, keyed by id."""
+        state = self.server.state
+        with state.lock:
+            state.requests += 1
+            state.batch_requests += 1
+            state.batch_sizes.append(len(ids))
+            del state.batch_sizes[:-BATCH_SIZES_KEPT]
+            latency, token = state.latency_ms, state.token
+            failing = bool(state.fail_ids.intersection(ids)) or (
+                state.failure_rate > 0 and state.rng.random() < state.failure_rate
+            )
+            found = {i: state.customers[i] for i in ids if i in state.customers}
+            if failing:
+                state.failures += 1
+        if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+            self._send(401, {"error": "unauthorized"})
+            return
+        if latency:
+            time.sleep(latency / 1000)
+        if failing:
+            self._send(503, {"error": "unavailable"})
+        else:
+            self._send(200, {"customers": found})
+
     def do_PUT(self) -> None:
         segments = self._segments()
         if len(segments) == 3 and segments[:2] == ["_control", "customers"]:
@@ -153,7 +197,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         state = self.server.state
         segments = self._segments()
-        if segments == ["_control", "config"]:
+        if segments == ["customers", "batch"]:
+            try:
+                body = self._body()
+            except ValueError:
+                body = None
+            ids = body.get("ids") if isinstance(body, dict) else None
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                self._send(400, {"error": "ids must be a list of strings"})
+                return
+            self._batch(ids)
+        elif segments == ["_control", "config"]:
             body = self._body() or {}
             try:
                 config = state.configure(
@@ -250,3 +304,7 @@ class FakeCrm:
 
     def reset(self) -> None:
         self.state.reset()
+
+    def stats(self) -> dict[str, Any]:
+        """Requests answered so far (`batch_sizes`: the ids of each batch request)."""
+        return self.state.stats()

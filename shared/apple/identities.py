@@ -12,14 +12,22 @@ of environment variables holding passwords), never by value:
     # or: pkcs12 = "...p12", pkcs12_password_env = "...", wwdr optional if inside the .p12
 
 Paths may use `$VARS` and are relative to the tenant folder.
+
+Rotating a certificate (new files at the same paths, same pass type identifier) needs no
+restart: `IdentityStore.get` compares the files' size, mtime and inode (a `stat`, no read) with
+those it loaded, and loads the new files when they differ. New files that do not make a usable
+identity (a certificate copied before its key) are not used: the previous identity keeps
+signing and `problems()` says why, until the files are complete.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -31,6 +39,12 @@ from shared.apple.certificates import (
     load_identity_from_pkcs12_file,
     validate_identity,
 )
+
+log = logging.getLogger(__name__)
+
+# What identifies a version of the files on disk: (path, size, mtime, inode) each, or the reason
+# one cannot be stat-ed (the load then fails and says so).
+FilesVersion = tuple[tuple[str, int, int, int] | str, ...]
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,31 @@ class CertificateRef:
             raise SigningMaterialError(value, "names an environment variable that is not set")
         path = Path(expanded)
         return path if path.is_absolute() else self.base_dir / path
+
+    def files(self) -> list[Path]:
+        """The files the identity is read from (environment variables expanded)."""
+        named = [self.pkcs12, self.wwdr] if self.pkcs12 else [self.certificate, self.key, self.wwdr]
+        return [self.path(value) for value in named if value]
+
+    @cached_property
+    def _file_names(self) -> tuple[str, ...]:
+        # Resolved once: the environment does not change under a running process.
+        return tuple(str(path) for path in self.files())
+
+    def files_version(self) -> FilesVersion:
+        try:
+            names = self._file_names
+        except SigningMaterialError as exc:
+            return (str(exc),)
+        version: list[tuple[str, int, int, int] | str] = []
+        for name in names:
+            try:
+                found = os.stat(name)
+            except OSError as exc:
+                version.append(f"{name}: {exc.strerror}")
+                continue
+            version.append((name, found.st_size, found.st_mtime_ns, found.st_ino))
+        return tuple(version)
 
     def password(self, env_name: str | None) -> bytes | None:
         if not env_name:
@@ -90,26 +129,76 @@ def client_certificate_pem(identity: SigningIdentity) -> tuple[bytes, bytes]:
     return certificate, key
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    identity: SigningIdentity
+    version: FilesVersion
+
+
 class IdentityStore:
-    """Identities by passTypeIdentifier, each loaded (and its key parsed) once per process."""
+    """Identities by passTypeIdentifier, each loaded (and its key parsed) once per version of
+    its files (see the module docstring: rotation without a restart)."""
 
     def __init__(self, refs: dict[str, CertificateRef]) -> None:
         self._refs = refs
-        self._loaded: dict[str, SigningIdentity] = {}
+        self._loaded: dict[str, _Loaded] = {}
+        # Files that changed but did not load as a usable identity, by passTypeIdentifier.
+        self._rejected: dict[str, tuple[FilesVersion, str]] = {}
         self._lock = threading.Lock()
+
+    def pass_type_identifiers(self) -> list[str]:
+        return sorted(self._refs)
 
     def get(self, pass_type_identifier: str) -> SigningIdentity:
         with self._lock:
-            identity = self._loaded.get(pass_type_identifier)
-            if identity is None:
-                ref = self._refs.get(pass_type_identifier)
-                if ref is None:
-                    raise SigningMaterialError(
-                        pass_type_identifier, "no certificate is configured for it"
-                    )
-                identity = load_identity(ref)
-                self._loaded[pass_type_identifier] = identity
-            return identity
+            ref = self._refs.get(pass_type_identifier)
+            if ref is None:
+                raise SigningMaterialError(
+                    pass_type_identifier, "no certificate is configured for it"
+                )
+            version = ref.files_version()
+            loaded = self._loaded.get(pass_type_identifier)
+            if loaded is not None and loaded.version == version:
+                self._rejected.pop(pass_type_identifier, None)  # back to the files in use
+                return loaded.identity
+            rejected = self._rejected.get(pass_type_identifier)
+            if loaded is not None and rejected is not None and rejected[0] == version:
+                return loaded.identity
+            return self._load(ref, version, loaded)
+
+    def _load(
+        self, ref: CertificateRef, version: FilesVersion, previous: _Loaded | None
+    ) -> SigningIdentity:
+        ptid = ref.pass_type_identifier
+        try:
+            identity = load_identity(ref)
+            problems = validate_identity(identity, expected_pass_type_identifier=ptid)
+        except SigningMaterialError as exc:
+            if previous is None:
+                raise
+            problems = [str(exc)]
+        if previous is not None and problems:
+            # Mid-rotation (or a bad copy): keep signing with what worked.
+            reason = "; ".join(problems)
+            if self._rejected.get(ptid, ((), ""))[0] != version:
+                log.warning("%s: changed certificate files not used yet: %s", ptid, reason)
+            self._rejected[ptid] = (version, reason)
+            return previous.identity
+        if previous is not None:
+            log.info("%s: certificate files changed, signing with the new certificate", ptid)
+        self._loaded[ptid] = _Loaded(identity, version)
+        self._rejected.pop(ptid, None)
+        return identity
+
+    def identities(self) -> list[SigningIdentity]:
+        """Every identity that loads, by passTypeIdentifier (problems() names the others)."""
+        found: list[SigningIdentity] = []
+        for pass_type_identifier in sorted(self._refs):
+            try:
+                found.append(self.get(pass_type_identifier))
+            except SigningMaterialError:
+                continue
+        return found
 
     def problems(self, now: datetime | None = None) -> list[str]:
         """Every unreadable, expired or mismatched certificate, for start-up and /readyz."""
@@ -126,4 +215,11 @@ class IdentityStore:
                     identity, expected_pass_type_identifier=pass_type_identifier, now=now
                 )
             )
+            with self._lock:
+                rejected = self._rejected.get(pass_type_identifier)
+            if rejected is not None:
+                found.append(
+                    f"{pass_type_identifier}: changed files not used, still signing with the "
+                    f"previous certificate: {rejected[1]}"
+                )
         return found

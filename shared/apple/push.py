@@ -15,6 +15,7 @@ from config.settings import Settings
 from shared.apple.certificates import SigningIdentity
 from shared.apple.identities import client_certificate_pem
 from shared.clients.apns import ApnsConfig, Outcome, PushSender, shared_client
+from shared.infra import metrics
 from shared.repositories import registrations
 
 if TYPE_CHECKING:
@@ -40,14 +41,16 @@ class PushCounts:
         return counters
 
 
-_configs: dict[tuple[str, str, int, str], ApnsConfig] = {}
+_configs: dict[tuple[str, int, str, int, str], ApnsConfig] = {}
 _configs_lock = threading.Lock()
 
 
 def apns_client(identity: SigningIdentity, settings: Settings) -> PushSender:
-    """This process's APNs client for a pass type certificate (one connection each)."""
+    """This process's APNs client for a pass type certificate (one connection each; a rotated
+    certificate, by its serial number, gets a connection of its own)."""
     key = (
         identity.pass_type_identifier,
+        identity.certificate.serial_number,
         settings.apns_host,
         settings.apns_port,
         settings.apns_ca_file,
@@ -85,7 +88,9 @@ def push_to_devices(
         return PushCounts()
     alerted = {token for pass_id in alerting for _, token in by_pass.get(pass_id, ())}
     pushed = failed = unregistered = notified = 0
-    for result in client.send_pushes(pass_type_identifier, tokens):
+    results = client.send_pushes(pass_type_identifier, tokens)
+    metrics.count_apns_pushes(tenant_id, pass_type_identifier, results)
+    for result in results:
         if result.outcome is Outcome.DELIVERED:
             pushed += 1
             notified += result.token in alerted

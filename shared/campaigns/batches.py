@@ -28,8 +28,9 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
-from shared.campaigns import PREVIEW, pacing, pausing
+from shared.campaigns import PREVIEW, class_messages, pacing, pausing
 from shared.google.delivery import GoogleCounts, google_message
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.notifications import campaign as notifications
 from shared.notifications import deferred
@@ -340,7 +341,7 @@ def _to_google(
     message = operation.get("message")
     tenant = context.tenants.get(operation["tenant"])
     body = None
-    if message is not None and tenant is not None:
+    if message is not None and tenant is not None and not class_messages.by_class(operation):
         body = google_message(
             operation["_id"], tenant.name, message["content"], message["localizedContent"]
         )
@@ -387,7 +388,7 @@ def _stopped(
             tally.cancelled += 1
 
 
-def run_batch(
+def run_batch(  # noqa: PLR0915 - the batch's walk, in order
     context: JobContext,
     correlation_id: str,
     batch_id: str,
@@ -424,7 +425,10 @@ def run_batch(
     notes = (
         None
         if tenant is None
-        else notifications.for_campaign(context.redis, tenant.notifications, operation, now)
+        else class_messages.per_pass(  # Apple's only when Google's message went to the class
+            notifications.for_campaign(context.redis, tenant.notifications, operation, now),
+            operation,
+        )
     )
     if notes is not None:
         notes.read_budgets(documents.values())  # one round trip; spent per pass as decided
@@ -461,6 +465,7 @@ def run_batch(
     synced: list[tuple[str, str]] = []
     google = _to_google(context, operation, tally, synced, lease, notes=notes)
     notified = {} if notes is None else notes.counts.as_counters()
+    delivery = {**counts.as_counters(), **google.as_counters(), **notified}
     if notes is not None:
         deferred.defer(context, operation, notes)  # stored before the batch is counted
     result = context.finished(
@@ -472,11 +477,19 @@ def run_batch(
             unchanged=tally.unchanged,
             failed=len(tally.errors),
             cancelled=tally.cancelled,
-            delivery={**counts.as_counters(), **google.as_counters(), **notified},
+            delivery=delivery,
             errors=tuple(tally.errors),
             only_active=True,  # a late batch of a failed campaign moves no final counter
             also=parked.as_fields() if parked else None,
         )
+    )
+    metrics.count_campaign_batch(
+        tenant_id,
+        delivery,
+        succeeded=tally.succeeded,
+        unchanged=tally.unchanged,
+        failed=len(tally.errors),
+        cancelled=tally.cancelled,
     )
     if parked is not None:
         pausing.release_if_resumed(db, correlation_id, parked, enqueue)

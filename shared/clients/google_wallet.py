@@ -28,6 +28,8 @@ from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
 
+from shared.infra import metrics
+
 log = logging.getLogger(__name__)
 
 WALLET_SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
@@ -127,6 +129,14 @@ class GoogleWalletClient:
         path = f"/{_kind(kind)}Object/{_id(object_id)}/addMessage"
         return self._call("POST", path, {"message": dict(message)})
 
+    def add_class_message(
+        self, kind: str, class_id: str, message: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A message on the class: Google shows it on every object of the class (and, as
+        TEXT_AND_NOTIFY, notifies every holder who saved one)."""
+        path = f"/{_kind(kind)}Class/{_id(class_id)}/addMessage"
+        return self._call("POST", path, {"message": dict(message)})
+
     # Transport -----------------------------------------------------------------------
 
     def _call(
@@ -137,17 +147,19 @@ class GoogleWalletClient:
             headers = {"Authorization": f"Bearer {self._token()}"}
             if data is not None:
                 headers["Content-Type"] = "application/json"
-            self.stats.waited_s += self._limiter.acquire()
+            self.stats.waited_s += metrics.google_quota_waited(self._limiter.acquire())
             self.stats.requests += 1
             try:
                 response = self._session.request(
                     method, self._base + path, data=data, headers=headers, timeout=_TIMEOUT_S
                 )
             except requests.RequestException as exc:
+                metrics.count_google_request(None)
                 if attempt + 1 == self._retry.attempts:
                     raise GoogleApiError(0, "unreachable", type(exc).__name__) from exc
                 self._back_off(attempt, None, f"{type(exc).__name__}")
                 continue
+            metrics.count_google_request(response.status_code)
             if response.status_code < 300:
                 answer: dict[str, Any] = response.json() if response.content else {}
                 return answer

@@ -46,6 +46,7 @@ class GoogleCounts:
     failed: int = 0
     notified: int = 0
     suppressed: int = 0
+    no_holder: int = 0  # messages not added: nobody holds the object (no call made)
     requests: int = 0
     waited_ms: int = 0
 
@@ -61,6 +62,7 @@ class GoogleCounts:
             "google.failed": self.failed,
             "google.notified": self.notified,
             "google.notificationSuppressed": self.suppressed,
+            "google.noHolder": self.no_holder,
             "google.requests": self.requests,
             "google.waitedMs": self.waited_ms,
         }
@@ -77,7 +79,7 @@ def google_client(tenant: Tenant, issuer_id: str, settings: Settings) -> GoogleW
         except GoogleCredentialError as exc:
             raise GoogleDeliveryFailed(f"Google service account unusable: {exc}") from exc
         limiter = SlidingWindowLimiter(
-            process_client(settings.redis_url),
+            process_client(settings.redis_url, sentinel_password=settings.redis_sentinel_password),
             key=f"{_RATE_KEY}{issuer_id}",
             limit=issuer.ref.requests_per_second,
         )

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnly
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.infra.db import DatabaseUnavailable
 
 # DatabaseUnavailable is pymongo's ConnectionFailure, which its AutoReconnect,
 # ServerSelectionTimeoutError and NetworkTimeout all are; kombu raises OperationalError when
-# publishing to a broker it cannot reach.
+# publishing to a broker it cannot reach. READONLY: a write reached a master demoted to replica
+# by a fail-over (a Sentinel client reconnects to the new master on its own).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     DatabaseUnavailable,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisReadOnly,
     BrokerUnavailable,
 )

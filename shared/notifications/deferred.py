@@ -18,6 +18,7 @@ from typing import Any
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts, google_message
+from shared.infra import metrics
 from shared.notifications import budgets
 from shared.notifications.campaign import CampaignNotifications
 from shared.notifications.counting import NotificationCounts
@@ -102,6 +103,7 @@ def send_one(context: JobContext, alert: Mapping[str, Any], *, now: datetime) ->
         return 0
     delivered = {**pushed.as_counters(), **google.as_counters(), **counts.as_counters()}
     delivered["deferred"] = -1
+    metrics.count_notifications(tenant_id, delivered)
     repo.note_on_operation(db, alert["correlationId"], counts=delivered, now=now)
     return 1
 

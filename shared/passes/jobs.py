@@ -65,7 +65,9 @@ class JobContext:
     def redis(self) -> redis.Redis:
         if self.redis_client is not None:
             return self.redis_client
-        return redis_clients.process_client(self.settings.redis_url)
+        return redis_clients.process_client(
+            self.settings.redis_url, sentinel_password=self.settings.redis_sentinel_password
+        )
 
     def pass_type(self, tenant_id: str, pass_type_id: str) -> tuple[Tenant, PassType]:
         tenant = self.tenants.get(tenant_id)

@@ -15,10 +15,15 @@ from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts
+from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.google_delivery import deliver_to_google
-from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
+from shared.passes.google_versions import (
+    GoogleRenderFailed,
+    google_owed_to_holder,
+    new_google_version,
+)
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
@@ -132,7 +137,7 @@ def deliver_pass(
     clears `applePushPending` once it has counted the push, and stores what Google
     acknowledged (`synced`, see deliver_to_google) likewise (see _deliver)."""
     counts = PushCounts()
-    google_owed = google_pending(stored)
+    google_owed = google_owed_to_holder(stored)  # without a holder it waits for a Save click
     google = deliver_to_google(context, stored, synced=synced)
     pending = bool(stored.get("applePushPending"))
     if pending:
@@ -155,6 +160,7 @@ def _deliver(
     """Push the pass's devices and update Google's object if owed, then count the item."""
     synced: list[tuple[str, str]] = []
     delivered = deliver_pass(context, stored, synced=synced)
+    metrics.count_notifications(stored["tenant"], delivered.counters)
     pending = bool(stored.get("applePushPending"))
     changed = changed or delivered.owed
     if changed:

@@ -14,6 +14,23 @@ The URL names exactly one identifier of the pass, `{identifiers.<key>}` (a neste
 value is percent-encoded (`/` too) when the URL is built. A pass without that identifier (or
 whose identifier is not a string or a number) gets no data from the provider, and no error.
 
+A provider may also declare a batch form, used by campaigns, their previews and imports (one
+request for up to `max_ids` passes instead of one per pass; docs/tenants.md has an example):
+
+    [providers.batch]
+    method = "POST"                    # POST or GET
+    url = "$DEMO_CRM_URL/customers/batch"  # no placeholder: the ids go in the body or query
+    ids_body_field = "ids"             # POST: {"ids": ["C-1", …]}; or, for either method,
+    # ids_query_param = "id"           # ?id=C-1&id=C-2…
+    max_ids = 500                      # ids per request, at most 1,000
+    answers = "customers"              # dotted path of the answers in the response ("": all)
+    # answer_key = "id"                # answers as a list, each record's id at this path;
+                                       # without it, answers are a map id → record
+    timeout_s = 10.0                   # optional; default: the provider's
+
+Each pass's record is read from the answers by its identifier (as text) and mapped with the
+same `fields`; an id missing from the answers (or answered `null`) fails that pass only.
+
 `fields` maps each external name (read by templates as `external.<name>`, declared in a pass
 type's `[data] external`) to a dotted path in the JSON answer (`loyalty.points`; a number
 segment indexes an array). External names are flat: two providers of a tenant may not map
@@ -37,6 +54,8 @@ from shared.tenancy.config_tables import load_tables
 
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 30.0
+MAX_BATCH_IDS = 1000
+BATCH_METHODS = ("GET", "POST")
 PLACEHOLDER = re.compile(r"\{identifiers\.([A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,3})\}")
 _ENV_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")  # as pass types' [data] names
@@ -46,6 +65,20 @@ _URL = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False
 
 class ProviderConfigError(ValueError):
     """A `[[providers]]` entry is invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class BatchForm:
+    """How a provider answers many passes in one request (`[providers.batch]`)."""
+
+    method: str  # "GET" or "POST"
+    url: str  # $VARS already expanded
+    ids_body_field: str | None  # POST: the JSON body's field holding the list of ids
+    ids_query_param: str | None  # else: the query parameter repeated once per id
+    max_ids: int
+    answers_path: tuple[str, ...]  # where the answers are in the response; () for all of it
+    answer_key: tuple[str, ...] | None  # answers as a list, each one's id here; None: a map
+    timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,7 @@ class ProviderConfig:
     # external name -> dotted JSON path in the answer
     fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     pass_types: frozenset[str] | None = None  # None: every pass type of the tenant
+    batch: BatchForm | None = None  # None: one request per pass only
 
     def applies_to(self, pass_type: str) -> bool:
         return self.pass_types is None or pass_type in self.pass_types
@@ -73,13 +107,14 @@ class ProviderConfig:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return None
         text = str(value)
-        return text or None
+        # "." and ".." would be resolved as path segments: never let a value walk the URL
+        # (and a batch request skips them too, so both forms serve the same passes).
+        return None if text.strip(".") == "" else text
 
     def build_url(self, identifiers: Mapping[str, Any]) -> str | None:
         """The URL for a pass's identifiers (percent-encoded), or None when it lacks one."""
         value = self.identifier_value(identifiers)
-        if value is None or value.strip(".") == "":
-            # "." and ".." would be resolved as path segments: never let a value walk the URL.
+        if value is None:
             return None
         encoded = quote(value, safe="")
         return PLACEHOLDER.sub(lambda _: encoded, self.url_template)
@@ -89,6 +124,22 @@ class ProviderConfig:
         if self.auth_env is None:
             return None
         return environ.get(self.auth_env) or None
+
+
+class BatchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    method = fields.String(required=True, validate=validate.OneOf(BATCH_METHODS))
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    ids_body_field = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    ids_query_param = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.\[\]-]{1,64}$"))
+    max_ids = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_BATCH_IDS)
+    )
+    answers = fields.String(load_default="", validate=validate.Length(max=512))
+    answer_key = fields.String(validate=validate.Length(min=1, max=512))
+    timeout_s = fields.Float(validate=validate.Range(min=0, max=MAX_TIMEOUT_S, min_inclusive=False))
 
 
 class ProviderSchema(Schema):
@@ -115,6 +166,7 @@ class ProviderSchema(Schema):
         validate=validate.Length(min=1),
         load_default=None,
     )
+    batch = fields.Nested(BatchSchema, load_default=None)
 
 
 def parse_providers(
@@ -172,29 +224,60 @@ def _provider(
         unknown = sorted(set(pass_types) - set(known_pass_types))
         if unknown:
             raise _FieldProblem("pass_types", f"unknown pass types {unknown}")
+    timeout_s = float(data["timeout_s"])
+    batch = None if data["batch"] is None else _batch_form(data["batch"], timeout_s, environ)
     return ProviderConfig(
         id=data["id"],
         url_template=url_template,
         identifier=identifier,
         auth_header=auth_header,
         auth_env=auth_env,
-        timeout_s=float(data["timeout_s"]),
+        timeout_s=timeout_s,
         fields=MappingProxyType(mapped),
         pass_types=None if pass_types is None else frozenset(pass_types),
+        batch=batch,
+    )
+
+
+def _batch_form(data: dict[str, Any], timeout_s: float, environ: Mapping[str, str]) -> BatchForm:
+    url = _expand(data["url"], environ, "batch.url")
+    if PLACEHOLDER.search(url) or "{" in url or "}" in url:
+        raise _FieldProblem("batch.url", "takes no placeholder: the ids go in the body or query")
+    if not url.partition("://")[1]:
+        raise _FieldProblem("batch.url", "must be an absolute http(s) URL")
+    try:
+        _URL(url)
+    except ValidationError:
+        raise _FieldProblem("batch.url", "must be an absolute http(s) URL") from None
+    body_field, query_param = data.get("ids_body_field"), data.get("ids_query_param")
+    if (body_field is None) == (query_param is None):
+        raise _FieldProblem(
+            "batch.ids_body_field", "give exactly one of ids_body_field and ids_query_param"
+        )
+    if body_field is not None and data["method"] != "POST":
+        raise _FieldProblem("batch.ids_body_field", 'a JSON body needs method = "POST"')
+    answers = data["answers"]
+    if answers and not all(_PATH_SEGMENT.fullmatch(s) for s in answers.split(".")):
+        raise _FieldProblem("batch.answers", f"{answers!r} is not a dotted JSON path")
+    key = data.get("answer_key")
+    if key is not None and not all(_PATH_SEGMENT.fullmatch(s) for s in key.split(".")):
+        raise _FieldProblem("batch.answer_key", f"{key!r} is not a dotted JSON path")
+    return BatchForm(
+        method=data["method"],
+        url=url,
+        ids_body_field=body_field,
+        ids_query_param=query_param,
+        max_ids=data["max_ids"],
+        answers_path=tuple(answers.split(".")) if answers else (),
+        answer_key=None if key is None else tuple(key.split(".")),
+        timeout_s=float(data.get("timeout_s", timeout_s)),
     )
 
 
 def _url_template(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
     """The URL with $VARS expanded, and the one identifier it names."""
 
-    def expand(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        value = environ.get(name)
-        if not value:
-            raise _FieldProblem("url", f"environment variable {name} is not set")
-        return value
-
-    url = _ENV_REFERENCE.sub(expand, raw)
+    url = _expand(raw, environ, "url")
     names = set(PLACEHOLDER.findall(url))
     if len(names) != 1:
         raise _FieldProblem(
@@ -212,6 +295,19 @@ def _url_template(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
     except ValidationError:
         raise _FieldProblem("url", "must be an absolute http(s) URL") from None
     return url, names.pop()
+
+
+def _expand(raw: str, environ: Mapping[str, str], field_name: str) -> str:
+    """`raw` with its $VARS replaced by their values from the environment."""
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        value = environ.get(name)
+        if not value:
+            raise _FieldProblem(field_name, f"environment variable {name} is not set")
+        return value
+
+    return _ENV_REFERENCE.sub(expand, raw)
 
 
 def _json_path(name: str, path: str) -> str:

@@ -286,3 +286,13 @@ def claim_recovery(
         {"_id": correlation_id, **_stalled(cutoff)}, {"$set": {"aliveAt": now}}
     )
     return result.modified_count == 1
+
+
+def active_campaigns(db: Database[Any], *, kind: str, statuses: Sequence[str]) -> list[Document]:
+    """Each campaign of `kind` in `statuses`: its tenant and its total and processed counters
+    (the metrics server's passes remaining; served by the campaigns' status index)."""
+    found = db[operations.COLLECTION].find(
+        {"kind": kind, "status": {"$in": list(statuses)}},
+        {"tenant": 1, "status": 1, "counters.total": 1, "counters.processed": 1},
+    )
+    return list(found)

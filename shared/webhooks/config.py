@@ -25,7 +25,16 @@ PASS_UPDATED = "pass.updated"
 PASS_INSTALLED = "pass.installed"
 PASS_UNINSTALLED = "pass.uninstalled"
 OPERATION_COMPLETED = "operation.completed"
-EVENT_TYPES = (PASS_CREATED, PASS_UPDATED, PASS_INSTALLED, PASS_UNINSTALLED, OPERATION_COMPLETED)
+# An Apple certificate is 30, 7 or 1 days from its end (shared/apple/expiry_alerts.py).
+CERTIFICATE_EXPIRING = "certificate.expiring"
+EVENT_TYPES = (
+    PASS_CREATED,
+    PASS_UPDATED,
+    PASS_INSTALLED,
+    PASS_UNINSTALLED,
+    OPERATION_COMPLETED,
+    CERTIFICATE_EXPIRING,
+)
 ALL_EVENTS = "*"
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from shared.infra import metrics
 from shared.repositories import webhook_deliveries as repo
 from shared.webhooks import signing
 from shared.webhooks.policy import DELIVERED, FAILED, RETRY, RetryPolicy, classify
@@ -82,7 +83,9 @@ def deliver(
         return Outcome(WAIT, attempt, retry_in=max(_wait_s(current, now), 1), next_attempt=attempt)
 
     answer = _post(http_session, document, attempt, environ, now)
-    return _record(db, document, attempt, answer, policy=policy, started=now)
+    outcome = _record(db, document, attempt, answer, policy=policy, started=now)
+    metrics.count_webhook_attempt(tenant_id, outcome.status)
+    return outcome
 
 
 def _record(

@@ -36,7 +36,38 @@ def test_customers_are_served_from_the_control_endpoint(crm: FakeCrm) -> None:
         assert http.delete(f"{crm.url}/_control/customers/C%2F1", timeout=5).status_code == 204
         assert http.get(f"{crm.url}/customers/C%2F1", headers=AUTH, timeout=5).status_code == 404
         stats = http.get(f"{crm.url}/_control/stats", timeout=5).json()
-        assert stats == {"requests": 3, "failures": 0, "customers": 0}
+        assert stats == {
+            "requests": 3,
+            "failures": 0,
+            "customers": 0,
+            "batch_requests": 0,
+            "batch_sizes": [],
+        }
+
+
+def test_the_batch_form_answers_known_ids_in_a_map(crm: FakeCrm) -> None:
+    crm.put_customer("C-1", {"first_name": "Ada"})
+    crm.put_customer("C/2", {"first_name": "Bo"})
+    with requests.Session() as http:
+        http.headers.update(AUTH)
+        posted = http.post(f"{crm.url}/customers/batch", json={"ids": ["C-1", "C-9"]}, timeout=5)
+        assert posted.status_code == 200
+        assert posted.json() == {"customers": {"C-1": {"first_name": "Ada"}}}
+        query = http.get(f"{crm.url}/customers", params=[("id", "C/2"), ("id", "C-1")], timeout=5)
+        assert query.json()["customers"] == {
+            "C/2": {"first_name": "Bo"},
+            "C-1": {"first_name": "Ada"},
+        }
+        bad = http.post(f"{crm.url}/customers/batch", json={"ids": "C-1"}, timeout=5)
+        assert bad.status_code == 400
+        crm.configure(fail_ids=["C-9"])
+        failing = http.post(f"{crm.url}/customers/batch", json={"ids": ["C-1", "C-9"]}, timeout=5)
+        assert failing.status_code == 503
+    anonymous = requests.post(f"{crm.url}/customers/batch", json={"ids": ["C-1"]}, timeout=5)
+    assert anonymous.status_code == 401
+    stats = crm.stats()
+    assert (stats["batch_requests"], stats["batch_sizes"]) == (4, [2, 2, 2, 1])
+    assert (stats["requests"], stats["failures"]) == (4, 1)
 
 
 def test_the_bearer_token_is_checked(crm: FakeCrm) -> None:

@@ -13,6 +13,7 @@ import pytest
 from celery import Celery
 from pymongo.errors import ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 
 from shared import operations
 from workers import base
@@ -80,6 +81,8 @@ def _failing(errors: list[Exception]) -> Callable[[], str]:
     "error",
     [
         RedisConnectionError("Connection refused"),
+        # A write that reached a master demoted by a fail-over (a redis:// URL naming it).
+        ReadOnlyError("You can't write against a read only replica."),
         ServerSelectionTimeoutError("no servers"),
     ],
 )

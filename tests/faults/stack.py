@@ -43,11 +43,19 @@ RETRY_BUDGET_S = 10
 
 class FaultStack:
     def __init__(
-        self, stack_env: dict[str, str], settings: Settings, workdir: Path, *, append_only: bool
+        self,
+        stack_env: dict[str, str],
+        settings: Settings,
+        workdir: Path,
+        *,
+        append_only: bool,
+        redis_url: str | None = None,
     ) -> None:
         self.workdir = workdir
         redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        # `redis_url`: a Redis the test runs itself (a Sentinel deployment), not the stack's.
+        self._own_redis = redis_url is None
+        self.redis_url = redis_url or f"redis://127.0.0.1:{redis_port}/0"
         redis_dir = workdir / "redis"
         redis_dir.mkdir()
         self.redis = ManagedProcess(
@@ -98,7 +106,8 @@ class FaultStack:
     def start(self) -> FaultStack:
         from api.app import create_app
 
-        self.redis.start()
+        if self._own_redis:
+            self.redis.start()
         self.mongo_proxy.start()
         server = make_server("127.0.0.1", 0, create_app(self.settings), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -181,14 +190,20 @@ class FaultStack:
         if self._server is not None:
             self._server.shutdown()  # type: ignore[attr-defined]
         self.mongo_proxy.cut()
-        self.redis.stop()
+        if self._own_redis:
+            self.redis.stop()
 
 
 @contextmanager
 def running_stack(
-    stack_env: dict[str, str], settings: Settings, workdir: Path, *, append_only: bool = False
+    stack_env: dict[str, str],
+    settings: Settings,
+    workdir: Path,
+    *,
+    append_only: bool = False,
+    redis_url: str | None = None,
 ) -> Iterator[FaultStack]:
-    stack = FaultStack(stack_env, settings, workdir, append_only=append_only)
+    stack = FaultStack(stack_env, settings, workdir, append_only=append_only, redis_url=redis_url)
     try:
         yield stack.start()
     finally:

@@ -1,6 +1,7 @@
-"""Campaign-sized segments of demo loyalty passes as issuing leaves them in both wallets,
+"""Campaign-sized segments of demo loyalty passes as they are once saved in both wallets,
 inserted directly (issuing thousands through the API would take minutes): Google's object
-held by the fake Google, one registered Apple device each, and optionally an Apple version
+held by the fake Google and saved by a holder (as the save callback records), one registered
+Apple device each, and optionally an Apple version
 already rendered and signed (so a campaign that changes nothing finds it `unchanged`)."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from shared.infra.clock import utcnow
 from shared.infra.ids import new_pass_id
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
-from shared.passes.google_versions import new_google_version
+from shared.passes.google_versions import HOLDER_FIELD, SAVED, new_google_version
 from shared.passes.jobs import JobContext
 from shared.tenancy.tenants import load_registry
 from tests.support.apple import PASS_TYPE_IDENTIFIER, new_push_token
@@ -131,6 +132,8 @@ class WalletSeeder:
                 assert google is not None
                 google["syncedHash"] = google["contentHash"]
                 document["google"] = google
+                document[HOLDER_FIELD] = SAVED
+                document["providers"] = {"apple": None, "google": {"installedAt": now}}
                 # Sent while the next passes render.
                 inserted.append(pool.submit(self._insert_object, google["object"]))
                 if apple_signed:

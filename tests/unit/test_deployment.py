@@ -66,7 +66,7 @@ def test_every_route_targets_a_declared_queue() -> None:
 def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
     processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
     assert {
-        "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower"
+        "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower", "metrics"
     } == set(processes)  # fmt: skip
     assert env["GOOGLE_WALLET_API_URL"].startswith("http://127.0.0.1:")
     assert _consumed_queues({"worker": shlex.split(processes["worker"])}) == set(QUEUES)
