@@ -3,18 +3,19 @@ Redis → the worker → MongoDB → the fake APNs, fake Google and fake CRM.
 
 10,000 demo loyalty passes in mixed states, each pass's state a function of its index
 (`holder`, every combination occurring): 0, 1 or 2 registered iPhones; saved to Google Wallet
-or not; marketing consent granted, refused or never given; Apple and Google alert budgets
-untouched, partly spent, spent up, or spent more than 24 h ago; the campaign's data new to
-the pass or already on it; the holder's time zone at night, in the day, or not named. A
-marketing message with a data change, under quiet hours, is previewed (a `preview`
-operation: the segment is large), then sent for real.
+(the object at Google, the save callback seen) or not (the object still owed); marketing
+consent granted, refused or never given; Apple and Google alert budgets untouched, partly
+spent, spent up, or spent more than 24 h ago; the campaign's data new to the pass or already
+on it; the holder's time zone at night, in the day, or not named. A marketing message with a
+data change, under quiet hours, is previewed (a `preview` operation: the segment is large),
+then sent for real.
 
 The preview changed nothing: every pass's version, update tag, push flags, messages and
 Google hashes, the registrations, the update tag sequence, the alert budgets in Redis and the
 deferred alerts are as they were, and the fake APNs and fake Google saw no request. The
-campaign's counters then equal the preview's figures, each one. The figures that do not
-depend on which Google objects are called (consent, quiet hours, budgets, Apple) are also
-checked against the states seeded, so that preview and campaign cannot agree on a wrong count.
+campaign's counters then equal the preview's figures, each one. The figures for consent,
+quiet hours, budgets and Apple are also checked against the states seeded, so that preview and
+campaign cannot agree on a wrong count; Google's are checked against the campaign only.
 
 Seeding is direct, for time (10,000 passes created through the API would take many minutes):
 the create job's own functions render, sign and tag each pass, stored in one bulk insert; a
@@ -45,7 +46,7 @@ from shared.notifications import budgets, consent
 from shared.notifications.policy import Decision
 from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE, assign_update_tags, new_apple_version
 from shared.passes.documents import new_pass_document
-from shared.passes.google_versions import new_google_version
+from shared.passes.google_versions import HOLDER_FIELD, new_google_version
 from shared.repositories import deferred_alerts, registrations
 from shared.repositories import passes as passes_repo
 from tests.e2e.test_push_updates import push_update, start_campaign
@@ -94,8 +95,13 @@ class Holder:
         return self.zone == NIGHT
 
     def over_budget(self) -> tuple[bool, bool]:
-        """(Apple, Google) spent up in the 24 h before the campaign."""
-        return (not self.stale and self.apple_spent >= 3, not self.stale and self.google_spent >= 3)
+        """(Apple, Google) spent up in the 24 h before the campaign; a Google object nobody
+        saved shows no message, so it has no budget to be over."""
+        spent_up = (
+            not self.stale and self.apple_spent >= 3,
+            not self.stale and self.google_spent >= 3,
+        )
+        return spent_up[0], spent_up[1] and self.saved
 
 
 def holder(index: int) -> Holder:
@@ -248,11 +254,11 @@ class SegmentSeeder:
         )
         google = new_google_version(wallet.pass_type, document, now=now)
         assert google is not None
-        if state.saved:  # Google holds its object
+        if state.saved:  # sent to Google by the holder's Save link click
             google["syncedHash"] = google["contentHash"]
-        else:  # never sent: nobody holds it
+        else:  # owed until a Save link click sends it
             document["googlePending"] = True
-        document["google"] = google
+        document["google"], document[HOLDER_FIELD] = google, None  # nobody saved it yet
         if state.devices:  # as the web service records it (webservice.note_install_state)
             document["providers"]["apple"] = {"installedAt": now}
         return document
@@ -272,11 +278,13 @@ class SegmentSeeder:
         )
 
     def _save(self, document: dict[str, Any]) -> None:
-        """Saved to Google Wallet, through the repository function Google's save callback
+        """Saved to Google Wallet, through the repository functions Google's save callback
         records it with (a few come as signed callbacks)."""
+        pass_id = document["_id"]
         assert passes_repo.set_install_state(
-            self.db, "demo", document["_id"], "google", installed=True, now=utcnow()
+            self.db, "demo", pass_id, "google", installed=True, now=utcnow()
         )
+        assert passes_repo.set_google_holder(self.db, "demo", pass_id, saved=True) is not None
 
     def _spend(self, document: dict[str, Any], state: Holder, now: datetime) -> None:
         """Earlier messages' alerts, spent as a campaign spends them (budgets.consume)."""
