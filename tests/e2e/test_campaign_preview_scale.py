@@ -43,6 +43,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.infra.clock import utcnow
 from shared.infra.ids import new_pass_id
 from shared.notifications import budgets, consent
+from shared.notifications.config import DEFAULT_APPLE_ALERTS_PER_DAY, GOOGLE_ALERTS_PER_DAY
 from shared.notifications.policy import Decision
 from shared.passes.apple_versions import UPDATE_TAG_SEQUENCE, assign_update_tags, new_apple_version
 from shared.passes.documents import new_pass_document
@@ -65,10 +66,17 @@ CLASS_ID = f"{DEMO_ISSUER_ID}.demo-loyalty"
 NIGHT, DAY = "night", "day"  # the holder's zone: inside the campaign's quiet hours, or not
 QUIET_HOURS = {"start": "22:00", "end": "07:00"}
 EARLIER, STALE = timedelta(hours=2), timedelta(hours=25)  # when earlier messages alerted
-# (Apple alerts spent, Google alerts spent, spent more than 24 h ago): the default policy
-# allows 3 a day on each wallet.
-_BUDGETS = ((0, 0, False), (1, 0, False), (3, 0, False), (0, 3, False), (3, 3, False))
-_BUDGETS += ((3, 3, True),)
+# The demo tenant keeps the default policy: 3 Apple alerts a day per pass; Google's 3 per object.
+APPLE_LIMIT, GOOGLE_LIMIT = DEFAULT_APPLE_ALERTS_PER_DAY, GOOGLE_ALERTS_PER_DAY
+# (Apple alerts spent, Google alerts spent, spent more than 24 h ago)
+_BUDGETS = (
+    (0, 0, False),
+    (1, 0, False),
+    (APPLE_LIMIT, 0, False),
+    (0, GOOGLE_LIMIT, False),
+    (APPLE_LIMIT, GOOGLE_LIMIT, False),
+    (APPLE_LIMIT, GOOGLE_LIMIT, True),
+)
 _CONSENTS = (True, False, None)  # granted, refused, never given
 _ZONES = (NIGHT, DAY, None)  # None: the pass names no zone (the campaign's, day, holds)
 
@@ -97,11 +105,9 @@ class Holder:
     def over_budget(self) -> tuple[bool, bool]:
         """(Apple, Google) spent up in the 24 h before the campaign; a Google object nobody
         saved shows no message, so it has no budget to be over."""
-        spent_up = (
-            not self.stale and self.apple_spent >= 3,
-            not self.stale and self.google_spent >= 3,
-        )
-        return spent_up[0], spent_up[1] and self.saved
+        apple = not self.stale and self.apple_spent >= APPLE_LIMIT
+        google = self.saved and not self.stale and self.google_spent >= GOOGLE_LIMIT
+        return apple, google
 
 
 def holder(index: int) -> Holder:
@@ -201,7 +207,7 @@ class SegmentSeeder:
                 pool.submit(self._spend, document, state, now)
                 for document, state in zip(documents, holders, strict=True)
             ]
-            # Google holds the objects of the saved passes (passwire sent them).
+            # Google holds the saved passes' objects (their Save link clicks sent them).
             self.wallet.post_objects(document["google"]["object"] for document in saved)
             for future in waiting:
                 future.result()
@@ -405,6 +411,7 @@ def test_a_10000_pass_preview_counts_what_the_campaign_then_does_and_changes_not
     fakes: tuple[FakeApnsControl, FakeGoogleControl],
 ) -> None:
     fake_apns, fake_google = fakes
+    assert seeder.wallet.tenant.notifications.apple_limit(PASS_TYPE) == APPLE_LIMIT
     laps, now = Laps(), utcnow()
     segment = seeder.seed(secrets.token_hex(6), now, fake_google)
     laps.lap("seeding")
