@@ -40,6 +40,15 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.apple import messages as apple_messages
+from shared.apple.image_choices import (
+    IMAGE_SET_FOLDER,
+    ImageChoiceError,
+    ImageChoices,
+    chosen_slot_problems,
+    declared_slots,
+    parse_image_choices,
+    read_image_set,
+)
 from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
 from shared.apple.manifest import PASS_JSON_NAME
 from shared.apple.package import PassTypeAssets
@@ -441,11 +450,45 @@ class ApplePassType:
     type_strings: apple_messages.TypeStrings = field(
         default_factory=lambda: apple_messages.TypeStrings({}, {}), repr=False
     )
+    # Images picked per pass ([apple.images], shared/apple/image_choices.py); None: none.
+    image_choices: ImageChoices | None = field(default=None, repr=False)
+    # Assets per (own strings, chosen images), prepared on first use: few combinations.
+    _chosen_assets: dict[tuple[bool, tuple[tuple[str, str], ...]], PassTypeAssets] = field(
+        default_factory=dict, repr=False
+    )
 
-    def assets_for(self, has_own_strings: bool) -> PassTypeAssets:
-        if has_own_strings and self.message_assets is not None:
-            return self.message_assets
-        return self.assets
+    def choose_images(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """slot -> chosen image for a render context ({} without per-pass images).
+        Raises PassRenderError when the data picks no declared image."""
+        if self.image_choices is None:
+            return {}
+        try:
+            return self.image_choices.choose(context)
+        except ImageChoiceError as exc:
+            raise PassRenderError([str(exc)]) from exc
+
+    def assets_for(
+        self, has_own_strings: bool, images: Mapping[str, str] | None = None
+    ) -> PassTypeAssets:
+        """The files a pass ships: the type's, or without its pass.strings for a pass with
+        its own, with the pass's chosen images. Raises ImageChoiceError for images this
+        pass type does not have."""
+        own_strings = has_own_strings and self.message_assets is not None
+        if not images or self.image_choices is None:
+            if images:
+                raise ImageChoiceError(f"images {sorted(images)} are not this pass type's")
+            return self.message_assets if own_strings and self.message_assets else self.assets
+        key = (own_strings, tuple(sorted(images.items())))
+        assets = self._chosen_assets.get(key)
+        if assets is None:
+            files = {
+                name: data
+                for name, data in self.files.items()
+                if not (own_strings and apple_messages.is_strings_file(name))
+            }
+            assets = PassTypeAssets.prepare({**files, **self.image_choices.files(images)})
+            self._chosen_assets[key] = assets  # a race only prepares the same assets twice
+        return assets
 
 
 def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
@@ -633,6 +676,8 @@ class _Folder:
                 continue  # dot files are editor/OS clutter; pass.json is the template
             if path.is_dir() and LPROJ_PATTERN.match(name):
                 self.add_lproj(path)
+            elif path.is_dir() and name == IMAGE_SET_FOLDER:
+                continue  # per-pass images, checked with their declaration (image_choices)
             elif path.is_dir():
                 self.problems.append(
                     f"{self.label(name)}: not a language folder (<language>.lproj, "
@@ -658,10 +703,13 @@ class _Folder:
         return problems
 
 
-def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassType:
+def load_apple_pass_type(
+    directory: Path, declared: DeclaredData, image_choices: object = None
+) -> ApplePassType:
     """Load and check the `apple/` folder of the pass type folder `directory` (the one holding
-    passtype.toml). Raises ApplePassTypeError listing every problem, paths relative to
-    `directory` ("apple/pass.json:12: ...")."""
+    passtype.toml). `image_choices`: its [apple.images] table, if any. Raises
+    ApplePassTypeError listing every problem, paths relative to `directory`
+    ("apple/pass.json:12: ...")."""
     apple = directory / APPLE_FOLDER
     if not apple.is_dir():
         raise ApplePassTypeError(directory, [f"{APPLE_FOLDER}: folder is missing"])
@@ -672,8 +720,18 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         apple / PASS_JSON_NAME, name, declared, pass_type_id=directory.name
     )
     problems = template_problems + folder.problems
+    image_set, image_set_problems = read_image_set(apple)
+    choices, choice_problems = parse_image_choices(
+        image_choices,
+        image_set,
+        reference_problem=lambda ref: _reference_problem(ref, declared),
+        sample=sample_context(declared, pass_type_id=directory.name),
+    )
+    problems.extend(image_set_problems + choice_problems)
     if style is not None:
         problems.extend(folder.style_problems(style))
+        chosen = declared_slots(image_choices)
+        problems.extend(chosen_slot_problems(style, folder.image_files, chosen))
     places_message = False
     if template is not None and style is not None and not problems:
         places_message, message_problems = _message_placement(
@@ -696,6 +754,7 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         ),
         places_message=places_message,
         type_strings=apple_messages.TypeStrings.of(folder.files),
+        image_choices=choices,
     )
 
 
