@@ -23,6 +23,7 @@ from api.pass_data.routes import blp as pass_data_blp
 from api.pass_email.routes import blp as pass_email_blp
 from api.passes.routes import blp as passes_blp
 from api.push_updates.routes import blp as push_updates_blp
+from api.stats.routes import blp as stats_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
 from shared.infra.logs import bind_tenant, configure_logging, reset_tenant
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         imports_blp,
         notifications_blp,
         operations_blp,
+        stats_blp,
         apple_blp,
         google_blp,
         webhooks_blp,
