@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Blueprint as FlaskBlueprint
+from flask import Response
 from flask.views import MethodView
 from marshmallow import RAISE
 
@@ -25,9 +27,19 @@ blp = Blueprint(
 )
 protect(blp)
 
+# `/passes/stats` is also a path `/passes/<passId>` matches: Flask's automatic OPTIONS answer
+# would advertise that rule's PATCH and DELETE too. This one says what the path supports.
+allow_blp = FlaskBlueprint("stats_allow", __name__, url_prefix="/api/<tenantId>")
+
+
+@allow_blp.route("/passes/stats", methods=["OPTIONS"], provide_automatic_options=False)
+def stats_options(tenantId: str) -> Response:
+    return Response(status=200, headers={"Allow": "GET, HEAD, OPTIONS"})
+
 
 @blp.route("/passes/stats")
 class PassStats(MethodView):
+    provide_automatic_options = False  # stats_options answers OPTIONS
     @error_responses(*TENANT_API_ERRORS, 422, descriptions={404: "Unknown tenant."})
     @requires_scope(PASS_READ)
     @blp.arguments(StatsQuerySchema, location="query", unknown=RAISE)
@@ -58,7 +70,7 @@ class Timeline(MethodView):
             group_by=query["groupBy"],
         )
         return {
-            "from": first.isoformat(),
+            "from_": first.isoformat(),
             "to": last.isoformat(),
             "by": query["by"],
             "groupBy": query["groupBy"],
