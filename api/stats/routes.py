@@ -40,6 +40,7 @@ def stats_options(tenantId: str) -> Response:
 @blp.route("/passes/stats")
 class PassStats(MethodView):
     provide_automatic_options = False  # stats_options answers OPTIONS
+
     @error_responses(*TENANT_API_ERRORS, 422, descriptions={404: "Unknown tenant."})
     @requires_scope(PASS_READ)
     @blp.arguments(StatsQuerySchema, location="query", unknown=RAISE)
