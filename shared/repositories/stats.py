@@ -69,6 +69,11 @@ def population_of(db: Database[Any], tenant_id: str, pass_type: str) -> dict[str
     }
 
 
+def pass_type_of(db: Database[Any], tenant_id: str, pass_id: str) -> str | None:
+    found = db[PASSES].find_one({"_id": pass_id, "tenant": tenant_id}, {"passType": 1})
+    return None if found is None else str(found["passType"])
+
+
 def pass_types_of(db: Database[Any], tenant_id: str) -> set[str]:
     """Pass types the tenant has passes or counters of."""
     stored = {str(name) for name in db[PASSES].distinct("passType", {"tenant": tenant_id})}

@@ -113,12 +113,23 @@ def status_restored(db: Any, tenant_id: str, pass_type: str, *, undone: str, now
         _event(db, tenant_id, pass_type, now, {REDEEMED: -1})
 
 
-def operation_pass_type(operation: Mapping[str, Any]) -> str:
-    """The pass type an operation is about, as its intent names it (a single pass's, or a
-    campaign segment's); ANY_PASS_TYPE when it names none."""
+def operation_pass_type(db: Any, operation: Mapping[str, Any]) -> str:
+    """The pass type an operation is about: the one its intent or campaign segment names,
+    the type of the one pass a message is for, else ANY_PASS_TYPE (a campaign over several)."""
     intent = operation.get("intent") or {}
-    named = intent.get("passType") or (intent.get("segment") or {}).get("passType")
-    return str(named) if isinstance(named, str) and named else ANY_PASS_TYPE
+    segment = intent.get("segment") or {}
+    named = intent.get("passType") or segment.get("passType")
+    if isinstance(named, str) and named:
+        return named
+    pass_types = list(segment.get("passTypes") or ())
+    if len(pass_types) == 1:
+        return str(pass_types[0])
+    ids = list(segment.get("ids") or ())
+    if len(ids) == 1:
+        found = repo.pass_type_of(db, str(operation["tenant"]), str(ids[0]))
+        if found is not None:
+            return found
+    return ANY_PASS_TYPE
 
 
 def notified(
@@ -130,4 +141,5 @@ def notified(
         return
     sent = sum(int(delivery.get(f"{wallet}.notified", 0)) for wallet in WALLETS)
     if sent:
-        _event(db, str(operation["tenant"]), operation_pass_type(operation), now, {NOTIFIED: sent})
+        pass_type = operation_pass_type(db, operation)
+        _event(db, str(operation["tenant"]), pass_type, now, {NOTIFIED: sent})

@@ -27,7 +27,7 @@ from tests.support.http_server import serving
 pytestmark = pytest.mark.usefixtures("worker")
 
 LOYALTY, VOUCHER = "loyalty", "voucher"
-EVENTS = ("created", "installed", "uninstalled", "redeemed")
+EVENTS = ("created", "installed", "uninstalled", "redeemed", "notified")
 
 
 def counted_in_db(db: Any, pass_type: str | None) -> dict[str, int]:
@@ -170,6 +170,10 @@ def test_stats_follow_a_scripted_mix(
     assert v1_phone.register().status_code == 201
     for voucher in (v1, v2):
         finish(demo, demo.session.post(demo.url(f"/passes/{voucher}/redeem"), json={}, timeout=10))
+    # A message to C's holder (in Google Wallet): one alert that reached a holder.
+    message = {"message": {"content": "Your reward is ready"}}
+    notified = demo.session.put(demo.url(f"/passes/{c}/notification"), json=message, timeout=10)
+    finish(demo, notified)
     # A (installed in Apple) and F deleted, B (saved in Google) erased.
     for pass_id, params in ((a, {}), (f, {}), (b, {"erase": "true"})):
         url = demo.url(f"/passes/{pass_id}")
@@ -195,7 +199,7 @@ def test_stats_follow_a_scripted_mix(
     # Timeline: today's buckets moved by exactly the scripted events (an erasure and a
     # deletion are not timeline events; an uninstall is one, whichever wallet).
     assert changed(before, today_buckets(demo)) == {
-        LOYALTY: {"created": 31, "installed": 6 + 50, "uninstalled": 3},
+        LOYALTY: {"created": 31, "installed": 6 + 50, "uninstalled": 3, "notified": 1},
         VOUCHER: {"created": 2, "installed": 1, "redeemed": 2},
     }
 

@@ -67,7 +67,11 @@ def test_drift_is_what_the_counters_miss() -> None:
 
 
 def test_the_pass_type_of_an_operation() -> None:
-    assert operation_pass_type({"intent": {"passType": "loyalty"}}) == "loyalty"
-    assert operation_pass_type({"intent": {"segment": {"passType": "coupon"}}}) == "coupon"
-    assert operation_pass_type({"intent": {"segment": {}}}) == ANY_PASS_TYPE
-    assert operation_pass_type({}) == ANY_PASS_TYPE
+    def of(intent: dict[str, Any]) -> str:
+        return operation_pass_type(None, {"tenant": "demo", "intent": intent})
+
+    assert of({"passType": "loyalty"}) == "loyalty"
+    assert of({"segment": {"passTypes": ["coupon"]}}) == "coupon"
+    assert of({"segment": {"passTypes": ["coupon", "loyalty"]}}) == ANY_PASS_TYPE
+    assert of({"segment": {}}) == ANY_PASS_TYPE
+    assert operation_pass_type(None, {"tenant": "demo"}) == ANY_PASS_TYPE
