@@ -16,6 +16,7 @@ from shared.repositories import (
     deferred_alerts,
     deleted_passes,
     imports,
+    install_attributions,
     install_clicks,
     operations,
     owed_deliveries,
@@ -94,6 +95,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="status_scheduledAt",
             partialFilterExpression={"scheduledAt": {"$exists": True}},
         ),
+        IndexModel(
+            [("tenant", ASCENDING), ("intent.passId", ASCENDING)],
+            name="tenant_intent_passId",
+            partialFilterExpression={"intent.passId": {"$exists": True}},
+        ),
     ],
     registrations.COLLECTION: [
         IndexModel(
@@ -115,6 +121,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # A pass's install clicks (campaign reports, clean-up when a pass goes).
     install_clicks.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+    ],
+    # Installs credited to link clicks: statistics by medium or tag over a date range.
+    install_attributions.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("installedAt", ASCENDING)], name="tenant_installedAt"),
         IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
     ],
     # What devices still fetch of a deleted pass goes RETENTION_S after the deletion at most.

@@ -180,3 +180,8 @@ def trust_google_callbacks(db: Database[Any], tenant_id: str) -> int:
         .update_many({"tenant": tenant_id, HOLDER_FIELD: ASSUMED}, {"$set": {HOLDER_FIELD: None}})
         .modified_count
     )
+
+
+def find_passes(db: Database[Any], tenant_id: str, pass_ids: list[str]) -> list[Document]:
+    """The tenant's passes among `pass_ids` (a few: multi-pass downloads), in no order."""
+    return list(db[COLLECTION].find({"_id": {"$in": pass_ids}, "tenant": tenant_id}))
