@@ -11,7 +11,6 @@ from shared.infra.clock import utcnow
 from shared.stats.reading import GROUPINGS, MAX_TIMELINE_DAYS
 
 _DEFAULT_DAYS = 30
-_NOT_YET = ("medium", "tag")
 
 
 class StatsQuerySchema(Schema):
@@ -50,22 +49,16 @@ class TimelineQuerySchema(Schema):
     )
     groupBy = fields.String(
         load_default="passType",
+        validate=validate.OneOf(GROUPINGS),
         metadata={
-            "description": "`passType`. (`medium` and `tag` need install attribution kept "
-            "per day, which this version does not: 422.)"
+            "description": "`passType` (every event), `medium` or `tag`: installs credited "
+            "to a link's medium or tags within the attribution window (only `installed`; an "
+            "install without a medium counts under `(none)`, one with several tags under each)."
         },
     )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
-        group_by = data.get("groupBy")
-        if group_by in _NOT_YET:
-            raise ValidationError(
-                f"grouping by {group_by} is not available in this version: use passType",
-                "groupBy",
-            )
-        if group_by not in GROUPINGS:
-            raise ValidationError(f"must be one of: {', '.join(GROUPINGS)}", "groupBy")
         last: date = data.get("to") or utcnow().date()
         first: date = data.get("from_") or last - timedelta(days=_DEFAULT_DAYS - 1)
         if first > last:
@@ -83,7 +76,9 @@ class WalletEventsSchema(Schema):
 class BucketSchema(Schema):
     day = fields.String(metadata={"description": "YYYY-MM-DD (UTC)."})
     group = fields.String(
-        metadata={"description": "The pass type (`*`: campaigns over several pass types)."}
+        metadata={
+            "description": "The pass type (`*`: campaigns over several pass types), medium or tag."
+        }
     )
     created = fields.Integer(metadata={"description": "Passes created."})
     installed = fields.Integer(metadata={"description": "Passes added to a wallet."})

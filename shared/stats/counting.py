@@ -25,6 +25,10 @@ REDEEMED = "redeemed"
 NOTIFIED = "notified"
 EVENTS = (CREATED, INSTALLED, UNINSTALLED, REDEEMED, NOTIFIED)
 BY_PASS_TYPE = "passType"
+# Attributed installs (shared/attribution.py) only: the other events have no link behind them.
+BY_MEDIUM = "medium"
+BY_TAG = "tag"
+NO_MEDIUM = "(none)"
 # Operations not bound to one pass type (a campaign over a segment of several) count here.
 ANY_PASS_TYPE = "*"
 _REDEEMED_STATUS = "redeemed"
@@ -80,6 +84,20 @@ def install_changed(
     )
     event = INSTALLED if installed else UNINSTALLED
     _event(db, tenant_id, pass_type, now, {event: 1, f"{event}_{wallet}": 1})
+
+
+def install_attributed(
+    db: Any, tenant_id: str, *, wallet: str, medium: str | None, tags: list[str], at: datetime
+) -> None:
+    """An install was credited to a link click (shared/attribution.py): an `installed` event
+    of its medium (NO_MEDIUM without one) and of each of its tags."""
+    counts = {INSTALLED: 1, f"{INSTALLED}_{wallet}": 1}
+    day = day_of(at)
+    repo.add_to_timeline(
+        db, tenant_id, day=day, dimension=BY_MEDIUM, group=medium or NO_MEDIUM, counts=counts
+    )
+    for tag in dict.fromkeys(tags):
+        repo.add_to_timeline(db, tenant_id, day=day, dimension=BY_TAG, group=tag, counts=counts)
 
 
 def removal_deltas(document: Mapping[str, Any]) -> dict[str, int]:

@@ -8,13 +8,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from shared.repositories import stats as repo
-from shared.stats.counting import BY_PASS_TYPE, EVENTS, INSTALLED, UNINSTALLED, WALLETS
+from shared.stats.counting import (
+    BY_MEDIUM,
+    BY_PASS_TYPE,
+    BY_TAG,
+    EVENTS,
+    INSTALLED,
+    UNINSTALLED,
+    WALLETS,
+)
 
 # The longest timeline one request may ask for (docs/api.md): a year of daily buckets.
 MAX_TIMELINE_DAYS = 366
-# What the timeline can be grouped by today; install attribution (medium, tag) is not kept
-# per day in this version.
-GROUPINGS = (BY_PASS_TYPE,)
+# What the timeline can be grouped by: medium and tag count attributed installs only.
+GROUPINGS = (BY_PASS_TYPE, BY_MEDIUM, BY_TAG)
 
 
 def population(db: Any, tenant_id: str, pass_type: str | None) -> dict[str, int]:

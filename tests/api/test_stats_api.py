@@ -36,7 +36,7 @@ def refused_field(response: requests.Response) -> str:
         ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
         ({"from": "2025-01-01", "to": "2026-01-02"}, "to"),  # 367 days
         ({"groupBy": "colour"}, "groupBy"),
-        ({"groupBy": "medium"}, "groupBy"),  # install attribution is not kept per day yet
+        ({"groupBy": "tags"}, "groupBy"),
         ({"by": "week"}, "by"),
         ({"since": "2026-01-01"}, "since"),
     ],
@@ -57,6 +57,8 @@ def test_the_longest_range_and_the_defaults(api_url: str) -> None:
     assert body["from"] == (today - timedelta(days=29)).isoformat()
     assert (body["by"], body["groupBy"]) == ("day", "passType")
     assert isinstance(body["buckets"], list)
+    for grouping in ("medium", "tag"):
+        assert timeline(api_url, groupBy=grouping).json()["groupBy"] == grouping
 
 
 def test_stats_shape_and_refusals(api_url: str) -> None:

@@ -20,7 +20,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.infra.clock import utcnow
 from shared.stats.reconcile import reconcile
 from tests.support.api_client import ApiClient
-from tests.support.apple import WalletDevice, download_pkpass, unpack
+from tests.support.apple import PUBLIC_URL, WalletDevice, download_pkpass, unpack
 from tests.support.google_saving import LOYALTY_CLASS_ID, google_callback, object_id
 from tests.support.http_server import serving
 
@@ -54,12 +54,11 @@ def api_stats(client: ApiClient, pass_type: str | None = None) -> dict[str, int]
     return body
 
 
-def today_buckets(client: ApiClient) -> dict[str, dict[str, int]]:
-    """Today's events per pass type, as the timeline says."""
+def today_buckets(client: ApiClient, group_by: str = "passType") -> dict[str, dict[str, int]]:
+    """Today's events per pass type (or medium, or tag), as the timeline says."""
     today = utcnow().date().isoformat()
-    response = client.session.get(
-        client.url("/stats/timeline"), params={"from": today, "to": today}, timeout=10
-    )
+    params = {"from": today, "to": today, "groupBy": group_by}
+    response = client.session.get(client.url("/stats/timeline"), params=params, timeout=10)
     assert response.status_code == 200, response.text
     return {
         bucket["group"]: {event: bucket[event] for event in EVENTS}
@@ -220,3 +219,25 @@ def test_stats_follow_a_scripted_mix(
     assert reconcile(db, ["demo"], now=utcnow()).drifted == {}
     recorded = db.stats_drift.find_one({"passType": LOYALTY, "repairedAt": {"$ne": None}})
     assert recorded["drift"] == {"total": 1, "apple": -3}
+
+
+def test_installs_from_a_link_count_under_its_medium_and_tags(
+    demo: ApiClient, api_url: str
+) -> None:
+    before = {grouping: today_buckets(demo, grouping) for grouping in ("medium", "tag")}
+    [pass_id] = create_all(demo, LOYALTY, 1)
+    body = {"medium": "email", "tags": ["march-email", "vip"]}
+    links = demo.session.post(demo.url(f"/passes/{pass_id}/links"), json=body, timeout=10)
+    assert links.status_code in (200, 201), links.text
+    link = links.json()["apple"]  # on the public address: here, the test's API
+    assert link.startswith(PUBLIC_URL)
+    pkpass = requests.get(api_url + link.removeprefix(PUBLIC_URL), timeout=10)  # the click
+    assert pkpass.status_code == 200, pkpass.text
+    token = json.loads(unpack(pkpass.content)["pass.json"])["authenticationToken"]
+    assert WalletDevice(api_url, pass_id, token).register().status_code == 201
+
+    assert changed(before["medium"], today_buckets(demo, "medium")) == {"email": {"installed": 1}}
+    assert changed(before["tag"], today_buckets(demo, "tag")) == {
+        "march-email": {"installed": 1},
+        "vip": {"installed": 1},
+    }
