@@ -103,6 +103,12 @@ class Settings:
     resend_interval_s: int = setting(
         300, "PASSWIRE_RESEND_INTERVAL_S", "seconds between two runs of the resend sweep"
     )
+    stats_reconcile_interval_s: int = setting(
+        600,
+        "PASSWIRE_STATS_RECONCILE_INTERVAL_S",
+        "seconds between two runs of the statistics reconcile sweep (Celery beat); a drift is "
+        "repaired when two runs in a row see it",
+    )
     resend_after_s: int = setting(
         3900,
         "PASSWIRE_RESEND_AFTER_S",
@@ -304,6 +310,8 @@ class Settings:
         parse_sentinel_url(self.broker_url, "CELERY_BROKER_URL")
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
+        if self.stats_reconcile_interval_s < 1:
+            raise ValueError("PASSWIRE_STATS_RECONCILE_INTERVAL_S must be at least 1 second")
         if self.resend_interval_s < 1 or self.resend_after_s < 1:
             raise ValueError(
                 "PASSWIRE_RESEND_INTERVAL_S and PASSWIRE_RESEND_AFTER_S must be at least 1 second"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.repositories import install_attributions, install_clicks
+from shared.stats import counting
 
 if TYPE_CHECKING:  # the database is a repository's business; here only its type
     from pymongo.database import Database
@@ -68,6 +69,14 @@ def attribute_install(
         tags=list(click.get("tags") or []),
         clicked_at=click["at"],
         installed_at=installed_at,
+    )
+    counting.install_attributed(
+        db,
+        tenant_id,
+        wallet=wallet,
+        medium=click.get("medium"),
+        tags=list(click.get("tags") or []),
+        at=installed_at,
     )
     return click
 

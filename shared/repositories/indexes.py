@@ -12,6 +12,7 @@ from pymongo.errors import ConnectionFailure
 
 from shared.repositories import (
     consent_changes,
+    dashboard_sessions,
     deferred_alerts,
     deleted_passes,
     imports,
@@ -21,6 +22,7 @@ from shared.repositories import (
     owed_deliveries,
     passes,
     registrations,
+    stats,
     tombstones,
     webhook_deliveries,
 )
@@ -195,6 +197,24 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="retention",
             expireAfterSeconds=webhook_deliveries.RETENTION_S,
         ),
+    ],
+    # Statistics (shared/stats/): timeline buckets read by tenant, dimension and day range;
+    # counters by tenant; the sweep's drift records by tenant and pass type.
+    stats.TIMELINE: [
+        IndexModel(
+            [("tenant", ASCENDING), ("dimension", ASCENDING), ("day", ASCENDING)],
+            name="tenant_dimension_day",
+        )
+    ],
+    stats.COUNTERS: [IndexModel([("tenant", ASCENDING)], name="tenant")],
+    stats.DRIFT: [
+        IndexModel(
+            [("tenant", ASCENDING), ("passType", ASCENDING), ("seenAt", DESCENDING)],
+            name="tenant_passType_seenAt",
+        )
+    ],
+    dashboard_sessions.COLLECTION: [
+        IndexModel([("expiresAt", ASCENDING)], name="expiry", expireAfterSeconds=0)
     ],
 }
 

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.celery import EXPIRE_DUE, QUEUES, RESEND_OWED, TASK_ROUTES, beat_schedule, celery_config
+from config.celery import (
+    EXPIRE_DUE,
+    QUEUES,
+    RECONCILE_STATS,
+    RESEND_OWED,
+    TASK_ROUTES,
+    beat_schedule,
+    celery_config,
+)
 from config.settings import Settings
 from dev.dev_certs import ensure_dev_certs
 from dev.stack import DEV_CERTS_DIR, build_processes
@@ -149,7 +157,11 @@ def test_the_access_log_redacts_link_tokens_wherever_they_appear() -> None:
 
 @pytest.mark.parametrize(
     ("task", "setting", "default"),
-    [(EXPIRE_DUE, "expiry_interval_s", 60.0), (RESEND_OWED, "resend_interval_s", 300.0)],
+    [
+        (EXPIRE_DUE, "expiry_interval_s", 60.0),
+        (RESEND_OWED, "resend_interval_s", 300.0),
+        (RECONCILE_STATS, "stats_reconcile_interval_s", 600.0),
+    ],
 )
 def test_beat_sends_each_sweep_at_its_configured_interval(
     task: str, setting: str, default: float
