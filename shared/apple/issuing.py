@@ -7,6 +7,7 @@ carries messages its own `<lang>.lproj/pass.strings`); images stay with the pass
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 from shared.apple import messages as apple_messages
 from shared.apple.barcodes import barcode_messages
 from shared.apple.certificates import SigningMaterialError
-from shared.apple.package import SignedPass, sign_pass
+from shared.apple.package import PassTypeAssets, SignedPass, sign_pass
 from shared.apple.pass_json import serialise
 from shared.apple.passtype import (
     ApplePassType,
@@ -42,6 +43,19 @@ class AppleRendition:
     barcode_messages: tuple[str, ...] = ()
     # The pass's own <lang>.lproj/pass.strings (only passes carrying messages have them).
     strings: Mapping[str, bytes] = field(default_factory=dict)
+    # The pass type version rendered (None: the folder on disk) and the hash of the images
+    # and strings its manifest will list: a new design re-signs a pass even when its
+    # pass.json is unchanged, and serving pairs the signature with those very files.
+    pass_type_version: str | None = None
+    assets_hash: str = ""
+
+
+@functools.lru_cache(maxsize=256)  # per PassTypeAssets object, which is immutable
+def assets_hash(assets: PassTypeAssets) -> str:
+    digest = hashlib.sha256()
+    for name, sha1 in sorted(assets.digests.items()):
+        digest.update(f"{name}\0{sha1}\n".encode())
+    return digest.hexdigest()
 
 
 def content_hash(pass_json: bytes, strings: Mapping[str, bytes] | None = None) -> str:
@@ -87,6 +101,8 @@ def render(
         content_hash(pass_json, strings),
         tuple(barcode_messages(pass_json)),
         strings,
+        pass_type.version_id,
+        assets_hash(pass_type.apple.assets_for(bool(strings))),
     )
 
 
@@ -142,6 +158,8 @@ def stored_form(
         "updateTag": update_tag,
         "lastModified": last_modified,
         "barcodeMessages": list(rendition.barcode_messages),
+        "passTypeVersion": rendition.pass_type_version,
+        "assetsHash": rendition.assets_hash,
     }
     if signed.extra_files:
         # A list, not a mapping: the names hold dots, which MongoDB keys should not.
