@@ -162,8 +162,12 @@ class PassTypes(MethodView):
 @blp.route("/<name>")
 class PassTypeFolder(MethodView):
     @error_responses(
+        400,
         *TENANT_API_ERRORS,
-        descriptions={404: "Unknown tenant, pass type or version."},
+        descriptions={
+            400: "`version` is not a positive integer.",
+            404: "Unknown tenant, pass type or version.",
+        },
     )
     @requires_scope(PASS_READ)
     @blp.alt_response(
