@@ -123,7 +123,8 @@ def _log_the_tenant_of_each_request(app: Flask) -> None:
     @app.before_request
     def _bind_tenant() -> None:
         tenant_id = (request.view_args or {}).get("tenantId")
-        known = tenant_id if isinstance(tenant_id, str) and tenants.get(tenant_id) else None
+        # The tenants as configured: naming one needs no look-up of its pass type versions.
+        known = tenant_id if isinstance(tenant_id, str) and tenant_id in tenants.tenants else None
         g.passwire_log_tenant = bind_tenant(known)
 
     @app.teardown_request

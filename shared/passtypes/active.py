@@ -57,6 +57,7 @@ class StoredVersions:
         self._clock = clock
         self._dir = cache_dir or Path(tempfile.mkdtemp(prefix="passwire-passtypes-"))
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
         self._active: dict[str, tuple[float, dict[str, str]]] = {}
         self._loaded: OrderedDict[str, PassType] = OrderedDict()
         self._tenants: dict[str, tuple[tuple[tuple[str, str], ...], Tenant, Tenant]] = {}
@@ -104,6 +105,13 @@ class StoredVersions:
             if version_id in self._loaded:
                 self._loaded.move_to_end(version_id)
                 return self._loaded[version_id]
+        with self._loading:  # one load at a time: two threads never write one folder
+            with self._lock:
+                if version_id in self._loaded:
+                    return self._loaded[version_id]
+            return self._load(tenant, version_id)
+
+    def _load(self, tenant: Tenant, version_id: str) -> PassType | None:
         db = self._database()
         version = repo.find_version_by_id(db, tenant.id, version_id)
         if version is None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.passtypes.archive import read_folder
-from shared.passtypes.loading import check_pass_type
+from shared.passtypes.archive import Problem, read_folder
+from shared.passtypes.loading import VersionInvalid, check_pass_type
 from shared.repositories import passtypes as repo
-from shared.tenancy.tenants import Tenant
+from shared.tenancy.tenants import PassType, Tenant
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -75,7 +75,12 @@ def put_version(
 ) -> dict[str, Any]:
     """Check `files` with the start-up loader, then store them as the next version (nothing
     is stored when they are invalid). Raises loading.VersionInvalid."""
-    check_pass_type(tenant, name, files)
+    checked = check_pass_type(tenant, name, files)
+    current = tenant.pass_types.get(name)
+    if current is not None:
+        problems = identity_problems(current, checked)
+        if problems:
+            raise VersionInvalid(problems)
     if not repo.versions_of(db, tenant.id, name):
         on_disk = base.pass_types.get(name)
         if on_disk is not None:
@@ -87,6 +92,31 @@ def put_version(
     if repo.active_of(db, tenant.id, name) is None:
         repo.activate(db, version, now=now)
     return version
+
+
+def identity_problems(current: PassType, new: PassType) -> list[Problem]:
+    """A version keeps the identities its passes are bound to: iPhones registered under the
+    Apple passTypeIdentifier, objects at Google under the issuer's class."""
+    problems = []
+    if new.apple_pass_type_identifier != current.apple_pass_type_identifier:
+        problems.append(
+            Problem(
+                "passtype.toml",
+                f"apple.pass_type_identifier: must stay {current.apple_pass_type_identifier!r}: "
+                "the passes and their registered devices are bound to it",
+            )
+        )
+    old_class = current.google.class_id if current.google else None
+    new_class = new.google.class_id if new.google else None
+    if new_class != old_class:
+        problems.append(
+            Problem(
+                "passtype.toml",
+                f"google: the class must stay {old_class!r} (issuer_id, class_suffix): the "
+                "passes' objects at Google belong to it",
+            )
+        )
+    return problems
 
 
 def files_of(

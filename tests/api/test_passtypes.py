@@ -92,6 +92,11 @@ INVALID = {
         "apple/pass.json:",
         "references pass.metadata.secret, which the pass type does not declare",
     ),
+    "a new Google class for existing objects": (
+        lambda f: {**f, "passtype.toml": f["passtype.toml"] + b'class_suffix = "renamed"\n'},
+        "passtype.toml",
+        "google: the class must stay",
+    ),
     "passtype.toml field": (
         lambda f: {**f, "passtype.toml": f["passtype.toml"].replace(b'"loyalty"', b'"loyal"')},
         "passtype.toml",
