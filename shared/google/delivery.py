@@ -100,10 +100,11 @@ def _known_classes() -> set[str]:
 
 
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
-    """Make Google's class this pass type's `class.json`, once per process: insert it, or
-    PATCH it when it exists (a changed class.json reaches Google when the workers restart
-    with it, the only time a process reads its configuration; a PATCH sets the fields it
-    names, so a field deleted from class.json stays on Google's class). A refused PATCH is
+    """Make Google's class this pass type's `class.json`, once per process and content:
+    insert it, or PATCH it when it exists (a changed class.json reaches Google when a
+    process first syncs an object with it: after a restart for a folder on disk, after an
+    activation for a stored version; a PATCH sets the fields it names, so a field deleted
+    from class.json stays on Google's class). A refused PATCH is
     logged and the class taken as it is: the objects need a class, not the latest one."""
     known = _known_classes()
     # By content too: an activated pass type version with a new class.json is sent again.
