@@ -16,6 +16,8 @@ from api.google.callbacks import blp as google_blp
 from api.health.routes import blp as health_blp
 from api.imports.routes import blp as imports_blp
 from api.lifecycle.routes import blp as lifecycle_blp
+from api.links.routes import blp as links_blp
+from api.live.routes import blp as live_blp
 from api.notifications.routes import blp as notifications_blp
 from api.operations.routes import blp as operations_blp
 from api.pages.routes import blp as pages_blp
@@ -94,7 +96,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health_blp,
         passes_blp,
+        links_blp,
         lifecycle_blp,
+        live_blp,
         pass_data_blp,
         pass_email_blp,
         push_updates_blp,

@@ -59,9 +59,11 @@ def build_processes(
     smtp_port = _port("PASSWIRE_DEV_SMTP_PORT", 2525)
     google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
     metrics_port = _port("PASSWIRE_METRICS_PORT", 9464)
+    live_port = _port("PASSWIRE_LIVE_PORT", 8001)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+    child_env.setdefault("PASSWIRE_LIVE_URL", f"ws://127.0.0.1:{live_port}")
     # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
@@ -173,10 +175,24 @@ def build_processes(
             str(metrics_port),
         ]
     )
+    # The live channel: download pages watch their pass here (WebSocket, fed by Redis).
+    processes["live"] = shlex.join(
+        [
+            *wait,
+            sys.executable,
+            "-m",
+            "workers.live_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(live_port),
+        ]
+    )
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
         f"Metrics      http://127.0.0.1:{metrics_port}/metrics",
+        f"Live channel {child_env['PASSWIRE_LIVE_URL']}  (WebSocket; GET …/passes/<id>/connect)",
         f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
         f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",

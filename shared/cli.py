@@ -5,6 +5,8 @@
     passwire keys revoke <keyId>
     passwire links sign --tenant demo --pass <passId> [--days 30] [--medium email]
     passwire ops watch <correlationId> --tenant demo [--url http://127.0.0.1:8000]
+    passwire google adopt-holders [--tenant demo]
+    passwire google trust-callbacks --tenant demo
     passwire certs check
     passwire passtypes push|pull --tenant demo --name loyalty DIR
 
@@ -92,6 +94,22 @@ def _links_sign(args: argparse.Namespace, db: Any) -> int:
     return 0
 
 
+def _google_adopt_holders(args: argparse.Namespace, db: Any) -> int:
+    tenants = [args.tenant] if args.tenant else None
+    counts = passes_repo.adopt_google_holders(db, tenants)
+    print(
+        f"Google holders recorded: {counts['saved']} saved, {counts['assumed']} assumed "
+        f"(at Google, no callback seen), {counts['none']} none"
+    )
+    return 0
+
+
+def _google_trust_callbacks(args: argparse.Namespace, db: Any) -> int:
+    changed = passes_repo.trust_google_callbacks(db, args.tenant)
+    print(f"{changed} passes of {args.tenant} no longer assumed saved in Google Wallet")
+    return 0
+
+
 def _certs_check(args: argparse.Namespace, db: Any) -> int:
     """Every tenant's Apple certificates with their end; exit 1 when one is unusable or ends
     within WARNING_DAYS (for a cron job or a deploy check)."""
@@ -139,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--days", type=float, default=30.0, help="valid for (default 30)")
     sign.add_argument("--medium", help="tag install clicks, e.g. email, sms")
     sign.set_defaults(run=_links_sign)
+    google = areas.add_parser("google", help="Google Wallet holders").add_subparsers(
+        dest="action", required=True
+    )
+    adopt = google.add_parser(
+        "adopt-holders",
+        help="record who holds the Google objects of passes written before holders were tracked",
+    )
+    adopt.add_argument("--tenant", help="only this tenant (default: all)")
+    adopt.set_defaults(run=_google_adopt_holders)
+    trust = google.add_parser(
+        "trust-callbacks",
+        help="stop updating objects at Google that no save callback ever claimed",
+    )
+    trust.add_argument("--tenant", required=True)
+    trust.set_defaults(run=_google_trust_callbacks)
     certs = areas.add_parser("certs", help="Apple certificates").add_subparsers(
         dest="action", required=True
     )

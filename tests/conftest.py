@@ -30,6 +30,7 @@ from tests.support.apple import (
     generate_apple_pki,
     start_fake_apns,
 )
+from tests.support.bulletin import add_bulletin_pass_type
 from tests.support.crm import DEMO_PROVIDERS, RunningCrm, add_member_pass_type, running_crm
 from tests.support.google import FakeGoogleProcess, start_fake_google
 from tests.support.google_tenants import add_mini_google_pass_type, add_paced_google_issuer
@@ -175,6 +176,7 @@ def tenants_dir(
     add_paced_google_issuer(root / "demo")
     add_mini_google_pass_type(root / "demo")
     add_lifecycle_pass_types(root / "demo")
+    add_bulletin_pass_type(root / "demo")
     rival = root / "rival"
     (rival / "passtypes" / "coupon").mkdir(parents=True)
     _write_jwt_key_pair(rival)

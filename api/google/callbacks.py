@@ -5,6 +5,11 @@ Google posts a message signed with its ECv2SigningOnly keys to the callback URL 
 made for one of the tenant's issuer ids, is the only credential. A verified message records
 the pass's Google install state once (Google may repeat a callback; its nonce tells) and tells
 the tenant's webhooks.
+
+The callbacks also say whom passwire calls Google for (`googleHolder`): after `save`, every
+change of the pass reaches Google; after `del`, none does until it is saved again. A `save`
+for a pass whose object changed since Google got it (a campaign ran between the click and the
+save) queues the pass's refresh, which sends the current object.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from flask.views import MethodView
 from api import services
 from api.bodies import Blueprint
 from api.errors import ApiError, ErrorSchema
+from api.links.installs import credit_install
 from shared.google.callbacks import (
     REASON_MALFORMED,
     REASON_NOT_JSON,
@@ -29,6 +35,10 @@ from shared.google.callbacks import (
 from shared.google.root_keys import RootKeyCache, RootKeysUnavailable, verify_with_root_key_cache
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.lifecycle import RESEND_KIND
+from shared.lifecycle.refresh import REFRESH_TASK, queue_refresh
+from shared.live.publish import live_publish
+from shared.passes.google_versions import google_pending
 from shared.repositories import google_callbacks
 from shared.repositories import passes as passes_repo
 from shared.tenancy.tenants import Tenant
@@ -130,16 +140,39 @@ class GoogleCallbacks(MethodView):
             changed = passes_repo.set_install_state(
                 db, tenant.id, pass_id, "google", installed=saved, now=utcnow()
             )
+            now_held = passes_repo.set_google_holder(db, tenant.id, pass_id, saved=saved)
         except Exception:
             google_callbacks.release_nonce(db, tenant_id=tenant.id, nonce=message.nonce)
             raise
         log.info("Google callback tenant=%s event=%s", tenant.id, message.event_type)
+        if saved and now_held is not None and google_pending(now_held):
+            _catch_up(tenant, pass_id)
+        if saved and changed:  # a repeated save of an installed object is no new install
+            credit_install(tenant.id, pass_id, "google")
         if changed:
             _announce(tenant, pass_id, PASS_INSTALLED if saved else PASS_UNINSTALLED)
         return None
 
 
+def _catch_up(tenant: Tenant, pass_id: str) -> None:
+    """The holder saved an object older than the pass: its refresh sends the current one.
+    If the job queue is down the pass stays owed to a holder, which the resend sweep finds."""
+
+    def enqueue(tenant_id: str, correlation_id: str, pass_id: str) -> None:
+        services.jobs().enqueue(
+            REFRESH_TASK, tenant_id=tenant_id, correlation_id=correlation_id, pass_id=pass_id
+        )
+
+    try:
+        queue_refresh(
+            services.database(), enqueue, tenant_id=tenant.id, pass_id=pass_id, kind=RESEND_KIND
+        )
+    except EnqueueError:
+        log.warning("pass %s: Google's object stays owed to the resend sweep", pass_id)
+
+
 def _announce(tenant: Tenant, pass_id: str, event: str) -> None:
+    live_publish(services.settings(), tenant.id, pass_id, event, {"wallet": "google"})
     if not tenant.webhooks:
         return
     db = services.database()

@@ -1,8 +1,10 @@
 """Answering with a pass's Save to Google Wallet link (302), and picking a wallet for a device.
 
-Serving a link signs a small JWT with the issuer's service-account key and reads nothing but
-the stored pass. Only when the object is too large for a full JWT and Google does not hold it
-yet is Google called first (a skinny link names an object Google must already have).
+This is where a Google object is born: passwire calls Google for a pass only once someone
+goes to save it. When Google lacks the pass's current object (never sent, or changed by a
+campaign since nobody held it) it is inserted or PATCHed here, before the redirect, so nobody
+saves a stale object; the link is then a skinny JWT naming it (a whole object in a JWT does
+not update one Google already holds: docs/google.md#save-links).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from api.errors import ApiError
 from shared.clients.google_wallet import GoogleApiError
 from shared.google import delivery
 from shared.google.issuers import GoogleCredentialError
-from shared.google.save_link import SigningAccount, choose_save_jwt, save_url
+from shared.google.save_link import SigningAccount, save_url, skinny_save_jwt
 from shared.infra.clock import utcnow
 from shared.infra.ratelimit import RateLimitTimeout
 from shared.passes.google_versions import google_pending
@@ -40,17 +42,18 @@ def save_link_response(tenant: Tenant, document: Mapping[str, Any]) -> Response:
         log.error("tenant %s: Google service account unusable: %s", tenant.id, exc)
         raise ApiError(503, "Google Wallet is not available for this tenant right now.") from exc
     account = issuer.service_account
-    link = choose_save_jwt(
+    if google_pending(document):
+        _send_object_now(tenant, document)
+    token = skinny_save_jwt(
         SigningAccount(account.client_email, account.private_key_id, account.private_key_pem),
         kind=google["kind"],
-        google_object=google["object"],
+        object_id=google["objectId"],
+        class_id=google["classId"],
         origins=issuer.ref.origins,
         now=utcnow(),
     )
-    if link.skinny and google_pending(document):
-        _send_object_now(tenant, document)
     response = Response(status=302)
-    response.headers["Location"] = save_url(services.settings().google_save_url, link.jwt)
+    response.headers["Location"] = save_url(services.settings().google_save_url, token)
     response.headers["Cache-Control"] = "private, no-store"  # a bearer link to the pass
     return response
 

@@ -45,6 +45,31 @@ class GoogleCountersSchema(Schema):
             "description": "messages added silently: the pass's 3 notifications a day were spent"
         },
     )
+    noHolder = fields.Integer(
+        dump_default=0,
+        metadata={
+            "description": "messages not sent: nobody holds the pass's object in Google Wallet "
+            "(no save callback, or deleted since), so no call was made"
+        },
+    )
+    classMessages = fields.Integer(
+        dump_default=0,
+        metadata={
+            "description": "messages added once to a whole pass type's class instead of to "
+            "each object (docs/campaigns.md)"
+        },
+    )
+    classNotified = fields.Integer(
+        dump_default=0, metadata={"description": "class messages added with a notification"}
+    )
+    classNotificationSuppressed = fields.Integer(
+        dump_default=0,
+        metadata={"description": "class messages added silently: the class's 3 a day were spent"},
+    )
+    classMessageFailed = fields.Integer(
+        dump_default=0,
+        metadata={"description": "class messages Google refused: the objects got them instead"},
+    )
     requests = fields.Integer(
         dump_default=0, metadata={"description": "REST calls made, retries included"}
     )

@@ -28,7 +28,7 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed
 from shared.apple.push import PushCounts, push_to_devices
-from shared.campaigns import PREVIEW, pacing, pausing
+from shared.campaigns import PREVIEW, class_messages, pacing, pausing
 from shared.google.delivery import GoogleCounts, google_message
 from shared.infra import metrics
 from shared.infra.clock import utcnow
@@ -341,7 +341,7 @@ def _to_google(
     message = operation.get("message")
     tenant = context.tenants.get(operation["tenant"])
     body = None
-    if message is not None and tenant is not None:
+    if message is not None and tenant is not None and not class_messages.by_class(operation):
         body = google_message(
             operation["_id"], tenant.name, message["content"], message["localizedContent"]
         )
@@ -425,7 +425,10 @@ def run_batch(  # noqa: PLR0915 - the batch's walk, in order
     notes = (
         None
         if tenant is None
-        else notifications.for_campaign(context.redis, tenant.notifications, operation, now)
+        else class_messages.per_pass(  # Apple's only when Google's message went to the class
+            notifications.for_campaign(context.redis, tenant.notifications, operation, now),
+            operation,
+        )
     )
     if notes is not None:
         notes.read_budgets(documents.values())  # one round trip; spent per pass as decided

@@ -14,6 +14,10 @@ always ends the operation. Cancelled: no further batch is enqueued and the ids n
 are counted `cancelled` in one record of their own. Failed: the walk just ends (the operation
 counts what no batch reached as `notReached`).
 
+Before the first batch, the campaign's Google message is decided: one class addMessage for a
+message to every pass of a pass type, sent here once, or one per object in the batches
+(shared/campaigns/class_messages.py).
+
 Each batch is saved (its pass ids) before its message is sent: what the watchdog
 (shared/campaigns/recovery.py) re-sends when a message is lost.
 """
@@ -28,7 +32,7 @@ from redis.exceptions import LockError, RedisError
 
 from config.settings import Settings
 from shared import operations
-from shared.campaigns import pacing
+from shared.campaigns import class_messages, pacing
 from shared.campaigns.segments import from_intent, segment_query
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
@@ -59,12 +63,16 @@ def run_plan(
     *,
     size: int | None = None,
     window: int | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any] | None:
     """Plan the campaign of `correlation_id` and enqueue its first batches. Safe to run more
-    than once."""
+    than once. `owner`: the planning job's id (the same when its message is delivered again),
+    which takes over a class message it was sending when its worker died."""
     db = context.db
     operation, active = context.begin(correlation_id, "campaign planning")
     if operation is None or not active:
+        if operation is not None:  # ended while this job's message was held: a late send
+            class_messages.resume(context, correlation_id)
         return operation
     query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
     planned = repo.mark_planned(
@@ -76,6 +84,8 @@ def run_plan(
     )
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned
+    # Before any batch exists: the batches read how the message reaches Google.
+    class_messages.plan(context, planned, owner=owner)
     return advance(
         context,
         correlation_id,
@@ -101,6 +111,8 @@ def advance(
     otherwise both enqueue the same next batch, and its passes would be processed twice. The
     wait is short (advancing takes milliseconds); each batch must advance once, or the window
     would shrink."""
+    # Outside the lock (a Google call may take seconds): a class message whose job died.
+    class_messages.resume(context, correlation_id)
     lock = context.redis.lock(
         f"{_LOCK_PREFIX}{correlation_id}",
         timeout=_LOCK_TIMEOUT_S,

@@ -13,7 +13,7 @@ Apple rendition is not signed) and the same rules the batch counts by: a pass co
 `wouldChange` where the campaign would count it `succeeded` (its rendering or data changes, or
 a push it still owes), `unchanged` and `failed` likewise. Apple devices are counted as the
 push fan-out would count them (distinct tokens per certificate); Google objects where the
-delivery would call Google (its object owed).
+delivery would call Google (its object owed, and someone holds it).
 
 Alerts go through the campaign's own per-pass notification decisions
 (shared/notifications/campaign.py over policy.decide: consent, quiet hours, budgets), made
@@ -36,13 +36,19 @@ from typing import Any
 from shared import operations
 from shared.apple.issuing import AppleRenderFailed, AppleRendition
 from shared.apple.strings import StringsError, parse_pass_strings
+from shared.campaigns import class_messages
 from shared.campaigns.batches import GONE, batch_external_data, data_changed, patched_pass
 from shared.campaigns.segments import Segment, segment_query
 from shared.infra.clock import utcnow
 from shared.notifications import campaign as notifications
 from shared.passes import messages
 from shared.passes.apple_versions import changed_rendition
-from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
+from shared.passes.google_versions import (
+    GoogleRenderFailed,
+    google_holder,
+    google_owed_to_holder,
+    new_google_version,
+)
 from shared.passes.jobs import JobContext, UnknownPassType
 from shared.repositories import campaign_waits, registrations
 from shared.repositories import campaigns as repo
@@ -69,6 +75,8 @@ class PreviewReport:
     held_back: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HELD_BACK_REASONS, 0))
     samples: list[dict[str, Any]] = field(default_factory=list)
     errors: list[operations.ItemError] = field(default_factory=list)
+    # The class the message would go to, once, instead of the objects (class_messages.py).
+    google_class: str | None = None
 
     def fail(self, pass_id: str, reason: str) -> None:
         self.failed += 1
@@ -92,7 +100,13 @@ class PreviewReport:
             "unchanged": self.unchanged,
             "failed": self.failed,
             "apple": {"devicesToPush": self.apple_devices, "alerts": self.apple_alerts},
-            "google": {"objectsToUpdate": self.google_objects, "alerts": self.google_alerts},
+            "google": {
+                "objectsToUpdate": self.google_objects,
+                "alerts": self.google_alerts,
+                "classMessage": None
+                if self.google_class is None
+                else {"classId": self.google_class},
+            },
             "heldBack": dict(self.held_back),
             "samples": list(self.samples),
         }
@@ -121,6 +135,7 @@ def preview(
     size = size or context.settings.campaign_batch_size
     query = segment_query(tenant_id, segment)
     report = PreviewReport(matched=repo.count_segment(db, query))
+    campaign, report.google_class = _by_class(context, campaign, report.matched)
     cursor: str | None = None
     while True:
         ids = list(repo.segment_ids(db, query, limit=size, batch_size=size, after=cursor))
@@ -169,6 +184,19 @@ def _preview_batch(
             report.held_back[reason] = report.held_back.get(reason, 0) + count
 
 
+def _by_class(
+    context: JobContext, campaign: Mapping[str, Any], matched: int
+) -> tuple[Mapping[str, Any], str | None]:
+    """The campaign with its Google message decision, as planning would record it, and the
+    class its message would go to (None: per object)."""
+    tenant = context.tenants.get(str(campaign["tenant"]))
+    if tenant is None:
+        return campaign, None
+    choice = class_messages.choose(campaign, tenant.notifications, tenant.pass_types, matched)
+    record = choice.as_record()
+    return {**campaign, class_messages.FIELD: record}, record.get("classId")
+
+
 def _decisions(
     context: JobContext, campaign: Mapping[str, Any], now: datetime
 ) -> notifications.CampaignNotifications | None:
@@ -177,8 +205,9 @@ def _decisions(
     tenant = context.tenants.get(str(campaign["tenant"]))
     if tenant is None:
         return None
-    return notifications.for_campaign(
-        context.redis, tenant.notifications, campaign, now, spend=False
+    return class_messages.per_pass(
+        notifications.for_campaign(context.redis, tenant.notifications, campaign, now, spend=False),
+        campaign,
     )
 
 
@@ -232,8 +261,9 @@ def _count(
         report.unchanged += 1
     google = state.get("google")
     message = patch.get(messages.PATCH_KEY)
-    if google and (google_pending(state) or message is not None):
-        report.google_objects += int(google_pending(state))
+    # Google is called only for objects someone holds (shared/passes/google_delivery.py).
+    if google and google_holder(state) is not None:
+        report.google_objects += int(google_owed_to_holder(state))
         if message is not None:
             send, notify = (True, True) if batch.notes is None else batch.notes.google(document)
             report.google_alerts += int(send and notify)
@@ -349,5 +379,6 @@ def report_of(operation: Mapping[str, Any]) -> dict[str, Any]:
         google_alerts=int(figures.get("googleAlerts", 0)),
         held_back=held,
         samples=list(operation.get(campaign_waits.SAMPLES) or []),
+        google_class=(operation.get(class_messages.FIELD) or {}).get("classId"),
     )
     return report.as_document()

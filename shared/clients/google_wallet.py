@@ -129,6 +129,14 @@ class GoogleWalletClient:
         path = f"/{_kind(kind)}Object/{_id(object_id)}/addMessage"
         return self._call("POST", path, {"message": dict(message)})
 
+    def add_class_message(
+        self, kind: str, class_id: str, message: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A message on the class: Google shows it on every object of the class (and, as
+        TEXT_AND_NOTIFY, notifies every holder who saved one)."""
+        path = f"/{_kind(kind)}Class/{_id(class_id)}/addMessage"
+        return self._call("POST", path, {"message": dict(message)})
+
     # Transport -----------------------------------------------------------------------
 
     def _call(

@@ -48,6 +48,7 @@ class GoogleCounts:
     failed: int = 0
     notified: int = 0
     suppressed: int = 0
+    no_holder: int = 0  # messages not added: nobody holds the object (no call made)
     requests: int = 0
     waited_ms: int = 0
 
@@ -63,6 +64,7 @@ class GoogleCounts:
             "google.failed": self.failed,
             "google.notified": self.notified,
             "google.notificationSuppressed": self.suppressed,
+            "google.noHolder": self.no_holder,
             "google.requests": self.requests,
             "google.waitedMs": self.waited_ms,
         }

@@ -1,10 +1,11 @@
 """Save to Google Wallet links: a JWT signed with the issuer's service-account key.
 
 Pure functions. The JWT (RS256, `aud: google`, `typ: savetowallet`, `origins` of the pages
-that may show the button) normally carries the whole object, so Google can create it when
-the user saves. A save URL must stay short (browsers and Google cut long URLs, around 2,000
-characters), so when the full JWT would pass `MAX_JWT_CHARS` the object must already exist at
-Google and a "skinny" JWT names it by id only.
+that may show the button) may carry whole objects, which Google creates when the user saves,
+or name objects Google already holds ("skinny"). passwire hands out skinny links only: the
+object is inserted or brought up to date at Google just before (api/google/save.py), because
+a whole object in a JWT does not replace one Google already holds, and a skinny URL stays far
+below the ~2,000 characters browsers and Google accept (docs/google.md#save-links).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 import jwt
 
-MAX_JWT_CHARS = 1800
 LINK_TTL_S = 3600
 DEFAULT_SAVE_URL = "https://pay.google.com/gp/v/save"
 # JWT payload field per object kind (Google's Save to Wallet JWT reference).
@@ -63,30 +63,19 @@ def save_jwt(
     )
 
 
-@dataclass(frozen=True)
-class SaveLink:
-    jwt: str
-    skinny: bool
-
-
-def choose_save_jwt(
+def skinny_save_jwt(
     account: SigningAccount,
     *,
     kind: str,
-    google_object: Mapping[str, Any],
+    object_id: str,
+    class_id: str,
     origins: Sequence[str],
     now: datetime,
-) -> SaveLink:
-    """The full JWT when it is short enough, else the skinny one (the caller then makes sure
-    the object exists at Google before handing the link out)."""
-    full = save_jwt(account, kind=kind, objects=[google_object], origins=origins, now=now)
-    if len(full) <= MAX_JWT_CHARS:
-        return SaveLink(full, skinny=False)
-    reference = {"id": google_object["id"], "classId": google_object["classId"]}
-    return SaveLink(
-        save_jwt(account, kind=kind, objects=[reference], origins=origins, now=now),
-        skinny=True,
-    )
+) -> str:
+    """The Save JWT naming an object Google already holds by id (the caller makes sure it
+    does, with its current content: a JWT cannot update an existing object)."""
+    reference = {"id": object_id, "classId": class_id}
+    return save_jwt(account, kind=kind, objects=[reference], origins=origins, now=now)
 
 
 def save_url(base_url: str, token: str) -> str:

@@ -29,6 +29,7 @@ from shared.notifications.config import (
     time_zone,
 )
 from shared.notifications.consent import marketing_granted
+from shared.passes.google_versions import google_holder
 
 HOLDER_TIME_ZONE = "timeZone"  # the metadata key naming the holder's IANA time zone
 
@@ -90,7 +91,9 @@ def has_apple(document: Mapping[str, Any]) -> bool:
 
 
 def has_google(document: Mapping[str, Any]) -> bool:
-    return bool(document.get("google"))
+    # Someone may hold it in Google Wallet: an object nobody saved shows no message, so it
+    # spends no alert and is held back for no one (shared/passes/google_versions.py).
+    return bool(document.get("google")) and google_holder(document) is not None
 
 
 def holder_zone(document: Mapping[str, Any], window: QuietHours, policy: NotificationPolicy) -> Any:

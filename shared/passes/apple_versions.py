@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.apple import issuing
+from shared.apple.image_choices import ImageChoiceError
 from shared.passes.jobs import JobContext
 from shared.repositories import counters
 from shared.tenancy.tenants import PassType, Tenant
@@ -103,4 +104,8 @@ def _stored_assets_hash(
     on_disk = tenant.rendered_with(str(document["passType"]), None)
     if on_disk is None or on_disk.apple is None:
         return None
-    return issuing.assets_hash(on_disk.apple.assets_for(bool(previous.get("strings"))))
+    try:
+        assets = on_disk.apple.assets_for(bool(previous.get("strings")), previous.get("images"))
+    except ImageChoiceError:  # images the folder no longer has: sign afresh
+        return None
+    return issuing.assets_hash(assets)

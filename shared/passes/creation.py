@@ -10,8 +10,7 @@ from shared.infra.clock import utcnow
 from shared.notifications import consent
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.documents import new_pass_document
-from shared.passes.google_delivery import deliver_to_google
-from shared.passes.google_versions import GoogleRenderFailed, new_google_version
+from shared.passes.google_versions import HOLDER_FIELD, GoogleRenderFailed, new_google_version
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.repositories import passes as passes_repo
 from shared.webhooks.config import PASS_CREATED
@@ -58,7 +57,10 @@ def run_create(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
             context, tenant, pass_type, document, now=now, external=external
         )
         document["google"] = new_google_version(pass_type, document, now=now, external=external)
+        # No call to Google at create: the object is owed until a holder's first Save link
+        # click sends it (api/google/save.py); nobody holds it yet.
         document["googlePending"] = document["google"] is not None  # cleared once Google has it
+        document[HOLDER_FIELD] = None
     except (AppleRenderFailed, GoogleRenderFailed, UnknownPassType, ExternalDataFailed) as exc:
         return _failed(context, correlation_id, pass_id, str(exc))
     if passes_repo.insert_pass(db, document):
@@ -81,24 +83,11 @@ def _created(
             now=document["createdAt"],
             key=correlation_id,
         )
-    # The class and the object go to Google before the pass counts as created; a Google
-    # failure leaves the object owed (sent by the pass's next job, or by a Save link).
-    synced: list[tuple[str, str]] = []
-    google = deliver_to_google(context, document, synced=synced)
     data = {"passId": document["_id"], "passType": document["passType"]}
     context.emit(document["tenant"], PASS_CREATED, data, correlation_id=correlation_id)
-    result = context.finished(
-        operations.record_results(
-            context.db,
-            correlation_id,
-            CREATE_BATCH,
-            succeeded=1,
-            delivery=google.as_counters(),
-        )
+    return context.finished(
+        operations.record_results(context.db, correlation_id, CREATE_BATCH, succeeded=1)
     )
-    # Stored once counted: a crash in between sends the object again, never loses its count.
-    passes_repo.mark_google_synced(context.db, document["tenant"], synced)
-    return result
 
 
 def _failed(

@@ -1,5 +1,9 @@
 """Delivering a pass to Google from a job: sync its object when owed, add a message if asked.
 
+Only for a pass someone may hold in Google Wallet (`google_holder`): the others make no call,
+their object stays owed (`googlePending`) until their next Save link click brings Google up to
+date (api/google/save.py), and a message for them is counted `google.noHolder`.
+
 A Google failure never fails the pass: the change is stored, the object stays owed
 (`google_pending`) and is sent by the pass's next job; the operation counts `google.failed`.
 """
@@ -14,7 +18,7 @@ from shared.clients.google_wallet import GoogleApiError
 from shared.google import delivery
 from shared.infra.ratelimit import RateLimitTimeout
 from shared.notifications import budgets
-from shared.passes.google_versions import google_pending
+from shared.passes.google_versions import google_holder, google_pending
 from shared.passes.jobs import JobContext
 from shared.repositories import passes as passes_repo
 
@@ -41,6 +45,8 @@ def deliver_to_google(
     pending = google_pending(document)
     if not google or (not pending and message is None):
         return counts
+    if google_holder(document) is None:
+        return _no_holder(context, document, message=message, notify=notify)
     tenant, pass_type = context.pass_type(document["tenant"], document["passType"])
     if pass_type.google is None:
         return counts
@@ -80,4 +86,21 @@ def deliver_to_google(
         if message is not None and notify:
             budgets.refund_google(context.redis, document, str(message["id"]))
     counts.add(delivery.call_cost(client, mark))
+    return counts
+
+
+def _no_holder(
+    context: JobContext,
+    document: Mapping[str, Any],
+    *,
+    message: Mapping[str, Any] | None,
+    notify: bool,
+) -> delivery.GoogleCounts:
+    """Nobody holds the object: nothing to update, nobody to show a message to (counted
+    `google.noHolder`; the alert the caller spent is given back)."""
+    counts = delivery.GoogleCounts()
+    if message is not None:
+        counts.no_holder += 1
+        if notify:
+            budgets.refund_google(context.redis, document, str(message["id"]))
     return counts

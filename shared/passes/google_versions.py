@@ -60,3 +60,40 @@ def google_pending(document: Mapping[str, Any]) -> bool:
     """Google does not yet hold the pass's current object."""
     google = document.get("google")
     return google is not None and google["contentHash"] != google.get("syncedHash")
+
+
+# Who holds the pass's Google object (`googleHolder`): passwire calls Google for an object
+# only while someone may have it in Google Wallet; the others wait, owed, for their next Save
+# link click (api/google/save.py). SAVED: a `save` callback came and no `del` since. ASSUMED:
+# written before passwire tracked holders, at Google with no callback seen (the tenant may
+# not have received callbacks then): treated as saved (docs/google.md#holders). None: nobody.
+HOLDER_FIELD = "googleHolder"
+SAVED = "saved"
+ASSUMED = "assumed"
+
+
+def google_holder(document: Mapping[str, Any]) -> str | None:
+    """SAVED, ASSUMED or None (see HOLDER_FIELD). A pass stored before the field existed
+    (no migration yet) is judged by the same rule the migration applies."""
+    if HOLDER_FIELD in document:
+        holder: str | None = document[HOLDER_FIELD]
+        return holder
+    return legacy_holder(document)
+
+
+def legacy_holder(document: Mapping[str, Any]) -> str | None:
+    """The holder of a pass written before holders were tracked: SAVED when its save
+    callback is recorded, ASSUMED when Google has its object and no callback (neither save
+    nor del) was ever seen, else None."""
+    providers = document.get("providers") or {}
+    if providers.get("google"):
+        return SAVED
+    synced = (document.get("google") or {}).get("syncedHash") is not None
+    if synced and providers.get("googleUninstalledAt") is None:
+        return ASSUMED
+    return None
+
+
+def google_owed_to_holder(document: Mapping[str, Any]) -> bool:
+    """Google lacks the current object and someone may hold it: a job must call Google."""
+    return google_pending(document) and google_holder(document) is not None

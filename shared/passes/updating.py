@@ -17,9 +17,14 @@ from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts
 from shared.infra import metrics
 from shared.infra.clock import utcnow
+from shared.live.publish import live_publish_lifecycle
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.google_delivery import deliver_to_google
-from shared.passes.google_versions import GoogleRenderFailed, google_pending, new_google_version
+from shared.passes.google_versions import (
+    GoogleRenderFailed,
+    google_owed_to_holder,
+    new_google_version,
+)
 from shared.passes.jobs import ExternalDataFailed, JobContext, UnknownPassType
 from shared.passes.merge_patch import merge_patch
 from shared.repositories import passes as passes_repo
@@ -56,7 +61,9 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
             return _failed(context, correlation_id, pass_id, str(exc))
         if outcome is not None:
             stored, changed = outcome
-            return _deliver(context, correlation_id, stored, changed=changed)
+            result = _deliver(context, correlation_id, stored, changed=changed)
+            live_publish_lifecycle(context.settings, operation["kind"], stored)  # redeem, status
+            return result
     if not operation["intent"]["patch"]:
         # A refresh (status, redeem, balance, expire, resend) has nothing of its own to apply,
         # and every writer that beat it bumped the version with a job of its own queued or
@@ -133,7 +140,7 @@ def deliver_pass(
     clears `applePushPending` once it has counted the push, and stores what Google
     acknowledged (`synced`, see deliver_to_google) likewise (see _deliver)."""
     counts = PushCounts()
-    google_owed = google_pending(stored)
+    google_owed = google_owed_to_holder(stored)  # without a holder it waits for a Save click
     google = deliver_to_google(context, stored, synced=synced)
     pending = bool(stored.get("applePushPending"))
     if pending:

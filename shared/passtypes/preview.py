@@ -91,7 +91,8 @@ def render_preview(
         if rendition is not None and pass_type.apple is not None:
             signed = issuing.sign(tenant, pass_type, rendition)
             pass_json = rendition.pass_json
-            pkpass = assemble_pkpass(pass_type.apple.assets_for(bool(rendition.strings)), signed)
+            assets = pass_type.apple.assets_for(bool(rendition.strings), rendition.images)
+            pkpass = assemble_pkpass(assets, signed)
         google = new_google_version(pass_type, document, now=now, external=external)
     except (issuing.AppleRenderFailed, GoogleRenderFailed) as exc:
         raise PreviewFailed(str(exc)) from None

@@ -15,6 +15,7 @@ from shared.repositories import (
     deferred_alerts,
     deleted_passes,
     imports,
+    install_attributions,
     install_clicks,
     operations,
     owed_deliveries,
@@ -26,6 +27,14 @@ from shared.repositories import (
 )
 
 log = logging.getLogger(__name__)
+
+# Renamed when their filter changed (an index keeps its options under its name).
+_OWED_INDEX_NAMES = {
+    "applePushPending": "applePushPending_updatedAt",
+    "googlePending": "googlePending_holder_updatedAt",
+}
+# Indexes of earlier versions, dropped at start-up.
+RETIRED: dict[str, list[str]] = {passes.COLLECTION: ["googlePending_updatedAt"]}
 
 INDEXES: dict[str, list[IndexModel]] = {
     passes.COLLECTION: [
@@ -60,12 +69,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_barcodeMessages",
         ),
         # The resend sweep: passes still owing a wallet, oldest change first. Partial, so
-        # they hold only the few passes whose delivery is in flight or failed.
+        # they hold only the few passes whose delivery is in flight or failed (a Google
+        # object nobody holds waits for its Save link click: not in the index).
         *(
             IndexModel(
                 [(flag, ASCENDING), ("updatedAt", ASCENDING)],
-                name=f"{flag}_updatedAt",
-                partialFilterExpression={flag: True},
+                name=_OWED_INDEX_NAMES[flag],
+                partialFilterExpression=owed_deliveries.OWED_WHEN[flag],
             )
             for flag in owed_deliveries.OWED_FLAGS
         ),
@@ -83,6 +93,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("status", ASCENDING), ("scheduledAt", ASCENDING)],
             name="status_scheduledAt",
             partialFilterExpression={"scheduledAt": {"$exists": True}},
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), ("intent.passId", ASCENDING)],
+            name="tenant_intent_passId",
+            partialFilterExpression={"intent.passId": {"$exists": True}},
         ),
     ],
     registrations.COLLECTION: [
@@ -105,6 +120,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # A pass's install clicks (campaign reports, clean-up when a pass goes).
     install_clicks.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+    ],
+    # Installs credited to link clicks: statistics by medium or tag over a date range.
+    install_attributions.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("installedAt", ASCENDING)], name="tenant_installedAt"),
         IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
     ],
     # What devices still fetch of a deleted pass goes RETENTION_S after the deletion at most.
@@ -195,9 +215,18 @@ def ensure_indexes(db: Database[Any], *, wait_s: float = 0) -> None:
         try:
             for collection, models in INDEXES.items():
                 db[collection].create_indexes(models)
+            _drop_retired(db)
             return
         except ConnectionFailure:
             if time.monotonic() >= deadline:
                 raise
             log.warning("MongoDB not reachable yet; retrying index creation")
             time.sleep(2)
+
+
+def _drop_retired(db: Database[Any]) -> None:
+    for collection, names in RETIRED.items():
+        existing = set(db[collection].index_information())
+        for name in names:
+            if name in existing:
+                db[collection].drop_index(name)

@@ -1,7 +1,9 @@
 """Passes whose Apple push or Google object is still owed long after their last change, for
 the resend sweep (shared/passes/resending.py). The owed flags (`applePushPending`,
 `googlePending`) are set in the write that stores a new rendering and cleared once the wallet
-has it; `resendAfter` is when the sweep may try a pass again."""
+has it; `resendAfter` is when the sweep may try a pass again. A Google object counts only
+while someone holds it (`googleHolder`, a string then): the others wait for their Save link
+click, not for the sweep."""
 
 from __future__ import annotations
 
@@ -11,9 +13,15 @@ from typing import Any
 
 from pymongo.database import Database
 
+from shared.passes.google_versions import HOLDER_FIELD
 from shared.repositories import passes
 
 OWED_FLAGS = ("applePushPending", "googlePending")
+# What each flag's branch also requires (the partial indexes' filters, repositories/indexes.py).
+OWED_WHEN: dict[str, dict[str, Any]] = {
+    "applePushPending": {"applePushPending": True},
+    "googlePending": {"googlePending": True, HOLDER_FIELD: {"$type": "string"}},
+}
 
 
 def _retry_due(now: datetime) -> dict[str, Any]:
@@ -23,7 +31,7 @@ def _retry_due(now: datetime) -> dict[str, Any]:
 def _owed(before: datetime) -> dict[str, Any]:
     # One branch per flag, each with the date: the partial indexes (repositories/indexes.py)
     # serve a branch each.
-    return {"$or": [{flag: True, "updatedAt": {"$lt": before}} for flag in OWED_FLAGS]}
+    return {"$or": [{**OWED_WHEN[flag], "updatedAt": {"$lt": before}} for flag in OWED_FLAGS]}
 
 
 def owed_before(
@@ -36,7 +44,7 @@ def owed_before(
     # One query per flag, each served by that flag's partial index in `updatedAt` order.
     for flag in OWED_FLAGS:
         query = {
-            flag: True,
+            **OWED_WHEN[flag],
             "updatedAt": {"$lt": before},
             "tenant": {"$in": tenants},
             **_retry_due(now),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.passes.google_versions import ASSUMED, HOLDER_FIELD, SAVED
 from shared.passes.search import LISTED_FIELDS, PassFilter, to_query
 
 Document = dict[str, Any]
@@ -116,3 +117,61 @@ def mark_google_synced(
     ]
     if requests:
         db[COLLECTION].bulk_write(requests, ordered=False)
+
+
+def set_google_holder(
+    db: Database[Any], tenant_id: str, pass_id: str, *, saved: bool
+) -> Document | None:
+    """Record who holds the pass's Google object after a `save` (SAVED) or `del` (nobody)
+    callback, whatever was assumed before; the pass as it now is (its `google` rendering and
+    owed flag), or None when it is gone."""
+    found: Document | None = db[COLLECTION].find_one_and_update(
+        {"_id": pass_id, "tenant": tenant_id},
+        {"$set": {HOLDER_FIELD: SAVED if saved else None}},
+        projection={"google": 1, "googlePending": 1, HOLDER_FIELD: 1, "updatedAt": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    return found
+
+
+def _tenants_query(tenant_ids: Iterable[str] | None) -> Document:
+    return {} if tenant_ids is None else {"tenant": {"$in": list(tenant_ids)}}
+
+
+def adopt_google_holders(
+    db: Database[Any], tenant_ids: Iterable[str] | None = None
+) -> dict[str, int]:
+    """Give passes written before holders were tracked (no `googleHolder` field) the holder
+    google_versions.legacy_holder describes: SAVED with a recorded save callback, ASSUMED
+    when Google has the object and no callback was ever seen, else nobody. Idempotent: only
+    passes without the field are touched, and every pass written since has it."""
+    scope = {HOLDER_FIELD: {"$exists": False}, **_tenants_query(tenant_ids)}
+    collection = db[COLLECTION]
+    saved = collection.update_many(
+        {**scope, "providers.google": {"$type": "object"}}, {"$set": {HOLDER_FIELD: SAVED}}
+    ).modified_count
+    assumed = collection.update_many(
+        {
+            **scope,
+            "google.syncedHash": {"$type": "string"},
+            "providers.googleUninstalledAt": None,
+        },
+        {"$set": {HOLDER_FIELD: ASSUMED}},
+    ).modified_count
+    nobody = collection.update_many(scope, {"$set": {HOLDER_FIELD: None}}).modified_count
+    return {SAVED: saved, ASSUMED: assumed, "none": nobody}
+
+
+def trust_google_callbacks(db: Database[Any], tenant_id: str) -> int:
+    """For a tenant that has always received Google's callbacks: an ASSUMED holder is
+    nobody (no save callback ever came). How many passes that changed."""
+    return (
+        db[COLLECTION]
+        .update_many({"tenant": tenant_id, HOLDER_FIELD: ASSUMED}, {"$set": {HOLDER_FIELD: None}})
+        .modified_count
+    )
+
+
+def find_passes(db: Database[Any], tenant_id: str, pass_ids: list[str]) -> list[Document]:
+    """The tenant's passes among `pass_ids` (a few: multi-pass downloads), in no order."""
+    return list(db[COLLECTION].find({"_id": {"$in": pass_ids}, "tenant": tenant_id}))

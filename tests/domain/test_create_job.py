@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 
+from dev.fake_google import FakeGoogleControl
 from shared import operations
 from shared.infra.ids import new_correlation_id, new_pass_id
-from shared.passes import creation
+from shared.passes import updating
 from shared.passes.creation import run_create
 from shared.passes.jobs import JobContext
+from shared.passes.updating import run_update
+from tests.support.google_tenants import DEMO_ISSUER_ID
+from tests.support.jobs import created_pass, queued_operation
 
 
 def _queued_create(db: Any, pass_id: str | None = None) -> tuple[str, str]:
@@ -136,25 +140,45 @@ def test_a_cancel_after_the_pass_was_inserted_reports_it_created(
     assert "intent" not in db.operations.find_one({"_id": correlation_id})
 
 
-def test_a_worker_dying_after_google_took_the_object_still_counts_it(
-    db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch
+def test_a_create_calls_google_for_nothing_and_leaves_the_object_owed(
+    db: Any, job_context: JobContext, fake_google: FakeGoogleControl
 ) -> None:
-    """Google's acknowledgement is stored only once the operation counted the call: a job that
-    dies in between sends the object again on redelivery and counts it, instead of finding
-    nothing owed and counting nothing."""
+    """Most passes are never saved to Google Wallet: create only renders the object; Google
+    first hears of it when someone clicks the pass's Save link (tests/e2e/test_google_holders)."""
     correlation_id, pass_id = _queued_create(db)
+    operation = run_create(job_context, correlation_id)
+    assert operation is not None and operation["status"] == "completed"
+    assert operation["counters"]["succeeded"] == 1
+    assert "google" not in operation["counters"]
+    document = db.passes.find_one({"_id": pass_id})
+    assert document["google"]["object"]["id"] == f"{DEMO_ISSUER_ID}.{pass_id}"
+    assert document["googlePending"] is True and document["google"]["syncedHash"] is None
+    assert document["googleHolder"] is None
+    assert fake_google.state()["log"] == []
+
+
+def test_a_worker_dying_after_google_took_the_object_still_counts_it(
+    db: Any, job_context: JobContext, monkeypatch: pytest.MonkeyPatch, fake_google: Any
+) -> None:
+    """Google's acknowledgement is stored only once the operation counted the call: an update
+    job that dies in between sends the object again on redelivery and counts it, instead of
+    finding nothing owed and counting nothing."""
+    pass_id = created_pass(db, job_context)
+    correlation_id = queued_operation(
+        db, "update", {"passId": pass_id, "patch": {"additionalData": {"points": 9}}}
+    )
 
     def worker_killed(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker killed before counting")
 
-    monkeypatch.setattr(creation.operations, "record_results", worker_killed)
+    monkeypatch.setattr(updating.operations, "record_results", worker_killed)
     with pytest.raises(RuntimeError):
-        run_create(job_context, correlation_id)
+        run_update(job_context, correlation_id)
     google = db.passes.find_one({"_id": pass_id})["google"]
     assert google.get("syncedHash") != google["contentHash"]  # still owed
     monkeypatch.undo()
-    operation = run_create(job_context, correlation_id)
+    operation = run_update(job_context, correlation_id)
     assert operation is not None and operation["status"] == "completed"
-    assert operation["counters"]["google"]["updated"] == 1  # sent again (a PATCH now), counted
+    assert operation["counters"]["google"]["patched"] == 1  # sent again, counted
     google = db.passes.find_one({"_id": pass_id})["google"]
     assert google["syncedHash"] == google["contentHash"]

@@ -14,7 +14,7 @@ from shared.repositories.indexes import ensure_indexes
 OWED_FOR = timedelta(minutes=65)
 
 
-def _pass(db: Any, *, tenant: str, age: timedelta, **flags: bool) -> str:
+def _pass(db: Any, *, tenant: str, age: timedelta, **flags: Any) -> str:
     pass_id = f"resend-{secrets.token_hex(6)}"
     db.passes.insert_one({"_id": pass_id, "tenant": tenant, "updatedAt": utcnow() - age, **flags})
     return pass_id
@@ -24,7 +24,15 @@ def test_only_passes_owed_longer_than_the_delay_are_resent_once_per_delay(db: An
     ensure_indexes(db)
     now, old, tenant = utcnow(), timedelta(hours=2), f"t-{secrets.token_hex(4)}"
     push_owed = _pass(db, tenant=tenant, age=old, applePushPending=True)
-    google_owed = _pass(db, tenant=tenant, age=old + timedelta(minutes=1), googlePending=True)
+    google_owed = _pass(
+        db,
+        tenant=tenant,
+        age=old + timedelta(minutes=1),
+        googlePending=True,
+        googleHolder="saved",
+    )
+    # Nobody holds its Google object: it waits for its Save link click, not for the sweep.
+    _pass(db, tenant=tenant, age=old + timedelta(minutes=2), googlePending=True, googleHolder=None)
     _pass(db, tenant=tenant, age=timedelta(minutes=5), applePushPending=True)  # job may still run
     _pass(db, tenant=tenant, age=old, applePushPending=False, googlePending=False)  # delivered
     _pass(db, tenant="gone", age=old, googlePending=True)  # a tenant no longer configured
@@ -54,7 +62,10 @@ def test_only_passes_owed_longer_than_the_delay_are_resent_once_per_delay(db: An
 
 def test_two_sweeps_at_once_resend_each_pass_once(db: Any) -> None:
     tenant = f"t-{secrets.token_hex(4)}"
-    owed = {_pass(db, tenant=tenant, age=timedelta(hours=2), googlePending=True) for _ in range(6)}
+    owed = {
+        _pass(db, tenant=tenant, age=timedelta(hours=2), googlePending=True, googleHolder="saved")
+        for _ in range(6)
+    }
     sent: list[str] = []
     now = utcnow()
 
@@ -93,8 +104,12 @@ def test_a_sweep_stops_when_the_job_queue_is_down(db: Any) -> None:
 
 def test_a_pass_changed_after_the_listing_is_left_to_its_own_job(db: Any) -> None:
     tenant = f"t-{secrets.token_hex(4)}"
-    changed = _pass(db, tenant=tenant, age=timedelta(hours=2), googlePending=True)
-    still_owed = _pass(db, tenant=tenant, age=timedelta(hours=3), googlePending=True)
+    changed = _pass(
+        db, tenant=tenant, age=timedelta(hours=2), googlePending=True, googleHolder="saved"
+    )
+    still_owed = _pass(
+        db, tenant=tenant, age=timedelta(hours=3), googlePending=True, googleHolder="saved"
+    )
     sent: list[str] = []
 
     def enqueue(tenant_id: str, correlation_id: str, pass_id: str) -> None:

@@ -26,6 +26,7 @@ from tests.support.apple import (
     openssl_verify,
     unpack,
 )
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 from tests.support.processes import wait_until
 from tests.support.webhooks import Receiver
@@ -136,6 +137,7 @@ def test_a_deleted_pass_is_voided_in_both_wallets_then_gone(
 ) -> None:
     crm = f"C-{secrets.token_hex(4)}"
     device = issue(demo, api_url, identifiers={"crm": crm}, metadata={"store": "42"})
+    save_in_google_wallet(demo, wallets.google, api_url, device.serial)  # a holder on Google
     listed_before = device.updated_since().json()["lastUpdated"]
 
     operation = deleted(demo, device.serial)

@@ -1,6 +1,7 @@
 """Status changes reach Google Wallet: the refresh job re-renders the object and PATCHes it
 with the matching state (redeemed → COMPLETED, expired → EXPIRED, blocked and voided →
-INACTIVE), and an expiration date becomes the object's validity end."""
+INACTIVE), and an expiration date becomes the object's validity end. The passes are saved in
+Google Wallet: only then does passwire call Google for them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 
@@ -25,9 +27,10 @@ def set_status(client: ApiClient, pass_id: str, **body: Any) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("worker")
 def test_each_status_shows_on_the_google_object(
-    demo: ApiClient, fake_google: FakeGoogleControl
+    demo: ApiClient, fake_google: FakeGoogleControl, api_url: str
 ) -> None:
     pass_id = create_pass(demo)
+    save_in_google_wallet(demo, fake_google, api_url, pass_id)
     object_id = f"{DEMO_ISSUER_ID}.{pass_id}"
 
     def google_object() -> dict[str, Any]:
@@ -48,6 +51,7 @@ def test_each_status_shows_on_the_google_object(
         assert google_object()["state"] == state, status
 
     other = create_pass(demo)
+    save_in_google_wallet(demo, fake_google, api_url, other)
     expires = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
     set_status(demo, other, expirationDate=expires.isoformat())
     stored = fake_google.object(f"{DEMO_ISSUER_ID}.{other}")

@@ -1,10 +1,11 @@
 """Google Wallet end to end: HTTP → Redis → the real worker → MongoDB → the fake Google Wallet
 API (OAuth2 token endpoint, REST, quotas, signed callbacks) and back.
 
-Create inserts the class and the object; the Save link's JWT verifies with google-auth's
-verifier against the service account's certificate; updates PATCH only when the rendered
-object changed; campaign messages notify at most 3 times a day per object; callbacks are
-verified, de-duplicated and recorded as the pass's Google install state.
+Create calls Google for nothing; the Save link click inserts the class and the object and
+answers a skinny link whose JWT verifies with google-auth's verifier against the service
+account's certificate; once saved, updates PATCH only when the rendered object changed;
+campaign messages notify at most 3 times a day per object; callbacks are verified,
+de-duplicated and recorded as the pass's Google install state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, update_pass
 from tests.support.google import FakeGoogleProcess, certificates_by_key_id
+from tests.support.google_saving import google_callback
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 CLASS_ID = f"{DEMO_ISSUER_ID}.demo-loyalty"
@@ -63,11 +65,18 @@ def push_update(client: ApiClient, pass_id: str, **body: Any) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("worker")
 def test_create_save_update_message(
-    demo: ApiClient, fake_google: FakeGoogleControl, fake_google_server: FakeGoogleProcess
+    demo: ApiClient,
+    fake_google: FakeGoogleControl,
+    fake_google_server: FakeGoogleProcess,
+    api_url: str,
 ) -> None:
     pass_id = create_pass(demo, identifiers={"crm": "G-1"}, additionalData={"points": 7})
+    assert fake_google.object(object_id(pass_id)) is None  # nobody went to save it yet
 
-    # Create inserted the class (with our callback URL) and the rendered object.
+    # The Save link click inserted the class (with our callback URL) and the rendered object,
+    # and the JWT names it (skinny: a JWT cannot update an object Google holds).
+    claims = verified_claims(save_jwt(demo, pass_id), fake_google_server)
+    assert claims["payload"]["loyaltyObjects"] == [{"id": object_id(pass_id), "classId": CLASS_ID}]
     state = fake_google.state(include_log=False)
     google_class = state["classes"][CLASS_ID]["resource"]
     assert google_class["callbackOptions"]["url"].endswith("/google/demo/callbacks")
@@ -79,11 +88,7 @@ def test_create_save_update_message(
     assert resource["loyaltyPoints"]["balance"] == {"string": "7"}
     assert resource["barcode"]["value"] == pass_id
     assert resource["state"] == "ACTIVE"
-
-    # The demo card's object is too large for a full Save link: the JWT names the object,
-    # which Google already holds (see test_a_small_object_travels_whole_in_the_save_link).
-    claims = verified_claims(save_jwt(demo, pass_id), fake_google_server)
-    assert claims["payload"]["loyaltyObjects"] == [{"id": object_id(pass_id), "classId": CLASS_ID}]
+    google_callback(fake_google, api_url, pass_id, "save")  # saved: its changes reach Google
 
     # An update that changes the object PATCHes it once; an identical one PATCHes nothing.
     changed = update_pass(demo, pass_id, {"additionalData": {"points": 8}})
@@ -113,7 +118,7 @@ def test_create_save_update_message(
 
 
 @pytest.mark.usefixtures("worker")
-def test_a_small_object_travels_whole_in_the_save_link(
+def test_the_save_link_names_the_object_the_click_sent(
     demo: ApiClient, fake_google: FakeGoogleControl, fake_google_server: FakeGoogleProcess
 ) -> None:
     response = demo.create_pass("mini", metadata={"name": "Ada"})
@@ -121,14 +126,15 @@ def test_a_small_object_travels_whole_in_the_save_link(
     assert demo.wait_for_final(response.json()["correlationId"])["status"] == "completed"
     pass_id = response.json()["passId"]
     # A JWT signed with the service account key, verified the way Google's client library
-    # verifies service-account JWTs, carrying the whole object as Google holds it.
+    # verifies service-account JWTs, naming the object Google now holds, small as it is.
     claims = verified_claims(save_jwt(demo, pass_id), fake_google_server)
     assert claims["iss"] == fake_google_server.service_account.client_email
     assert claims["typ"] == "savetowallet"
     assert claims["origins"] == ["http://127.0.0.1:8000", "http://localhost:8000"]
     stored = fake_google.object(object_id(pass_id))
     assert stored is not None
-    assert claims["payload"]["genericObjects"] == [stored["resource"]]
+    reference = {"id": object_id(pass_id), "classId": stored["resource"]["classId"]}
+    assert claims["payload"]["genericObjects"] == [reference]
     assert stored["resource"]["header"]["defaultValue"]["value"] == "Ada"
 
 
@@ -140,8 +146,8 @@ def test_a_skinny_link_first_sends_google_an_object_it_lacks(
     db: Any,
 ) -> None:
     pass_id = create_pass(demo)
-    # As if the create job's call to Google had failed: Google has no object yet, and a
-    # skinny link must not name a missing object.
+    save_jwt(demo, pass_id)
+    # As if Google had lost the object since: the next link must not name a missing object.
     fake_google.reset()
     db.passes.update_one({"_id": pass_id}, {"$set": {"google.syncedHash": None}})
     claims = verified_claims(save_jwt(demo, pass_id), fake_google_server)

@@ -17,6 +17,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.infra.clock import utcnow
 from tests.support.api_client import ApiClient
 from tests.support.apple import PASS_TYPE_IDENTIFIER, create_pass, new_push_token
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 
@@ -65,7 +66,11 @@ def google_object(fake_google: FakeGoogleControl, pass_id: str) -> dict[str, Any
 
 @pytest.mark.usefixtures("worker")
 def test_good_rows_update_their_passes_and_bad_rows_say_why(
-    demo: ApiClient, db: Any, fake_apns: FakeApnsControl, fake_google: FakeGoogleControl
+    demo: ApiClient,
+    db: Any,
+    fake_apns: FakeApnsControl,
+    fake_google: FakeGoogleControl,
+    api_url: str,
 ) -> None:
     tag = secrets.token_hex(4)
     by_crm = create_pass(demo, identifiers={"crm": f"C-{tag}-1"}, additionalData={"points": 1})
@@ -73,6 +78,8 @@ def test_good_rows_update_their_passes_and_bad_rows_say_why(
     unrenderable = create_pass(demo, identifiers={"crm": f"C-{tag}-3"})
     twins = [create_pass(demo, identifiers={"crm": f"C-{tag}-twin"}) for _ in range(2)]
     token = register_device(db, by_crm)
+    for saved in (by_crm, nested):  # in Google Wallet: their changes reach Google
+        save_in_google_wallet(demo, fake_google, api_url, saved)
     patches_before = google_object(fake_google, nested)["patch_count"]
     ours = [by_crm, nested, unrenderable, *twins]
     versions_before = {d["_id"]: d["version"] for d in db.passes.find({"_id": {"$in": ours}})}

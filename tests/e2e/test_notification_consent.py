@@ -18,6 +18,7 @@ from dev.fake_apns import FakeApnsControl
 from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, create_pass, download_pkpass, pass_json_of, unpack
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -29,8 +30,11 @@ CONSENTS: dict[str, Any] = {
 }
 
 
-def holder(demo: ApiClient, api_url: str, consent: Any) -> WalletDevice:
-    """A loyalty pass issued with `consent` (none: never asked), on a registered iPhone."""
+def holder(
+    demo: ApiClient, api_url: str, consent: Any, fake_google: FakeGoogleControl
+) -> WalletDevice:
+    """A loyalty pass issued with `consent` (none: never asked), on a registered iPhone, and
+    saved in Google Wallet."""
     body: dict[str, Any] = {"identifiers": {"crm": f"C-{secrets.token_hex(4)}"}}
     body["additionalData"] = {"points": 10}
     if consent is not None:
@@ -39,6 +43,7 @@ def holder(demo: ApiClient, api_url: str, consent: Any) -> WalletDevice:
     token = pass_json_of(download_pkpass(demo, pass_id))["authenticationToken"]
     device = WalletDevice(api_url, pass_id, token)
     assert device.register().status_code == 201
+    save_in_google_wallet(demo, fake_google, api_url, pass_id)
     return device
 
 
@@ -53,7 +58,9 @@ def message_field(device: WalletDevice) -> dict[str, Any]:
 def test_a_marketing_message_alerts_only_holders_who_granted_consent(
     demo: ApiClient, api_url: str, fake_apns: FakeApnsControl, fake_google: FakeGoogleControl
 ) -> None:
-    devices = {name: holder(demo, api_url, consent) for name, consent in CONSENTS.items()}
+    devices = {
+        name: holder(demo, api_url, consent, fake_google) for name, consent in CONSENTS.items()
+    }
     body = {
         "filter": {"ids": [device.serial for device in devices.values()]},
         "data": {"additionalData": {"points": 11}},
@@ -101,7 +108,7 @@ def test_a_marketing_message_alerts_only_holders_who_granted_consent(
 def test_a_transactional_message_alerts_every_holder(
     demo: ApiClient, api_url: str, fake_google: FakeGoogleControl
 ) -> None:
-    devices = [holder(demo, api_url, consent) for consent in CONSENTS.values()]
+    devices = [holder(demo, api_url, consent, fake_google) for consent in CONSENTS.values()]
     body = {
         "filter": {"ids": [device.serial for device in devices]},
         "message": {"content": "Your order is ready"},  # kind: transactional by default

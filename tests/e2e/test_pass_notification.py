@@ -12,6 +12,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.infra.ids import new_pass_id
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 
@@ -21,9 +22,10 @@ def notify(client: ApiClient, pass_id: str, body: Any) -> Any:
 
 @pytest.mark.usefixtures("worker")
 def test_the_message_notifies_the_holder_on_google(
-    demo: ApiClient, fake_google: FakeGoogleControl
+    demo: ApiClient, fake_google: FakeGoogleControl, api_url: str
 ) -> None:
     pass_id = create_pass(demo, identifiers={"crm": "N-1"}, additionalData={"points": 7})
+    save_in_google_wallet(demo, fake_google, api_url, pass_id)
     object_id = f"{DEMO_ISSUER_ID}.{pass_id}"
     body = {
         "message": {"content": "Your reward is ready", "localizedContent": {"fr": "Cadeau !"}},
@@ -50,6 +52,24 @@ def test_the_message_notifies_the_holder_on_google(
     assert message["localizedBody"]["translatedValues"] == [{"language": "fr", "value": "Cadeau !"}]
     # The data patch travelled with it: the object shows the new balance.
     assert stored["resource"]["loyaltyPoints"]["balance"] == {"string": "8"}
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_message_for_a_pass_nobody_saved_calls_google_for_nothing(
+    demo: ApiClient, fake_google: FakeGoogleControl, db: Any
+) -> None:
+    pass_id = create_pass(demo, identifiers={"crm": "N-2"}, additionalData={"points": 7})
+    body = {"message": {"content": "Anyone?"}, "data": {"additionalData": {"points": 9}}}
+    response = notify(demo, pass_id, body)
+    assert response.status_code == 202, response.text
+    operation = demo.wait_for_final(response.json()["correlationId"])
+    assert operation["status"] == "completed", operation
+    google = operation["counters"]["google"]
+    # Nobody holds the object: the message is counted, not sent; the new data waits, owed,
+    # for the Save link's next click.
+    assert (google["noHolder"], google["notified"], google["requests"]) == (1, 0, 0)
+    assert fake_google.state()["log"] == []
+    assert db.passes.find_one({"_id": pass_id})["googlePending"] is True
 
 
 @pytest.mark.usefixtures("worker")

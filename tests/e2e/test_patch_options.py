@@ -15,6 +15,7 @@ from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, issue_apple_pass
 from tests.support.crm import RunningCrm
+from tests.support.google_saving import click_save_link, save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 
@@ -28,6 +29,7 @@ def test_bypass_queue_answers_with_the_result(
 ) -> None:
     device = issue_apple_pass(demo, api_url, points=1)
     assert device.register().status_code == 201
+    save_in_google_wallet(demo, fake_google, api_url, device.serial)
     response = patch(
         demo,
         device.serial,
@@ -63,7 +65,7 @@ def test_pass_type_changes(
     assert unknown.json()["errors"] == [{"field": "passType", "reason": "no pass type 'nope'"}]
 
     # member → loyalty: same Apple identity, and Google holds nothing yet: moved, rendered
-    # with loyalty's templates, and Google gets its object.
+    # with loyalty's templates; Google gets its object at the Save link's first click.
     moved = patch(
         demo,
         member,
@@ -71,11 +73,14 @@ def test_pass_type_changes(
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["pass"]["passType"] == "loyalty"
+    assert fake_google.object(f"{DEMO_ISSUER_ID}.{member}") is None
+    click_save_link(demo, member)
     stored = fake_google.object(f"{DEMO_ISSUER_ID}.{member}")
     assert stored is not None and stored["resource"]["loyaltyPoints"]["balance"]["string"] == "9"
 
     # loyalty → mini: Google holds the object in the loyalty class; Google cannot move it.
     loyalty = create_pass(demo)
+    click_save_link(demo, loyalty)
     before = db.passes.find_one({"_id": loyalty})
     refused = patch(demo, loyalty, {"passType": "mini"})
     assert refused.status_code == 409

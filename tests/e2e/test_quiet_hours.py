@@ -28,6 +28,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.infra.clock import utcnow
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, create_pass, download_pkpass, pass_json_of, unpack
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 from tests.support.processes import BIN_DIR, ManagedProcess, wait_until
 
@@ -96,6 +97,7 @@ def test_an_alert_at_23h_waits_for_7h_survives_restarts_and_alerts_once(  # noqa
         api_url, pass_id, pass_json_of(download_pkpass(demo, pass_id))["authenticationToken"]
     )
     assert device.register().status_code == 201
+    save_in_google_wallet(demo, fake_google, api_url, pass_id)
     body = {
         "filter": {"ids": [pass_id]},
         "data": {"additionalData": {"points": 20}},

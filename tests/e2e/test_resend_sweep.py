@@ -16,6 +16,7 @@ from dev.fake_google import FakeGoogleControl
 from shared.clients.google_wallet import RetryPolicy
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass, update_pass
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 from tests.support.processes import BIN_DIR, ManagedProcess, wait_until
 
@@ -48,9 +49,16 @@ def _completed_resends(client: ApiClient) -> list[dict[str, Any]]:
 
 @pytest.mark.usefixtures("worker")
 def test_an_object_google_refused_is_resent_by_the_sweep(
-    demo: ApiClient, fake_google: FakeGoogleControl, request: pytest.FixtureRequest
+    demo: ApiClient,
+    fake_google: FakeGoogleControl,
+    request: pytest.FixtureRequest,
+    api_url: str,
+    db: Any,
 ) -> None:
     pass_id = create_pass(demo, identifiers={"crm": "R-1"}, additionalData={"points": 1})
+    save_in_google_wallet(demo, fake_google, api_url, pass_id)
+    # A pass nobody saved owes Google its object too, until its next click: not the sweep's.
+    unsaved = create_pass(demo, identifiers={"crm": "R-0"})
     object_id = f"{DEMO_ISSUER_ID}.{pass_id}"
     # Unavailable for every attempt of the update's PATCH (retried with backoff), then back.
     fake_google.fail_next(object_id, status=503, count=RetryPolicy().attempts, method="PATCH")
@@ -79,7 +87,11 @@ def test_an_object_google_refused_is_resent_by_the_sweep(
     # Once Google holds it, the pass is no longer owed: later sweeps leave it alone, and a pass
     # whose object Google took at once is never resent.
     other = create_pass(demo, identifiers={"crm": "R-2"})
+    save_in_google_wallet(demo, fake_google, api_url, other)
     calls = fake_google.object(object_id)["patch_count"]  # type: ignore[index]
     time.sleep(4)  # four more sweeps
     assert fake_google.object(object_id)["patch_count"] == calls  # type: ignore[index]
     assert fake_google.object(f"{DEMO_ISSUER_ID}.{other}")["patch_count"] == 0  # type: ignore[index]
+    assert fake_google.object(f"{DEMO_ISSUER_ID}.{unsaved}") is None
+    assert db.passes.find_one({"_id": unsaved})["googlePending"] is True
+    assert "resendAfter" not in db.passes.find_one({"_id": unsaved})  # never claimed

@@ -66,7 +66,8 @@ def test_every_route_targets_a_declared_queue() -> None:
 def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
     processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
     assert {
-        "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower", "metrics"
+        "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower", "metrics",
+        "live",
     } == set(processes)  # fmt: skip
     assert env["GOOGLE_WALLET_API_URL"].startswith("http://127.0.0.1:")
     assert _consumed_queues({"worker": shlex.split(processes["worker"])}) == set(QUEUES)
@@ -97,6 +98,25 @@ def _celery_words(command: list[str]) -> list[str]:
 
 def _is_beat(command: list[str]) -> bool:
     return _celery_words(command)[:4] == ["celery", "-A", "workers.celery_app", "beat"]
+
+
+def _is_live_server(command: list[str]) -> bool:
+    return (
+        "workers.live_server" in command
+        and command[command.index("workers.live_server") - 1] == "-m"
+    )
+
+
+def test_one_live_channel_server_everywhere_and_the_pages_find_it(tmp_path: Path) -> None:
+    processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    local = {name: shlex.split(command) for name, command in processes.items()}
+    for commands in (_procfile(), _compose(), local):
+        assert [name for name, command in commands.items() if _is_live_server(command)] == ["live"]
+    assert env["PASSWIRE_LIVE_URL"] == "ws://127.0.0.1:8001"
+    assert local["live"][-2:] == ["--port", "8001"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-passwire"]["environment"]["PASSWIRE_LIVE_URL"] == "ws://localhost:8001"
+    assert compose["services"]["live"]["ports"] == ["8001:8001"]
 
 
 def test_one_beat_process_everywhere(tmp_path: Path) -> None:

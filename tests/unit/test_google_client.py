@@ -20,7 +20,7 @@ from api.google.save import wallet_for_user_agent
 from shared.clients.google_wallet import GoogleApiError, GoogleAuthFailed, GoogleWalletClient
 from shared.google import delivery
 from shared.google.passtype import GooglePassType, load_google_pass_type, render_google_class
-from shared.google.save_link import MAX_JWT_CHARS, SigningAccount, choose_save_jwt
+from shared.google.save_link import SigningAccount, save_jwt, skinny_save_jwt
 from shared.infra.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
 from tests.support.google import RunningFakeGoogle, certificates_by_key_id, running_fake_google
 from tests.unit.google.helpers import CLASS_JSON, DECLARED, write_google
@@ -241,17 +241,19 @@ def test_device_auto_picks_a_wallet(
     assert wallet_for_user_agent(user_agent, has_apple=apple, has_google=google) == wallet
 
 
-def test_save_links_verify_and_fall_back_to_skinny(fake: RunningFakeGoogle) -> None:
+def test_save_links_verify_whole_or_skinny(fake: RunningFakeGoogle) -> None:
     info = json.loads(Path(fake.service_account.key_file).read_text())
     account = SigningAccount(info["client_email"], info["private_key_id"], info["private_key"])
     certs = certificates_by_key_id(fake.service_account)
     now = datetime.now(UTC)
     small = {"id": f"{ISSUER}.small", "classId": CLASS_ID, "state": "ACTIVE"}
-    link = choose_save_jwt(account, kind="loyalty", google_object=small, origins=[], now=now)
-    claims = google_jwt.decode(link.jwt, certs=certs, audience="google")
-    assert not link.skinny and claims["payload"]["loyaltyObjects"] == [small]
-    big = {**small, "accountName": "x" * MAX_JWT_CHARS}
-    link = choose_save_jwt(account, kind="loyalty", google_object=big, origins=[], now=now)
-    claims = google_jwt.decode(link.jwt, certs=certs, audience="google")
-    assert link.skinny and len(link.jwt) <= MAX_JWT_CHARS
+    token = save_jwt(account, kind="loyalty", objects=[small], origins=[], now=now)
+    claims = google_jwt.decode(token, certs=certs, audience="google")
+    assert claims["payload"]["loyaltyObjects"] == [small]
+    big = {**small, "accountName": "x" * 5000}
+    token = skinny_save_jwt(
+        account, kind="loyalty", object_id=big["id"], class_id=CLASS_ID, origins=[], now=now
+    )
+    claims = google_jwt.decode(token, certs=certs, audience="google")
+    assert len(token) < 1000  # the object's size no longer matters
     assert claims["payload"]["loyaltyObjects"] == [{"id": small["id"], "classId": CLASS_ID}]

@@ -33,6 +33,7 @@ def a_pass(consent: bool | None = None, **metadata: Any) -> dict[str, Any]:
         "metadata": metadata,
         "apple": {"passTypeIdentifier": "pass.x"},
         "google": {"objectId": "1.p1"},
+        "googleHolder": "saved",  # saved in Google Wallet (a save callback came)
     }
     if consent is not None:
         at = datetime(2029, 1, 1, tzinfo=UTC)
@@ -203,3 +204,13 @@ def test_counters_by_reason_per_pass() -> None:
         "apple.notificationSuppressed": 1,  # deferred alerts are not silent: they wait
         "deferred": 1,
     }
+
+
+def test_an_object_nobody_saved_spends_no_google_alert() -> None:
+    unsaved = {**a_pass(), "googleHolder": None}
+    made = decide(unsaved, TRANSACTIONAL, NotificationPolicy(), NOON, FRESH)
+    assert made == Decision(True, False, None)
+    google_only = {**unsaved, "apple": None}  # nobody to hold back for want of consent
+    assert decide(google_only, MARKETING, NotificationPolicy(), NOON, FRESH) == Decision(
+        False, False, None
+    )

@@ -55,7 +55,8 @@ class CampaignTask(PasswireTask):
 def plan_campaign(self: PasswireTask, *, tenant_id: str, correlation_id: str) -> str:
     """Count the campaign's segment and enqueue its first batch tasks (a window of them)."""
     enqueue = _batch_enqueuer(tenant_id, correlation_id)
-    return status_of(run_plan(job_context(), correlation_id, enqueue))
+    # The task id owns the class message's send: delivered again, the job takes it over.
+    return status_of(run_plan(job_context(), correlation_id, enqueue, owner=self.request.id))
 
 
 @shared_task(name=BATCH_TASK, base=CampaignTask, bind=True)
