@@ -131,7 +131,9 @@ def test_the_first_upload_of_a_folder_keeps_the_folder_as_version_one(
     assert version["number"] == 2
     assert versions.files_of(db, tenant, "loyalty", 1) == (1, files)
     assert versions.files_of(db, tenant, "loyalty", None)[0] == 1  # still the active one
-    assert [s.active_version for s in versions.summaries(db, tenant, tenant)] == [1]
+    summaries = {s.name: s for s in versions.summaries(db, tenant, tenant)}
+    assert (summaries["loyalty"].active_version, summaries["loyalty"].source) == (1, "stored")
+    assert summaries["loyalty"].latest_version == 2
 
 
 def _studio(scratch: Path) -> Path:
@@ -241,3 +243,28 @@ def test_tenants_see_only_their_own_pass_types(
     assert activate(rival, fresh, 1).status_code == 404
     foreign = rival.session.get(demo.url(f"/passtypes/{fresh}"), timeout=10)
     assert foreign.status_code == 403
+
+
+EXAMPLES = sorted(p.name for p in (CONFIG_DIR / "tenants" / "demo" / "passtypes").iterdir())
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_example_uploads_as_a_version_and_previews(
+    demo: ApiClient, settings: Settings, apple_pki: ApplePki, tmp_path: Path, example: str
+) -> None:
+    """The shipped examples (every style, per-pass images) go through the API as they load
+    from disk, and their preview is a .pkpass that verifies."""
+    files = read_folder(settings.tenants_dir / "demo" / "passtypes" / example)
+    name = f"{example}-{secrets.token_hex(3)}"
+    stored = put_version(demo, name, zipped(files))
+    assert stored.status_code == 201, stored.text
+    assert read_zip(get_folder(demo, name).content) == files
+    shown = demo.session.post(demo.url(f"/passtypes/{name}/preview"), json={}, timeout=30)
+    assert shown.status_code == 200, shown.text
+    pkpass = unpack(base64.b64decode(shown.json()["pkpass"]))
+    check_manifest(pkpass)
+    verified = openssl_verify(
+        pkpass["signature"], pkpass["manifest.json"], apple_pki.root, tmp_path
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert shown.json()["googleObject"] is not None
