@@ -264,13 +264,8 @@ class PassTypeVersions(MethodView):
             if name not in _base().pass_types:
                 raise _unknown(name)
             return {"versions": []}
-        stored = [
-            repo.find_version(db, tenant_id, name, v["number"])
-            for v in repo.versions_of(db, tenant_id, name)
-        ]
-        return {
-            "versions": [_version_body(v, summary.active_version) for v in stored if v is not None]
-        }
+        stored = repo.versions_of(db, tenant_id, name, with_files=True)
+        return {"versions": [_version_body(v, summary.active_version) for v in stored]}
 
 
 @blp.route("/<name>/versions/<int:number>/activate")

@@ -103,9 +103,14 @@ def find_version_by_id(db: Database[Any], tenant_id: str, vid: str) -> dict[str,
     return found
 
 
-def versions_of(db: Database[Any], tenant_id: str, name: str) -> list[dict[str, Any]]:
+def versions_of(
+    db: Database[Any], tenant_id: str, name: str, *, with_files: bool = False
+) -> list[dict[str, Any]]:
+    """The pass type's versions, oldest first (their file listings only if asked for)."""
     cursor = db[VERSIONS].find(
-        {"tenant": tenant_id, "name": name}, projection={"files": 0}, sort=[("number", ASCENDING)]
+        {"tenant": tenant_id, "name": name},
+        projection=None if with_files else {"files": 0},
+        sort=[("number", ASCENDING)],
     )
     return list(cursor)
 
