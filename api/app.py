@@ -25,13 +25,16 @@ from api.pages.routes import blp as pages_blp
 from api.pass_data.routes import blp as pass_data_blp
 from api.pass_email.routes import blp as pass_email_blp
 from api.passes.routes import blp as passes_blp
+from api.passtypes.routes import blp as passtypes_blp
 from api.push_updates.routes import blp as push_updates_blp
 from api.stats.routes import allow_blp as stats_allow_blp
 from api.stats.routes import blp as stats_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
+from shared.infra.db import get_database
 from shared.infra.logs import bind_tenant, configure_logging, reset_tenant
 from shared.jobs import JobQueue
+from shared.passtypes.active import StoredVersions
 from shared.tenancy.tenants import load_registry
 
 log = logging.getLogger(__name__)
@@ -76,9 +79,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["passwire.settings"] = settings
+    # Active stored pass type versions, looked up at most once a second (docs/passtypes.md).
+    stored_versions = StoredVersions(lambda: get_database(settings))
+    app.extensions["passwire.passtype_versions"] = stored_versions
     app.extensions["passwire.tenants"] = load_registry(
         settings.tenants_dir, include_local_only=settings.is_local
-    )
+    ).with_overlay(stored_versions)
     app.extensions["passwire.jobs"] = JobQueue(settings)
 
     api = PasswireApi(app)
@@ -99,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         pass_data_blp,
         pass_email_blp,
         push_updates_blp,
+        passtypes_blp,
         imports_blp,
         notifications_blp,
         operations_blp,
@@ -126,7 +133,8 @@ def _log_the_tenant_of_each_request(app: Flask) -> None:
     @app.before_request
     def _bind_tenant() -> None:
         tenant_id = (request.view_args or {}).get("tenantId")
-        known = tenant_id if isinstance(tenant_id, str) and tenants.get(tenant_id) else None
+        # The tenants as configured: naming one needs no look-up of its pass type versions.
+        known = tenant_id if isinstance(tenant_id, str) and tenant_id in tenants.tenants else None
         g.passwire_log_tenant = bind_tenant(known)
 
     @app.teardown_request

@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from api import idempotency, services
 from api.errors import ApiError
@@ -33,8 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _registry() -> TenantRegistry:
-    registry: TenantRegistry = current_app.extensions["passwire.tenants"]
-    return registry
+    return services.tenants()
 
 
 def _refuse(status: int, message: str, field: str, reason: str) -> ApiError:

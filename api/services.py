@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
+from flask import current_app, g
 
 from config.settings import Settings
 from shared.infra.db import get_database
@@ -25,8 +25,12 @@ def database() -> Database[Any]:
 
 
 def tenants() -> TenantRegistry:
-    value: TenantRegistry = current_app.extensions["passwire.tenants"]
-    return value
+    """The tenants as this request sees them: active pass type versions resolved once."""
+    pinned: TenantRegistry | None = g.get("passwire_tenants")
+    if pinned is None:
+        registry: TenantRegistry = current_app.extensions["passwire.tenants"]
+        pinned = g.passwire_tenants = registry.pinned()
+    return pinned
 
 
 def jobs() -> JobQueue:

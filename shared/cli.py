@@ -8,11 +8,12 @@
     passwire google adopt-holders [--tenant demo]
     passwire google trust-callbacks --tenant demo
     passwire certs check
+    passwire passtypes push|pull --tenant demo --name loyalty DIR
 
 `certs check` reads the tenants' certificate files (PASSWIRE_TENANTS_DIR) and needs no database.
 
 `keys` and `links` talk to MongoDB with the same settings as the API (MONGODB_URI, ...);
-`ops watch` talks to the HTTP API with the key in PASSWIRE_API_KEY.
+`ops watch` and `passtypes` talk to the HTTP API with the key in PASSWIRE_API_KEY.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.infra.db import get_database
 from shared.links import SECRET_ENV as LINK_SECRET_ENV
 from shared.links import link_secret, sign_link
 from shared.ops_watch.command import add_ops_commands
+from shared.passtypes.command import add_passtypes_commands
 from shared.repositories import api_keys as keys_repo
 from shared.repositories import passes as passes_repo
 from shared.tenancy.tenants import load_registry
@@ -176,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = certs.add_parser("check", help="every tenant's certificates with their expiry")
     check.set_defaults(run=_certs_check, needs_database=False)
     add_ops_commands(areas)
+    add_passtypes_commands(areas)
     return parser
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from config.settings import load_settings
 from shared.infra.db import get_database
+from shared.passtypes.active import StoredVersions
 from shared.tenancy.tenants import TenantRegistry, load_registry
 
 if TYPE_CHECKING:
@@ -22,4 +23,8 @@ def database() -> Database[Any]:
 @cache
 def tenants() -> TenantRegistry:
     # Loaded on first use, not at import: `celery inspect` and Flower import this module too.
-    return load_registry(settings.tenants_dir, include_local_only=settings.is_local)
+    # Active stored pass type versions apply to every job (shared/passtypes/active.py): read
+    # afresh when a job first looks its tenant up (no staleness: a re-render campaign queued
+    # right after an activation renders with the new version), then kept to the job's end.
+    registry = load_registry(settings.tenants_dir, include_local_only=settings.is_local)
+    return registry.with_overlay(StoredVersions(database, ttl_s=0))

@@ -13,12 +13,12 @@ from flask import Response, request
 from werkzeug.http import is_resource_modified
 
 from api.errors import ApiError
-from shared.apple.delivery import PKPASS_MEDIA_TYPE, pkpass_for
+from shared.apple.delivery import PKPASS_MEDIA_TYPE, entity_tag, pkpass_for
 from shared.tenancy.tenants import Tenant
 
 
 def _validators(apple: Mapping[str, Any]) -> tuple[str, Any]:
-    return apple["contentHash"], apple["lastModified"]
+    return entity_tag(apple), apple["lastModified"]
 
 
 def pkpass_response(tenant: Tenant, document: Mapping[str, Any]) -> Response:

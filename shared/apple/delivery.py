@@ -30,15 +30,25 @@ def last_modified(document: Mapping[str, Any]) -> datetime | None:
     return apple["lastModified"] if apple else None
 
 
+def entity_tag(apple: Mapping[str, Any]) -> str:
+    """The version's ETag value: its content, and the images it was signed with (a new
+    design over an unchanged pass.json is a new .pkpass)."""
+    assets = apple.get("assetsHash")
+    return f"{apple['contentHash']}-{assets[:16]}" if assets else str(apple["contentHash"])
+
+
 def pkpass_for(tenant: Tenant, document: Mapping[str, Any]) -> ServedPass | None:
     """The pass's current .pkpass, or None when it has no Apple version."""
     apple = document.get("apple")
-    pass_type = tenant.pass_types.get(document["passType"])
-    if not apple or pass_type is None or pass_type.apple is None:
+    if not apple:
+        return None
+    # The images of the version it was signed with: its manifest lists their hashes.
+    pass_type = tenant.rendered_with(document["passType"], apple.get("passTypeVersion"))
+    if pass_type is None or pass_type.apple is None:
         return None
     signed = signed_parts(apple)
     # A pass carrying messages ships its own pass.strings instead of its type's; a pass
     # with images chosen per pass ships those its manifest was signed with.
     assets = pass_type.apple.assets_for(bool(signed.extra_files), apple.get("images"))
     body = assemble_pkpass(assets, signed)
-    return ServedPass(body, apple["lastModified"], f'"{apple["contentHash"]}"')
+    return ServedPass(body, apple["lastModified"], f'"{entity_tag(apple)}"')

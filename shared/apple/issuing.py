@@ -7,6 +7,7 @@ carries messages its own `<lang>.lproj/pass.strings`); images stay with the pass
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 from shared.apple import messages as apple_messages
 from shared.apple.barcodes import barcode_messages
 from shared.apple.certificates import SigningMaterialError
-from shared.apple.package import SignedPass, sign_pass
+from shared.apple.package import PassTypeAssets, SignedPass, sign_pass
 from shared.apple.pass_json import serialise
 from shared.apple.passtype import (
     ApplePassType,
@@ -47,6 +48,19 @@ class AppleRendition:
     # (passTypeIdentifier, teamIdentifier) written into pass_json, from the certificate;
     # signing compares them with its certificate (None: it reads them from pass_json).
     written_identifiers: tuple[str, str] | None = None
+    # The pass type version rendered (None: the folder on disk) and the hash of the images
+    # and strings its manifest will list: a new design re-signs a pass even when its
+    # pass.json is unchanged, and serving pairs the signature with those very files.
+    pass_type_version: str | None = None
+    assets_hash: str = ""
+
+
+@functools.lru_cache(maxsize=256)  # per PassTypeAssets object, which is immutable
+def assets_hash(assets: PassTypeAssets) -> str:
+    digest = hashlib.sha256()
+    for name, sha1 in sorted(assets.digests.items()):
+        digest.update(f"{name}\0{sha1}\n".encode())
+    return digest.hexdigest()
 
 
 def content_hash(
@@ -107,6 +121,8 @@ def render(
         strings,
         images,
         (identity.pass_type_identifier, identity.team_identifier),
+        pass_type_version=pass_type.version_id,
+        assets_hash=assets_hash(apple.assets_for(bool(strings), images)),
     )
 
 
@@ -168,6 +184,8 @@ def stored_form(
         "updateTag": update_tag,
         "lastModified": last_modified,
         "barcodeMessages": list(rendition.barcode_messages),
+        "passTypeVersion": rendition.pass_type_version,
+        "assetsHash": rendition.assets_hash,
     }
     if rendition.images:
         stored["images"] = dict(rendition.images)  # serving ships these (delivery.py)

@@ -9,6 +9,7 @@ NOTIFICATION_SEND = "Notification.Send"
 OPERATION_READ = "Operation.Read"
 OPERATION_CANCEL = "Operation.Cancel"
 IMPORT_WRITE = "Import.Write"
+PASSTYPE_WRITE = "PassType.Write"  # upload, activate and preview pass type versions
 
 ALL_SCOPES = frozenset(
     {
@@ -19,6 +20,7 @@ ALL_SCOPES = frozenset(
         OPERATION_READ,
         OPERATION_CANCEL,
         IMPORT_WRITE,
+        PASSTYPE_WRITE,
     }
 )
 # A scope that also grants a narrower one: keys made before Pass.Redeem existed redeem still.

@@ -14,6 +14,8 @@ TEXT_AND_NOTIFY or TEXT (silent, counted `google.notificationSuppressed`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,13 +102,16 @@ def _known_classes() -> set[str]:
 
 
 def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_url: str) -> None:
-    """Make Google's class this pass type's `class.json`, once per process: insert it, or
-    PATCH it when it exists (a changed class.json reaches Google when the workers restart
-    with it, the only time a process reads its configuration; a PATCH sets the fields it
-    names, so a field deleted from class.json stays on Google's class). A refused PATCH is
+    """Make Google's class this pass type's `class.json`, once per process and content:
+    insert it, or PATCH it when it exists (a changed class.json reaches Google when a
+    process first syncs an object with it: after a restart for a folder on disk, after an
+    activation for a stored version; a PATCH sets the fields it names, so a field deleted
+    from class.json stays on Google's class). A refused PATCH is
     logged and the class taken as it is: the objects need a class, not the latest one."""
     known = _known_classes()
-    if google.class_id in known:
+    # By content too: an activated pass type version with a new class.json is sent again.
+    marker = f"{google.class_id} {_class_digest(google)}"
+    if marker in known:
         return
     body = render_google_class(google, callback_url=callback_url)
     try:
@@ -118,7 +123,12 @@ def ensure_class(client: GoogleWalletClient, google: GooglePassType, callback_ur
             client.patch_class(google.kind, google.class_id, body)
         except GoogleApiError as refused:
             log.warning("Google class %s kept as it was: %s", google.class_id, refused)
-    known.add(google.class_id)
+    known.add(marker)
+
+
+def _class_digest(google: GooglePassType) -> str:
+    text = json.dumps(google.class_fields, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def sync_object(
@@ -154,7 +164,7 @@ def _insert_object(
         if exc.status not in (400, 404):
             raise
         # Perhaps the class is gone although this process inserted it once: insert it again.
-        _known_classes().discard(google.class_id)
+        _known_classes().discard(f"{google.class_id} {_class_digest(google)}")
         ensure_class(client, google, callback_url)
         client.insert_object(google.kind, body)
 

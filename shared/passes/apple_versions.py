@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.apple import issuing
+from shared.apple.image_choices import ImageChoiceError
 from shared.passes.jobs import JobContext
 from shared.repositories import counters
 from shared.tenancy.tenants import PassType, Tenant
@@ -84,6 +85,27 @@ def changed_rendition(
         now=now,
     )
     previous = document.get("apple")
-    if rendition is None or (previous and previous["contentHash"] == rendition.content_hash):
+    if rendition is None or (
+        previous
+        and previous["contentHash"] == rendition.content_hash
+        and _stored_assets_hash(tenant, document, previous) == rendition.assets_hash
+    ):
         return None
     return rendition
+
+
+def _stored_assets_hash(
+    tenant: Tenant, document: Mapping[str, Any], previous: Mapping[str, Any]
+) -> str | None:
+    """The hash of the files the stored signature covers; a pass signed before versions
+    were recorded was signed with the folder on disk."""
+    if previous.get("assetsHash"):
+        return str(previous["assetsHash"])
+    on_disk = tenant.rendered_with(str(document["passType"]), None)
+    if on_disk is None or on_disk.apple is None:
+        return None
+    try:
+        assets = on_disk.apple.assets_for(bool(previous.get("strings")), previous.get("images"))
+    except ImageChoiceError:  # images the folder no longer has: sign afresh
+        return None
+    return issuing.assets_hash(assets)

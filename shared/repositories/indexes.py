@@ -21,6 +21,7 @@ from shared.repositories import (
     operations,
     owed_deliveries,
     passes,
+    passtypes,
     registrations,
     stats,
     tombstones,
@@ -172,6 +173,14 @@ INDEXES: dict[str, list[IndexModel]] = {
             expireAfterSeconds=deferred_alerts.RETENTION_S,
         ),
     ],
+    # A pass type's versions by number; every process reads a tenant's active versions.
+    passtypes.VERSIONS: [
+        IndexModel(
+            [("tenant", ASCENDING), ("name", ASCENDING), ("number", DESCENDING)],
+            name="tenant_name_number",
+        )
+    ],
+    passtypes.ACTIVE: [IndexModel([("tenant", ASCENDING)], name="tenant")],
     webhook_deliveries.COLLECTION: [
         # Counts per endpoint and status; an endpoint's deliveries and failures, newest first.
         IndexModel(

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,8 @@ class PassType:
     balance: BalanceConfig | None = None
     # `[notifications] apple_alerts_per_day`: this type's own Apple budget (None: the tenant's).
     apple_alerts_per_day: int | None = None
+    # The stored version this was loaded from (shared/passtypes/); None: the folder on disk.
+    version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,19 @@ class Tenant:
     email: TenantEmail | None = None
     # [notifications]: time zone, Apple alert budget, quiet hours (shared/notifications/).
     notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
+    # (name, version id) -> that version of a pass type, set where stored versions are in use
+    # (shared/passtypes/active.py); None: the folders on disk are the only versions.
+    version_lookup: Callable[[str, str | None], PassType | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def rendered_with(self, name: str, version_id: str | None) -> PassType | None:
+        """The version of pass type `name` a stored rendering was made with (its images
+        belong to its signed manifest); the current one when that version is unknown."""
+        current = self.pass_types.get(name)
+        if (current is not None and current.version_id == version_id) or not self.version_lookup:
+            return current
+        return self.version_lookup(name, version_id) or current
 
 
 class _ApiKeySchema(Schema):
@@ -361,6 +377,38 @@ def _google_pass_type(
         raise TenantConfigError(str(exc)) from exc
 
 
+def _check_references(
+    pass_type: PassType, certificates: Container[str], google_issuers: Container[str]
+) -> None:
+    """The certificate and the Google issuer a pass type names are the tenant's."""
+    identifier = pass_type.apple_pass_type_identifier
+    if identifier is not None and identifier not in certificates:
+        raise TenantConfigError(
+            f"{pass_type.directory / 'passtype.toml'}: apple.pass_type_identifier "
+            f"{identifier} has no [[apple_certificates]] entry in tenant.toml"
+        )
+    google = pass_type.google
+    if google is not None and google.issuer_id not in google_issuers:
+        raise TenantConfigError(
+            f"{pass_type.directory / 'passtype.toml'}: google.issuer_id: issuer "
+            f"{google.issuer_id} has no [[google_issuers]] entry in tenant.toml"
+        )
+
+
+def load_pass_type_folder(directory: Path, tenant: Tenant) -> PassType:
+    """A pass type folder checked exactly as at start-up, for a tenant already loaded (a
+    stored version is written out to a folder and loaded by this). Raises TenantConfigError."""
+    if not PASS_TYPE_ID_PATTERN.fullmatch(directory.name):
+        raise TenantConfigError(
+            f"{directory}: pass type name must match {PASS_TYPE_ID_PATTERN.pattern}"
+        )
+    pass_type = _load_pass_type(directory, tenant_id=tenant.id)
+    _check_references(
+        pass_type, tenant.apple_identities.pass_type_identifiers(), tenant.google_issuers
+    )
+    return pass_type
+
+
 def _certificate_refs(tenant_dir: Path, entries: list[dict[str, Any]]) -> dict[str, CertificateRef]:
     refs: dict[str, CertificateRef] = {}
     for entry in entries:
@@ -408,18 +456,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         raise TenantConfigError(str(exc)) from exc
     pass_types = _load_pass_types(tenant_dir)
     for pass_type in pass_types.values():
-        identifier = pass_type.apple_pass_type_identifier
-        if identifier is not None and identifier not in certificates:
-            raise TenantConfigError(
-                f"{pass_type.directory / 'passtype.toml'}: apple.pass_type_identifier "
-                f"{identifier} has no [[apple_certificates]] entry in tenant.toml"
-            )
-        google = pass_type.google
-        if google is not None and google.issuer_id not in google_issuers:
-            raise TenantConfigError(
-                f"{pass_type.directory / 'passtype.toml'}: google.issuer_id: issuer "
-                f"{google.issuer_id} has no [[google_issuers]] entry in tenant.toml"
-            )
+        _check_references(pass_type, certificates, google_issuers)
     try:
         providers = parse_providers(
             data["providers"], str(tenant_dir / "tenant.toml"), known_pass_types=pass_types
@@ -494,12 +531,40 @@ def _jwt_config(tenant_dir: Path, entry: dict[str, Any] | None) -> JwtConfig | N
     )
 
 
+# Gives a tenant loaded from files its active stored pass type versions.
+TenantOverlay = Callable[[Tenant], Tenant]
+
+
 @dataclass(frozen=True)
 class TenantRegistry:
     tenants: dict[str, Tenant]
+    # The active pass type versions (shared/passtypes/active.py); None: the files only.
+    overlay: TenantOverlay | None = None
 
     def get(self, tenant_id: str) -> Tenant | None:
-        return self.tenants.get(tenant_id)
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None or self.overlay is None:
+            return tenant
+        return self.overlay(tenant)
+
+    def with_overlay(self, overlay: TenantOverlay) -> TenantRegistry:
+        return dataclasses.replace(self, overlay=overlay)
+
+    def pinned(self) -> TenantRegistry:
+        """A view resolving each tenant's active versions once, on first use: a job (or a
+        request) given it renders everything with the versions active when it began, even
+        if another version is activated meanwhile."""
+        overlay = self.overlay
+        if overlay is None:
+            return self
+        seen: dict[str, Tenant] = {}
+
+        def once(tenant: Tenant) -> Tenant:
+            if tenant.id not in seen:
+                seen[tenant.id] = overlay(tenant)
+            return seen[tenant.id]
+
+        return dataclasses.replace(self, overlay=once)
 
 
 def load_registry(tenants_dir: Path, *, include_local_only: bool) -> TenantRegistry:

@@ -24,6 +24,9 @@ COLLECTIONS = (
     "api_keys",
     "idempotency_keys",
     "import_batches",
+    "passtype_versions",
+    "passtype_blobs",
+    "passtype_active",
 )
 
 
@@ -88,7 +91,9 @@ def _demo_import(db: Any, pass_id: str) -> str:
 def _url(rule: str, values: dict[str, str]) -> str:
     if rule in {r for _, r in IMPORT_ENDPOINTS}:
         values = {**values, "correlationId": values["importId"]}
-    url = rule.replace("<tenantId>", "demo")
+    # The demo loyalty card, version 1 (its folder): what a refused caller must not touch.
+    url = rule.replace("<tenantId>", "demo").replace("<name>", "loyalty")
+    url = url.replace("<int:number>", "1")
     for name, value in values.items():
         url = url.replace(f"<{name}>", value)
     while "<" in url:  # any other parameter: a plausible value
@@ -144,6 +149,17 @@ IMPORT_ENDPOINTS = {
     ("GET", "/api/<tenantId>/imports/<correlationId>/results.csv"),
 }
 
+# Store, activate (starting a re-render campaign) and preview pass type versions: a refused
+# caller must store, activate and queue nothing.
+PASSTYPE_ENDPOINTS = {
+    ("GET", "/api/<tenantId>/passtypes"),
+    ("GET", "/api/<tenantId>/passtypes/<name>"),
+    ("PUT", "/api/<tenantId>/passtypes/<name>"),
+    ("GET", "/api/<tenantId>/passtypes/<name>/versions"),
+    ("POST", "/api/<tenantId>/passtypes/<name>/versions/<int:number>/activate"),
+    ("POST", "/api/<tenantId>/passtypes/<name>/preview"),
+}
+
 
 def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
     endpoints = _tenant_endpoints(app)
@@ -153,6 +169,7 @@ def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
     assert {(method, rule) for method, rule, _ in endpoints} >= NOTIFICATION_ENDPOINTS
     assert {(method, rule) for method, rule, _ in endpoints} >= DELETION_ENDPOINTS
     assert {(method, rule) for method, rule, _ in endpoints} >= IMPORT_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= PASSTYPE_ENDPOINTS
     missing = [
         f"{m} {r}" for m, r, handler in endpoints if not getattr(handler, "required_scope", None)
     ]

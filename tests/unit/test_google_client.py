@@ -23,7 +23,7 @@ from shared.google.passtype import GooglePassType, load_google_pass_type, render
 from shared.google.save_link import SigningAccount, save_jwt, skinny_save_jwt
 from shared.infra.ratelimit import NotificationBudget, RateLimitTimeout, SlidingWindowLimiter
 from tests.support.google import RunningFakeGoogle, certificates_by_key_id, running_fake_google
-from tests.unit.google.helpers import DECLARED, write_google
+from tests.unit.google.helpers import CLASS_JSON, DECLARED, write_google
 
 ISSUER = "3388000000022000001"
 CLASS_ID = f"{ISSUER}.unit"
@@ -147,6 +147,30 @@ def test_a_class_google_holds_already_is_brought_to_our_class_json(
     calls = len(fake.control.state()["log"])
     delivery.ensure_class(client, google, "https://example.com/cb")  # known to this process now
     assert len(fake.control.state()["log"]) == calls
+
+
+def test_an_activated_class_json_reaches_google_without_a_restart(
+    fake: RunningFakeGoogle, info: dict[str, Any], tmp_path: Path
+) -> None:
+    """A pass type version with another class.json (docs/passtypes.md) keeps its class id:
+    this process, which sent the class of the version before, sends the new content too."""
+    before = unit_pass_type(tmp_path / "v1", "activated")
+    edited = json.loads(CLASS_JSON) | {"issuerName": "Redesigned"}
+    after = load_google_pass_type(
+        write_google(tmp_path / "v2", class_json=json.dumps(edited)),
+        DECLARED,
+        tenant_id="unit",
+        pass_type_id="card",
+        issuer_id=ISSUER,
+        kind="loyalty",
+        class_suffix="activated",
+    )
+    assert before.class_id == after.class_id
+    client = client_for(fake, info)
+    delivery.ensure_class(client, before, "https://example.com/cb")
+    delivery.ensure_class(client, after, "https://example.com/cb")
+    held = fake.control.state(include_log=False)["classes"][after.class_id]["resource"]
+    assert held["issuerName"] == "Redesigned"
 
 
 def test_a_refused_class_patch_does_not_hold_up_the_objects(

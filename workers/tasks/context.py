@@ -12,7 +12,10 @@ from workers.runtime import database, settings, tenants
 
 def job_context() -> JobContext:
     # The clients are this worker process's own (JobContext's defaults), kept across jobs.
-    return JobContext(db=database(), tenants=tenants(), settings=settings, events_queue=current_app)
+    # The tenants are pinned: the job renders with the pass type versions active as it began.
+    return JobContext(
+        db=database(), tenants=tenants().pinned(), settings=settings, events_queue=current_app
+    )
 
 
 def status_of(operation: dict[str, Any] | None) -> str:
