@@ -28,6 +28,8 @@ DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
 # Where `celery beat` remembers when each periodic job last ran.
 BEAT_SCHEDULE_FILE = Path(".run").resolve() / "celerybeat-schedule"
 REDIS_DATA_DIR = Path(".run").resolve() / "redis"
+# The SFTP drop's folders and host key (generated at the first run).
+SFTP_DIR = Path(".run").resolve() / "sftp"
 # Where every process writes its metrics (PROMETHEUS_MULTIPROC_DIR), unless it is set.
 METRICS_DIR = Path(".run").resolve() / "metrics"
 
@@ -59,6 +61,7 @@ def build_processes(
     smtp_port = _port("PASSWIRE_DEV_SMTP_PORT", 2525)
     google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
     metrics_port = _port("PASSWIRE_METRICS_PORT", 9464)
+    sftp_port = _port("PASSWIRE_SFTP_PORT", 2222)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
@@ -66,6 +69,9 @@ def build_processes(
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
     child_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+    child_env.setdefault("PASSWIRE_SFTP_DATA_DIR", str(SFTP_DIR / "data"))
+    child_env.setdefault("PASSWIRE_SFTP_HOST_KEY", str(SFTP_DIR / "ssh_host_ed25519_key"))
+    child_env["PASSWIRE_SFTP_PORT"] = str(sftp_port)
     # The demo tenant's [smtp] port: the sink below prints the emails it is sent.
     child_env["PASSWIRE_DEV_SMTP_PORT"] = str(smtp_port)
     processes: dict[str, str] = {}
@@ -173,6 +179,9 @@ def build_processes(
             str(metrics_port),
         ]
     )
+    processes["sftp"] = shlex.join(
+        [*wait, sys.executable, "-m", "workers.sftp_server", "--create-host-key"]
+    )
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
@@ -182,6 +191,7 @@ def build_processes(
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",
         f"SMTP sink    127.0.0.1:{smtp_port}  (the demo tenant's emails are printed here)",
         f"Google       {child_env['GOOGLE_WALLET_API_URL']}",
+        f"SFTP drop    sftp://127.0.0.1:{sftp_port}  (tenants with an [sftp] table)",
         "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
     ]
     return processes, child_env, urls
