@@ -46,7 +46,15 @@ from asyncssh import (
 
 from shared.sftp.config import SftpConfig
 from shared.sftp.folders import TenantFolders
-from shared.sftp.paths import FOLDERS, INCOMING, DropPath, PathRefused, is_partial, resolve
+from shared.sftp.paths import (
+    FOLDERS,
+    INCOMING,
+    PART_SUFFIX,
+    DropPath,
+    PathRefused,
+    is_partial,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +117,7 @@ class DropSSHServer(asyncssh.SSHServer):
 class _Handle:
     fd: int
     where: DropPath
+    real: Path
     writable: bool
     staging: Path | None = None  # a direct upload, renamed into place when closed
     oversize: bool = False
@@ -217,7 +226,7 @@ class DropSftpServer(asyncssh.SFTPServer):
             raise SFTPNoSuchFile("no such file") from None
         except FileExistsError:
             raise SFTPFailure("file exists") from None
-        return _Handle(fd, where, writable=True, staging=staging)
+        return _Handle(fd, where, real, writable=True, staging=staging)
 
     def _open_for_reading(self, where: DropPath) -> _Handle:
         try:
@@ -227,7 +236,7 @@ class DropSftpServer(asyncssh.SFTPServer):
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise SFTPNoSuchFile("no such file")
-        return _Handle(fd, where, writable=False)
+        return _Handle(fd, where, self._real(where), writable=False)
 
     def open56(self, path: bytes, desired_access: int, flags: int, attrs: SFTPAttrs) -> Any:
         raise SFTPOpUnsupported("use SFTP version 3")
@@ -242,6 +251,10 @@ class DropSftpServer(asyncssh.SFTPServer):
             raise SFTPPermissionDenied("opened for reading")
         limit = self._config.max_file_bytes
         if offset + len(data) > limit:
+            if not handle.oversize and handle.staging is None and handle.where.name:
+                # A .part file cut at the limit must never be renamed into an import.
+                handle.real.unlink(missing_ok=True)
+                self._submit.oversized(self._tenant, handle.where.name.removesuffix(PART_SUFFIX))
             handle.oversize = True
             raise SFTPFailure(f"the file is larger than this drop's limit of {limit} bytes")
         return os.pwrite(handle.fd, data, offset)

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -33,29 +34,35 @@ MAX_FILE_BYTES = 2048
 READY = r"sftp drop listening on \S+:(\d+)"
 
 
-def _key_pair() -> tuple[paramiko.PKey, str]:
+PRIVATE_KEYS: dict[str, str] = {}  # tenant → its private key, OpenSSH format
+
+
+def _key_pair(tenant: str) -> tuple[paramiko.PKey, str]:
     key = asyncssh.generate_private_key("ssh-ed25519")
     private = key.export_private_key().decode()
+    PRIVATE_KEYS[tenant] = private
     public = key.export_public_key().decode().strip()
     return paramiko.Ed25519Key.from_private_key(io.StringIO(private)), public
 
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, tuple[paramiko.PKey, str]]:
-    return {"demo": _key_pair(), "rival": _key_pair()}
+    return {"demo": _key_pair("demo"), "rival": _key_pair("rival")}
 
 
 class Drop:
     def __init__(self, process: ManagedProcess, port: int, data_dir: Path) -> None:
         self.process, self.port, self.data_dir = process, port, data_dir
 
-    def restart(self, *, kill: bool = False) -> None:
+    def restart(self, *, kill: bool = False, env: dict[str, str] | None = None) -> None:
         if kill:
             assert self.process.process is not None
             os.killpg(self.process.process.pid, signal.SIGKILL)
             self.process.process.wait(10)
         else:
             self.process.stop()
+        if env is not None:
+            self.process.env = env
         self.process.start()
 
 
@@ -315,3 +322,84 @@ def test_a_restart_mid_upload_never_imports_the_partial_file(
         assert "tier" not in demo.get_pass(pass_id).json()["metadata"]
     finally:
         after.get_channel().get_transport().close()
+
+
+def test_openssh_sftp_uploads_a_part_file_and_renames_it(
+    drop: Drop,
+    keys: dict[str, tuple[paramiko.PKey, str]],
+    sftp_demo: Any,
+    demo: ApiClient,
+    tmp_path: Path,
+) -> None:
+    """Debian's OpenSSH client, in batch mode: `put` as `.part`, then `rename`."""
+    tag = secrets.token_hex(4)
+    pass_id = create_pass(demo, identifiers={"crm": f"O-{tag}"})
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text(PRIVATE_KEYS["demo"])
+    key_file.chmod(0o600)
+    local = tmp_path / "export.csv"
+    local.write_text(f"id.crm;metadata.tier\r\nO-{tag};platinum\r\n")
+    batch = tmp_path / "batch"
+    name = f"openssh-{tag}.csv"
+    batch.write_text(
+        f"cd incoming\nput {local} {name}.part\nrename {name}.part {name}\nls /processed\n"
+    )
+    sftp = shutil.which("sftp")
+    assert sftp is not None, "OpenSSH's sftp client (Debian: openssh-client)"
+    result = subprocess.run(
+        [
+            sftp, "-b", str(batch), "-i", str(key_file), "-P", str(drop.port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "demo@127.0.0.1",
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert rows_of(wait_for(sftp_demo, f"/processed/{name}.results.csv"))[1][1:3] == [
+        as_cell(pass_id),
+        "succeeded",
+    ]
+    assert demo.get_pass(pass_id).json()["metadata"]["tier"] == "platinum"
+
+
+def test_an_oversized_part_file_is_dropped_so_its_rename_imports_nothing(
+    sftp_demo: Any, db: Any
+) -> None:
+    name = f"huge-{secrets.token_hex(4)}.csv"
+    text = "id.crm;metadata.tier\r\n" + "C-1;gold\r\n" * (MAX_FILE_BYTES // 10 + 50)
+    with pytest.raises(OSError):
+        put(sftp_demo, f"/incoming/{name}.part", text)
+    assert f"limit of {MAX_FILE_BYTES} bytes" in wait_for(sftp_demo, f"/rejected/{name}.errors.txt")
+    with pytest.raises(OSError):
+        sftp_demo.rename(f"/incoming/{name}.part", f"/incoming/{name}")
+    assert db.sftp_uploads.count_documents({"name": name}) == 0
+
+
+def test_an_import_whose_enqueue_failed_is_queued_once_the_broker_is_back(
+    drop: Drop, keys: dict[str, tuple[paramiko.PKey, str]], demo: ApiClient, db: Any
+) -> None:
+    tag = secrets.token_hex(4)
+    pass_id = create_pass(demo, identifiers={"crm": f"Q-{tag}"})
+    good = dict(drop.process.env)
+    drop.restart(env={**good, "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    name = f"queued-{tag}.csv"
+    try:
+        client = connect(drop, "demo", keys["demo"][0])
+        put(client, f"/incoming/{name}", f"id.crm;metadata.tier\r\nQ-{tag};gold\r\n")
+        # Recorded before the broker was asked: the upload and its stored import wait.
+        upload = wait_until(
+            lambda: db.sftp_uploads.find_one({"name": name}), 30, 0.2, what="the upload"
+        )
+        assert upload["status"] == "received"
+        assert db.operations.find_one({"_id": upload["correlationId"]})["status"] == "queued"
+        assert name in client.listdir("/incoming")
+        client.get_channel().get_transport().close()
+    finally:
+        drop.restart(env=good)
+    after = connect(drop, "demo", keys["demo"][0])
+    try:
+        assert rows_of(wait_for(after, f"/processed/{name}.results.csv"))[1][2] == "succeeded"
+    finally:
+        after.get_channel().get_transport().close()
+    assert demo.get_pass(pass_id).json()["metadata"]["tier"] == "gold"
+    assert db.sftp_uploads.count_documents({"name": name}) == 1
