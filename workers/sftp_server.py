@@ -21,6 +21,7 @@ from config.settings import load_settings
 from shared.infra.db import get_database
 from shared.infra.logs import configure_logging
 from shared.jobs import JobQueue
+from shared.repositories.indexes import ensure_indexes
 from shared.sftp.intake import Drop
 from shared.sftp.server import Logins
 from shared.sftp.service import serve
@@ -57,8 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"PASSWIRE_SFTP_HOST_KEY: no host key at {settings.sftp_host_key}")
     registry = load_registry(settings.tenants_dir, include_local_only=settings.is_local)
     configs = {t.id: t.sftp for t in registry.tenants.values() if t.sftp is not None}
+    db = get_database(settings)
+    ensure_indexes(db, wait_s=60)  # the sweeps' queries; idempotent, as at a worker's start
     drop = Drop(
-        db=get_database(settings),
+        db=db,
         enqueue=JobQueue(settings).enqueue,
         data_dir=settings.sftp_data_dir,
         configs=configs,

@@ -20,6 +20,7 @@ from shared.repositories import (
     owed_deliveries,
     passes,
     registrations,
+    sftp_uploads,
     tombstones,
     webhook_deliveries,
 )
@@ -184,6 +185,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="retention",
             expireAfterSeconds=webhook_deliveries.RETENTION_S,
         ),
+    ],
+    # The SFTP drop's sweeps (unfinished uploads, oldest first) and its daily count per tenant.
+    sftp_uploads.COLLECTION: [
+        IndexModel([("status", ASCENDING), ("receivedAt", ASCENDING)], name="status_receivedAt"),
+        IndexModel([("tenant", ASCENDING), ("receivedAt", ASCENDING)], name="tenant_receivedAt"),
     ],
 }
 

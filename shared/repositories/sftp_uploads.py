@@ -8,7 +8,7 @@ written beside it). The SFTP server resumes every upload that is not `done` (sha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +52,8 @@ def count_since(db: Database[Any], tenant_id: str, since: datetime) -> int:
     return int(db[COLLECTION].count_documents({"tenant": tenant_id, "receivedAt": {"$gte": since}}))
 
 
-def unfinished(db: Database[Any], status: str) -> Iterator[Document]:
-    """Uploads in `status`, oldest first."""
-    with db[COLLECTION].find({"status": status}, sort=[("receivedAt", 1)]) as cursor:
+def unfinished(db: Database[Any], status: str, tenants: Iterable[str]) -> Iterator[Document]:
+    """The uploads of `tenants` in `status`, oldest first."""
+    query = {"status": status, "tenant": {"$in": list(tenants)}}
+    with db[COLLECTION].find(query, sort=[("receivedAt", 1)]) as cursor:
         yield from cursor

@@ -146,7 +146,7 @@ def _store_and_queue(drop: Drop, upload: Mapping[str, Any], read: Callable[[], A
 def resume_received(drop: Drop) -> int:
     """Finish uploads claimed by a server that stopped before filing them; how many."""
     resumed = 0
-    for upload in list(repo.unfinished(drop.db, repo.RECEIVED)):
+    for upload in list(repo.unfinished(drop.db, repo.RECEIVED, drop.configs)):
         tenant_id = upload["tenant"]
         source = drop.folders(tenant_id).path(INCOMING, upload["name"])
         config = drop.configs.get(tenant_id)
@@ -157,7 +157,7 @@ def resume_received(drop: Drop) -> int:
         with correlation_context(upload["correlationId"]):
             try:
                 _store_and_queue(drop, upload, read)
-            except (EnqueueError, FileNotFoundError, ImportRejected) as exc:
+            except Exception as exc:  # one upload's trouble never holds the others back
                 log.warning("sftp upload %s not resumed yet: %s", upload["_id"], exc)
                 continue
         resumed += 1
@@ -168,7 +168,7 @@ def requeue_lost(drop: Drop) -> int:
     """Queue again the planning job of filed imports still `queued`: their message may have
     been lost with Redis. Planning twice is harmless (batches count once)."""
     requeued = 0
-    for upload in repo.unfinished(drop.db, repo.FILED):
+    for upload in list(repo.unfinished(drop.db, repo.FILED, drop.configs)):
         operation = operations_repo.find_operation(
             drop.db, upload["tenant"], upload["correlationId"]
         )

@@ -7,6 +7,8 @@ never reads half of it. The SFTP server polls for ended imports (no worker needs
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from shared import operations
 from shared.imports.results import results_csv
@@ -24,17 +26,24 @@ log = logging.getLogger(__name__)
 def write_finished_results(drop: Drop) -> int:
     """Results of every filed import that has ended; how many were written."""
     written = 0
-    for upload in list(repo.unfinished(drop.db, repo.FILED)):
-        tenant_id, correlation_id = upload["tenant"], upload["correlationId"]
-        operation = operations_repo.find_operation(drop.db, tenant_id, correlation_id)
-        if operation is not None and operation["status"] not in operations.FINAL_STATUSES:
-            continue
-        status = operation["status"] if operation is not None else operations.FAILED
-        batches = imports_repo.results_of(drop.db, tenant_id, correlation_id)
-        text = "".join(results_csv(batches, status))
-        name = results_name(upload["processedName"])
-        drop.folders(tenant_id).write_atomically(PROCESSED, name, text.encode("utf-8"))
-        repo.set_status(drop.db, upload["_id"], repo.DONE, utcnow())
-        log.info("sftp import %s %s: processed/%s written", correlation_id, status, name)
-        written += 1
+    for upload in list(repo.unfinished(drop.db, repo.FILED, drop.configs)):
+        try:
+            written += _write_if_ended(drop, upload)
+        except Exception:  # one upload's trouble never holds the others back
+            log.exception("sftp results of %s not written yet", upload["correlationId"])
     return written
+
+
+def _write_if_ended(drop: Drop, upload: Mapping[str, Any]) -> int:
+    tenant_id, correlation_id = upload["tenant"], upload["correlationId"]
+    operation = operations_repo.find_operation(drop.db, tenant_id, correlation_id)
+    if operation is not None and operation["status"] not in operations.FINAL_STATUSES:
+        return 0
+    status = operation["status"] if operation is not None else operations.FAILED
+    batches = imports_repo.results_of(drop.db, tenant_id, correlation_id)
+    text = "".join(results_csv(batches, status))
+    name = results_name(upload["processedName"])
+    drop.folders(tenant_id).write_atomically(PROCESSED, name, text.encode("utf-8"))
+    repo.set_status(drop.db, upload["_id"], repo.DONE, utcnow())
+    log.info("sftp import %s %s: processed/%s written", correlation_id, status, name)
+    return 1

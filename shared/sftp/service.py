@@ -72,7 +72,8 @@ def _start_up(drop: Drop) -> None:
             log.info(
                 "sftp %s: %d half-written files of a stopped server removed", tenant_id, removed
             )
-    resumed, requeued = resume_received(drop), requeue_lost(drop)
+    resumed = resume_received(drop)
+    requeued = _guarded("queueing lost imports again", requeue_lost, drop) or 0
     if resumed or requeued:
         log.info("sftp start: %d uploads resumed, %d imports queued again", resumed, requeued)
     _take_waiting(drop)
@@ -87,7 +88,16 @@ def _sweep(drop: Drop) -> None:
 def _take_waiting(drop: Drop) -> None:
     for tenant_id in drop.configs:
         for name in drop.folders(tenant_id).complete_uploads():
-            take_upload(drop, tenant_id, name)
+            _guarded(f"upload {name} of {tenant_id}", take_upload, drop, tenant_id, name)
+
+
+def _guarded(what: str, function: Callable[..., Any], *args: Any) -> Any:
+    """One file's or step's trouble (MongoDB or Redis away) never holds the others back."""
+    try:
+        return function(*args)
+    except Exception:
+        log.exception("sftp %s failed; retried at the next sweep", what)
+        return None
 
 
 async def serve(
