@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncssh
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.tenancy.config_tables import describe
@@ -55,6 +56,10 @@ def _key_line(value: str) -> None:
             "must be an OpenSSH public key line: '<type> <base64> [comment]', type one of "
             + ", ".join((*_KEY_TYPES, _RSA))
         )
+    try:
+        asyncssh.import_public_key(" ".join(parts[:2]))
+    except (asyncssh.KeyImportError, ValueError):
+        raise ValidationError(f"is not a valid {parts[0]} public key") from None
 
 
 class _SftpSchema(Schema):

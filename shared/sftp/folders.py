@@ -40,14 +40,16 @@ class TenantFolders:
 
     def complete_uploads(self) -> list[str]:
         """Names in incoming/ that are complete uploads (not `.part`, not hidden), oldest first."""
-        entries = [
-            entry
-            for entry in os.scandir(self.path(INCOMING))
-            if entry.is_file(follow_symlinks=False)
-            and not entry.name.startswith(".")
-            and not is_partial(entry.name)
-        ]
-        return [entry.name for entry in sorted(entries, key=lambda e: e.stat().st_mtime)]
+        found: list[tuple[float, str]] = []
+        for entry in os.scandir(self.path(INCOMING)):
+            if entry.name.startswith(".") or is_partial(entry.name):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+            except FileNotFoundError:
+                continue  # removed or taken meanwhile
+        return [name for _, name in sorted(found)]
 
     def remove_leftovers(self) -> int:
         """Delete hidden files a stopped server left half-written; how many."""

@@ -31,6 +31,7 @@ from tests.support.apple import create_pass
 from tests.support.processes import ManagedProcess, free_port, wait_until
 
 MAX_FILE_BYTES = 2048
+RIVAL_PASSWORD = secrets.token_urlsafe(16)  # the rival turns passwords on; the demo does not
 READY = r"sftp drop listening on \S+:(\d+)"
 
 
@@ -83,6 +84,8 @@ def drop(
                 f'\n[sftp]\nauthorized_keys = ["{public} {tenant}@tests"]\n'
                 f"max_file_bytes = {MAX_FILE_BYTES}\n"
             )
+            if tenant == "rival":
+                toml.write('password_env = "RIVAL_SFTP_PASSWORD"\n')
     port = free_port()
     env = {
         **stack_env,
@@ -91,6 +94,8 @@ def drop(
         "PASSWIRE_SFTP_HOST_KEY": str(root / "host-key" / "ssh_host_ed25519_key"),
         "PASSWIRE_SFTP_PORT": str(port),
         "PASSWIRE_SFTP_POLL_S": "0.3",
+        "RIVAL_SFTP_PASSWORD": RIVAL_PASSWORD,
+        "DEMO_SFTP_PASSWORD": RIVAL_PASSWORD,  # named by no [sftp]: never a password
     }
     command = [sys.executable, "-m", "workers.sftp_server", "--create-host-key"]
     process = ManagedProcess("sftp", command, env, READY).start()
@@ -403,3 +408,38 @@ def test_an_import_whose_enqueue_failed_is_queued_once_the_broker_is_back(
         after.get_channel().get_transport().close()
     assert demo.get_pass(pass_id).json()["metadata"]["tier"] == "gold"
     assert db.sftp_uploads.count_documents({"name": name}) == 1
+
+
+def password_login(drop: Drop, user: str, password: str) -> paramiko.Transport:
+    transport = paramiko.Transport(("127.0.0.1", drop.port))
+    try:
+        transport.connect(username=user, password=password)
+    except Exception:
+        transport.close()
+        raise
+    return transport
+
+
+def test_passwords_are_off_unless_the_tenant_names_one(drop: Drop) -> None:
+    transport = password_login(drop, "rival", RIVAL_PASSWORD)
+    try:
+        client = paramiko.SFTPClient.from_transport(transport)
+        assert client is not None
+        assert sorted(client.listdir("/")) == ["incoming", "processed", "rejected"]
+    finally:
+        transport.close()
+    for user, password in (("rival", "wrong"), ("demo", RIVAL_PASSWORD), ("nobody", "x")):
+        with pytest.raises(paramiko.SSHException):  # AuthenticationException and kin
+            password_login(drop, user, password)
+
+
+def test_only_sftp_is_served(drop: Drop, keys: dict[str, tuple[paramiko.PKey, str]]) -> None:
+    transport = paramiko.Transport(("127.0.0.1", drop.port))
+    transport.connect(username="demo", pkey=keys["demo"][0])
+    try:
+        with pytest.raises(paramiko.SSHException):  # the request is refused, no shell
+            transport.open_session().exec_command("cat /etc/passwd")
+        with pytest.raises(paramiko.SSHException):
+            transport.open_channel("direct-tcpip", ("127.0.0.1", 22), ("127.0.0.1", 0))
+    finally:
+        transport.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from shared.sftp.config import DEFAULT_MAX_FILE_BYTES, SftpConfigError, parse_sftp
@@ -12,7 +13,7 @@ from shared.sftp.folders import TenantFolders
 from shared.sftp.intake import content_hash
 from shared.sftp.paths import DropPath, PathRefused, is_partial, resolve
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheConfigParserOnly0000000000 ci@x"
+KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip() + " ci@x"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,7 @@ def test_a_password_is_read_from_its_variable_only_when_named() -> None:
         ({}, "authorized_keys"),
         ({"authorized_keys": []}, "authorized_keys"),
         ({"authorized_keys": ["not a key"]}, "authorized_keys"),
+        ({"authorized_keys": ["ssh-ed25519 AAAAnotbase64!"]}, "authorized_keys"),
         ({"authorized_keys": [KEY], "max_file_bytes": 0}, "max_file_bytes"),
         ({"authorized_keys": [KEY], "password": "x"}, "password"),
         ({"authorized_keys": [KEY], "password_env": "lower"}, "password_env"),
