@@ -13,9 +13,6 @@ import contextlib
 import logging
 import os
 import sys
-from pathlib import Path
-
-import asyncssh
 
 from config.settings import load_settings
 from shared.infra.db import get_database
@@ -25,21 +22,10 @@ from shared.repositories.indexes import ensure_indexes
 from shared.sftp.intake import Drop
 from shared.sftp.server import Logins
 from shared.sftp.service import serve
+from shared.sftp.ssh import create_host_key
 from shared.tenancy.tenants import load_registry
 
 log = logging.getLogger("passwire.sftp")
-
-
-def create_host_key(path: Path) -> bool:
-    """Write a new Ed25519 host key at `path` (mode 0600) unless one is there."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key.export_private_key())
-    return True
 
 
 def main(argv: list[str] | None = None) -> None:

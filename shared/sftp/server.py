@@ -28,22 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-from asyncssh import (
-    FXF_APPEND,
-    FXF_CREAT,
-    FXF_EXCL,
-    FXF_READ,
-    FXF_TRUNC,
-    FXF_WRITE,
-    SFTPAttrs,
-    SFTPFailure,
-    SFTPName,
-    SFTPNoSuchFile,
-    SFTPOpUnsupported,
-    SFTPPermissionDenied,
-)
-
 from shared.sftp.config import SftpConfig
 from shared.sftp.folders import TenantFolders
 from shared.sftp.paths import (
@@ -55,6 +39,7 @@ from shared.sftp.paths import (
     is_partial,
     resolve,
 )
+from shared.sftp.ssh import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +109,8 @@ class _Handle:
     aborted: bool = False
 
 
-def _refuse(exc: PathRefused) -> SFTPNoSuchFile:
-    return SFTPNoSuchFile(str(exc))
+def _refuse(exc: PathRefused) -> asyncssh.SFTPNoSuchFile:
+    return asyncssh.SFTPNoSuchFile(str(exc))
 
 
 class DropSftpServer(asyncssh.SFTPServer):
@@ -147,7 +132,7 @@ class DropSftpServer(asyncssh.SFTPServer):
 
     # Nothing reaches the disk through asyncssh's own path handling.
     def map_path(self, path: bytes) -> bytes:
-        raise SFTPPermissionDenied("not supported")
+        raise asyncssh.SFTPPermissionDenied("not supported")
 
     def _resolve(self, path: bytes) -> DropPath:
         try:
@@ -168,9 +153,9 @@ class DropSftpServer(asyncssh.SFTPServer):
         try:
             result = os.lstat(self._real(where))
         except FileNotFoundError:
-            raise SFTPNoSuchFile("no such file") from None
+            raise asyncssh.SFTPNoSuchFile("no such file") from None
         if where.is_file and not stat.S_ISREG(result.st_mode):
-            raise SFTPNoSuchFile("no such file")
+            raise asyncssh.SFTPNoSuchFile("no such file")
         return result
 
     def stat(self, path: bytes) -> os.stat_result:
@@ -179,67 +164,71 @@ class DropSftpServer(asyncssh.SFTPServer):
     def lstat(self, path: bytes) -> os.stat_result:
         return self._stat(path)
 
-    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         where = self._resolve(path)
         if where.is_file:
-            raise SFTPFailure("not a folder")
+            raise asyncssh.SFTPFailure("not a folder")
         real = self._real(where)
         for dot in (b".", b".."):
-            yield SFTPName(dot, attrs=SFTPAttrs.from_local(os.stat(real)))
+            yield asyncssh.SFTPName(dot, attrs=asyncssh.SFTPAttrs.from_local(os.stat(real)))
         if where.folder is None:
             for folder in FOLDERS:
-                attrs = SFTPAttrs.from_local(os.stat(self._folders.path(folder)))
-                yield SFTPName(folder.encode(), attrs=attrs)
+                attrs = asyncssh.SFTPAttrs.from_local(os.stat(self._folders.path(folder)))
+                yield asyncssh.SFTPName(folder.encode(), attrs=attrs)
             return
         with os.scandir(real) as entries:
             for entry in entries:
                 if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                     continue
-                attrs = SFTPAttrs.from_local(entry.stat(follow_symlinks=False))
-                yield SFTPName(entry.name.encode(), attrs=attrs)
+                attrs = asyncssh.SFTPAttrs.from_local(entry.stat(follow_symlinks=False))
+                yield asyncssh.SFTPName(entry.name.encode(), attrs=attrs)
 
-    def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> _Handle:
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> _Handle:
         where = self._resolve(path)
         if not where.is_file or where.name is None:
-            raise SFTPPermissionDenied("not a file")
-        if not pflags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC):
+            raise asyncssh.SFTPPermissionDenied("not a file")
+        if not pflags & (
+            asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
+        ):
             return self._open_for_reading(where)
         if where.folder != INCOMING:
-            raise SFTPPermissionDenied("only /incoming takes uploads")
-        flags = os.O_NOFOLLOW | (os.O_RDWR if pflags & FXF_READ else os.O_WRONLY)
+            raise asyncssh.SFTPPermissionDenied("only /incoming takes uploads")
+        flags = os.O_NOFOLLOW | (os.O_RDWR if pflags & asyncssh.FXF_READ else os.O_WRONLY)
         if is_partial(where.name):
-            flags |= os.O_CREAT if pflags & FXF_CREAT else 0
-            flags |= (os.O_TRUNC if pflags & FXF_TRUNC else 0) | (
-                os.O_EXCL if pflags & FXF_EXCL else 0
+            flags |= os.O_CREAT if pflags & asyncssh.FXF_CREAT else 0
+            flags |= (os.O_TRUNC if pflags & asyncssh.FXF_TRUNC else 0) | (
+                os.O_EXCL if pflags & asyncssh.FXF_EXCL else 0
             )
-            flags |= os.O_APPEND if pflags & FXF_APPEND else 0
+            flags |= os.O_APPEND if pflags & asyncssh.FXF_APPEND else 0
             real, staging = self._real(where), None
         else:
-            if pflags & FXF_EXCL and self._real(where).exists():
-                raise SFTPFailure("file exists")
+            if pflags & asyncssh.FXF_EXCL and self._real(where).exists():
+                raise asyncssh.SFTPFailure("file exists")
             # Written aside and renamed into place when closed: never seen half-written.
             staging = self._folders.staging(where.name)
             real, flags = staging, flags | os.O_CREAT | os.O_EXCL
         try:
             fd = os.open(real, flags, 0o640)
         except FileNotFoundError:
-            raise SFTPNoSuchFile("no such file") from None
+            raise asyncssh.SFTPNoSuchFile("no such file") from None
         except FileExistsError:
-            raise SFTPFailure("file exists") from None
+            raise asyncssh.SFTPFailure("file exists") from None
         return _Handle(fd, where, real, writable=True, staging=staging)
 
     def _open_for_reading(self, where: DropPath) -> _Handle:
         try:
             fd = os.open(self._real(where), os.O_RDONLY | os.O_NOFOLLOW)
         except (FileNotFoundError, OSError):
-            raise SFTPNoSuchFile("no such file") from None
+            raise asyncssh.SFTPNoSuchFile("no such file") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise SFTPNoSuchFile("no such file")
+            raise asyncssh.SFTPNoSuchFile("no such file")
         return _Handle(fd, where, self._real(where), writable=False)
 
-    def open56(self, path: bytes, desired_access: int, flags: int, attrs: SFTPAttrs) -> Any:
-        raise SFTPOpUnsupported("use SFTP version 3")
+    def open56(
+        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
+    ) -> Any:
+        raise asyncssh.SFTPOpUnsupported("use SFTP version 3")
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         handle = self._handle(file_obj)
@@ -248,7 +237,7 @@ class DropSftpServer(asyncssh.SFTPServer):
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         handle = self._handle(file_obj)
         if not handle.writable:
-            raise SFTPPermissionDenied("opened for reading")
+            raise asyncssh.SFTPPermissionDenied("opened for reading")
         limit = self._config.max_file_bytes
         if offset + len(data) > limit:
             if not handle.oversize and handle.staging is None and handle.where.name:
@@ -256,7 +245,9 @@ class DropSftpServer(asyncssh.SFTPServer):
                 handle.real.unlink(missing_ok=True)
                 self._submit.oversized(self._tenant, handle.where.name.removesuffix(PART_SUFFIX))
             handle.oversize = True
-            raise SFTPFailure(f"the file is larger than this drop's limit of {limit} bytes")
+            raise asyncssh.SFTPFailure(
+                f"the file is larger than this drop's limit of {limit} bytes"
+            )
         return os.pwrite(handle.fd, data, offset)
 
     def fstat(self, file_obj: object) -> os.stat_result:
@@ -294,7 +285,7 @@ class DropSftpServer(asyncssh.SFTPServer):
         where = self._resolve(path)
         self._stat(path)
         if not where.is_file:
-            raise SFTPPermissionDenied("not a file")
+            raise asyncssh.SFTPPermissionDenied("not a file")
         os.unlink(self._real(where))
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
@@ -306,47 +297,47 @@ class DropSftpServer(asyncssh.SFTPServer):
     def _rename(self, oldpath: bytes, newpath: bytes, *, overwrite: bool) -> None:
         old, new = self._resolve(oldpath), self._resolve(newpath)
         if old.folder != INCOMING or new.folder != INCOMING or old.name is None or new.name is None:
-            raise SFTPPermissionDenied("only a .part file in /incoming can be renamed")
+            raise asyncssh.SFTPPermissionDenied("only a .part file in /incoming can be renamed")
         if not is_partial(old.name):
-            raise SFTPPermissionDenied("only a .part file in /incoming can be renamed")
+            raise asyncssh.SFTPPermissionDenied("only a .part file in /incoming can be renamed")
         self._stat(oldpath)
         target = self._real(new)
         if target.exists() and not overwrite:
-            raise SFTPFailure("file exists")
+            raise asyncssh.SFTPFailure("file exists")
         os.replace(self._real(old), target)
         if not is_partial(new.name):
             self._submit.submit(self._tenant, new.name)
 
-    def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
-        raise SFTPPermissionDenied("no subfolders")
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise asyncssh.SFTPPermissionDenied("no subfolders")
 
     def rmdir(self, path: bytes) -> None:
-        raise SFTPPermissionDenied("the folders are fixed")
+        raise asyncssh.SFTPPermissionDenied("the folders are fixed")
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
-        raise SFTPPermissionDenied("no links")
+        raise asyncssh.SFTPPermissionDenied("no links")
 
     def link(self, oldpath: bytes, newpath: bytes) -> None:
-        raise SFTPPermissionDenied("no links")
+        raise asyncssh.SFTPPermissionDenied("no links")
 
     def readlink(self, path: bytes) -> bytes:
-        raise SFTPNoSuchFile("no links")
+        raise asyncssh.SFTPNoSuchFile("no links")
 
     # Times and modes are the server's: accepted and ignored, as clients set them routinely.
-    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._stat(path)
 
-    def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._stat(path)
 
-    def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
         self._handle(file_obj)
 
     def statvfs(self, path: bytes) -> Any:
-        raise SFTPOpUnsupported("not supported")
+        raise asyncssh.SFTPOpUnsupported("not supported")
 
     def fstatvfs(self, file_obj: object) -> Any:
-        raise SFTPOpUnsupported("not supported")
+        raise asyncssh.SFTPOpUnsupported("not supported")
 
     def fsync(self, file_obj: object) -> None:
         os.fsync(self._handle(file_obj).fd)
@@ -354,5 +345,5 @@ class DropSftpServer(asyncssh.SFTPServer):
     @staticmethod
     def _handle(file_obj: object) -> _Handle:
         if not isinstance(file_obj, _Handle):
-            raise SFTPFailure("bad handle")
+            raise asyncssh.SFTPFailure("bad handle")
         return file_obj

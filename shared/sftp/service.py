@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from shared.sftp.intake import Drop, reject_oversized, requeue_lost, resume_received, take_upload
 from shared.sftp.results import write_finished_results
 from shared.sftp.server import DropSftpServer, DropSSHServer, Logins, Submit
+from shared.sftp.ssh import asyncssh
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import paramiko
 import pytest
 
 from dev.fake_apns import FakeApnsControl
+from shared.sftp.ssh import asyncssh
 from tests.e2e.test_imports import register_device
 from tests.support.api_client import ApiClient
 from tests.support.apple import create_pass

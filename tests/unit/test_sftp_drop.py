@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from shared.sftp.config import DEFAULT_MAX_FILE_BYTES, SftpConfigError, parse_sftp
 from shared.sftp.folders import TenantFolders
 from shared.sftp.intake import content_hash
 from shared.sftp.paths import DropPath, PathRefused, is_partial, resolve
+from shared.sftp.ssh import asyncssh
 
 KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip() + " ci@x"
 
