@@ -109,6 +109,10 @@ class _Handle:
     aborted: bool = False
 
 
+# A complete file of that name is in /incoming: it is taken within moments.
+_WAITING = "a file of this name is waiting in /incoming to be imported; try again in a moment"
+
+
 def _refuse(exc: PathRefused) -> asyncssh.SFTPNoSuchFile:
     return asyncssh.SFTPNoSuchFile(str(exc))
 
@@ -202,8 +206,8 @@ class DropSftpServer(asyncssh.SFTPServer):
             flags |= os.O_APPEND if pflags & asyncssh.FXF_APPEND else 0
             real, staging = self._real(where), None
         else:
-            if pflags & asyncssh.FXF_EXCL and self._real(where).exists():
-                raise asyncssh.SFTPFailure("file exists")
+            if self._real(where).exists():
+                raise asyncssh.SFTPFailure(_WAITING)
             # Written aside and renamed into place when closed: never seen half-written.
             staging = self._folders.staging(where.name)
             real, flags = staging, flags | os.O_CREAT | os.O_EXCL
@@ -273,7 +277,14 @@ class DropSftpServer(asyncssh.SFTPServer):
             else:
                 log.info("sftp upload %s of %s cut short: dropped", name, self._tenant)
             return
-        os.replace(handle.staging, self._folders.path(INCOMING, name))
+        try:
+            # A link never replaces: the file being imported stays the one that was read.
+            os.link(handle.staging, self._folders.path(INCOMING, name))
+        except FileExistsError:
+            log.warning("sftp upload %s of %s dropped: %s", name, self._tenant, _WAITING)
+            return
+        finally:
+            handle.staging.unlink(missing_ok=True)
         self._submit.submit(self._tenant, name)
 
     def exit(self) -> None:
@@ -302,11 +313,17 @@ class DropSftpServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("only a .part file in /incoming can be renamed")
         self._stat(oldpath)
         target = self._real(new)
+        if not is_partial(new.name):
+            try:  # never over a file waiting to be imported, even with posix-rename
+                os.link(self._real(old), target)
+            except FileExistsError:
+                raise asyncssh.SFTPFailure(_WAITING) from None
+            os.unlink(self._real(old))
+            self._submit.submit(self._tenant, new.name)
+            return
         if target.exists() and not overwrite:
             raise asyncssh.SFTPFailure("file exists")
         os.replace(self._real(old), target)
-        if not is_partial(new.name):
-            self._submit.submit(self._tenant, new.name)
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         raise asyncssh.SFTPPermissionDenied("no subfolders")

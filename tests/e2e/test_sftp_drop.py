@@ -398,6 +398,13 @@ def test_an_import_whose_enqueue_failed_is_queued_once_the_broker_is_back(
         assert upload["status"] == "received"
         assert db.operations.find_one({"_id": upload["correlationId"]})["status"] == "queued"
         assert name in client.listdir("/incoming")
+        # A waiting file is never replaced under the import that read it.
+        with pytest.raises(OSError):
+            put(client, f"/incoming/{name}", f"id.crm;metadata.tier\r\nQ-{tag};silver\r\n")
+        put(client, f"/incoming/{name}.part", f"id.crm;metadata.tier\r\nQ-{tag};silver\r\n")
+        with pytest.raises(OSError):
+            client.posix_rename(f"/incoming/{name}.part", f"/incoming/{name}")
+        client.remove(f"/incoming/{name}.part")
         client.get_channel().get_transport().close()
     finally:
         drop.restart(env=good)
