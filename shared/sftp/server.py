@@ -63,18 +63,23 @@ class Logins:
 
     @classmethod
     def of(cls, configs: Mapping[str, SftpConfig], environ: Mapping[str, str]) -> Logins:
-        keys = {
-            tenant: frozenset(
-                asyncssh.import_public_key(line).public_data for line in cfg.authorized_keys
-            )
-            for tenant, cfg in configs.items()
-        }
+        keys = {tenant: _key_blobs(tenant, cfg) for tenant, cfg in configs.items()}
         passwords = {
             tenant: password
             for tenant, cfg in configs.items()
             if (password := cfg.password(environ)) is not None
         }
         return cls(keys, passwords)
+
+
+def _key_blobs(tenant: str, config: SftpConfig) -> frozenset[bytes]:
+    blobs = set()
+    for index, line in enumerate(config.authorized_keys):
+        try:
+            blobs.add(asyncssh.import_public_key(line).public_data)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise ValueError(f"tenant {tenant}: sftp.authorized_keys[{index}]: {exc}") from None
+    return frozenset(blobs)
 
 
 class DropSSHServer(asyncssh.SSHServer):

@@ -123,3 +123,19 @@ def test_a_tenant_toml_carries_its_sftp_table(tmp_path: Path) -> None:
         load_tenant(tenant)
     (tenant / "tenant.toml").write_text('name = "Acme"\n')
     assert load_tenant(tenant).sftp is None
+
+
+def test_logins_hold_each_tenants_keys_and_only_named_passwords() -> None:
+    from shared.sftp.config import SftpConfig
+    from shared.sftp.server import Logins
+
+    with_password = SftpConfig(authorized_keys=(KEY,), password_env="ACME_PW")
+    logins = Logins.of(
+        {"acme": with_password, "zeta": SftpConfig(authorized_keys=(KEY,))},
+        {"ACME_PW": "pw", "ZETA_PW": "pw"},
+    )
+    assert logins.passwords == {"acme": "pw"}
+    assert logins.keys["acme"] == logins.keys["zeta"] and len(logins.keys["acme"]) == 1
+    broken = SftpConfig(authorized_keys=("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAAQ==",))
+    with pytest.raises(ValueError, match=r"tenant acme: sftp\.authorized_keys\[0\]"):
+        Logins.of({"acme": broken}, {})
