@@ -11,11 +11,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
 from api.bodies import BoundedRequest
+from api.dashboard.routes import blp as dashboard_blp
 from api.errors import ErrorSchema, register_error_handlers
 from api.google.callbacks import blp as google_blp
 from api.health.routes import blp as health_blp
 from api.imports.routes import blp as imports_blp
 from api.lifecycle.routes import blp as lifecycle_blp
+from api.links.routes import blp as links_blp
+from api.live.routes import blp as live_blp
 from api.notifications.routes import blp as notifications_blp
 from api.operations.routes import blp as operations_blp
 from api.pages.routes import blp as pages_blp
@@ -23,6 +26,8 @@ from api.pass_data.routes import blp as pass_data_blp
 from api.pass_email.routes import blp as pass_email_blp
 from api.passes.routes import blp as passes_blp
 from api.push_updates.routes import blp as push_updates_blp
+from api.stats.routes import allow_blp as stats_allow_blp
+from api.stats.routes import blp as stats_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
 from shared.infra.logs import bind_tenant, configure_logging, reset_tenant
@@ -88,19 +93,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (
         health_blp,
         passes_blp,
+        links_blp,
         lifecycle_blp,
+        live_blp,
         pass_data_blp,
         pass_email_blp,
         push_updates_blp,
         imports_blp,
         notifications_blp,
         operations_blp,
+        stats_blp,
         apple_blp,
         google_blp,
         webhooks_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document
+    app.register_blueprint(dashboard_blp)  # HTML for operators: not in it either
+    app.register_blueprint(stats_allow_blp)  # OPTIONS only: see api/stats/routes.py
     register_error_handlers(app)
     _log_the_tenant_of_each_request(app)
     # Indexes are created by workers at start-up (workers/celery_app.py): the API starts

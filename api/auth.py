@@ -62,6 +62,11 @@ def _key_principal(presented: str) -> Principal:
     return principal
 
 
+def principal_of_key(presented: str) -> Principal:
+    """Who an API key is (the operator dashboard's login takes one); raises the 401."""
+    return _key_principal(presented)
+
+
 def _bearer_principal(tenant_id: str, token: str) -> Principal:
     tenant = _registry().get(tenant_id)
     if tenant is None or tenant.jwt is None:

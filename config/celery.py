@@ -32,6 +32,10 @@ SEND_DEFERRED_ALERTS = "passwire.delivery.deferred_alerts"
 # How often it runs: a deferred alert goes out at most this long after its window ends.
 DEFERRED_ALERTS_INTERVAL_S = 30.0
 
+# The statistics reconcile sweep (shared/stats/reconcile.py): counts over the passes, so on
+# the bulk queue (passwire.lifecycle.*), never ahead of a caller's single-pass job.
+RECONCILE_STATS = "passwire.lifecycle.reconcile_stats"
+
 # The beat task that warns of Apple certificates near their end (shared/apple/expiry_alerts.py),
 # on the interactive queue (passwire.operations.*): a few certificates, never behind a campaign.
 CHECK_CERTIFICATES = "passwire.operations.check_certificates"
@@ -163,6 +167,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.resend_interval_s),
             "kwargs": {"owed_for_s": settings.resend_after_s},
             "options": {"expires": SWEEP_EXPIRES_S},
+        },
+        "reconcile-statistics": {
+            "task": RECONCILE_STATS,
+            "schedule": float(settings.stats_reconcile_interval_s),
+            "options": {"expires": float(settings.stats_reconcile_interval_s)},
         },
         "check-certificates": {
             "task": CHECK_CERTIFICATES,

@@ -103,6 +103,12 @@ class Settings:
     resend_interval_s: int = setting(
         300, "PASSWIRE_RESEND_INTERVAL_S", "seconds between two runs of the resend sweep"
     )
+    stats_reconcile_interval_s: int = setting(
+        600,
+        "PASSWIRE_STATS_RECONCILE_INTERVAL_S",
+        "seconds between two runs of the statistics reconcile sweep (Celery beat); a drift is "
+        "repaired when two runs in a row see it",
+    )
     resend_after_s: int = setting(
         3900,
         "PASSWIRE_RESEND_AFTER_S",
@@ -268,6 +274,33 @@ class Settings:
         "production (local/test use a development secret when it is empty)",
         secret=True,
     )
+    attribution_window_h: int = setting(
+        24,
+        "PASSWIRE_ATTRIBUTION_WINDOW_H",
+        "hours after a link click within which an install (Apple registration, Google save) "
+        "is credited to that click's medium and tags (1 to 720)",
+    )
+    # The live channel per pass (workers/live_server.py, docs/api.md#live-channel).
+    live_port: int = setting(
+        8001, "PASSWIRE_LIVE_PORT", "port the live channel's WebSocket server listens on"
+    )
+    live_url: str = setting(
+        "",
+        "PASSWIRE_LIVE_URL",
+        "public `ws://` or `wss://` base URL of the live channel server, as browsers reach it; "
+        "empty: the live channel is off (`/connect` answers 503, the download page does not "
+        "update itself)",
+    )
+    live_token_ttl_s: int = setting(
+        300,
+        "PASSWIRE_LIVE_TOKEN_TTL_S",
+        "seconds a live channel token opens a connection (checked at the handshake only)",
+    )
+    live_max_connections: int = setting(
+        20_000,
+        "PASSWIRE_LIVE_MAX_CONNECTIONS",
+        "open connections one live channel server process accepts; more are refused with 503",
+    )
 
     # The SFTP drop (workers/sftp_server.py, docs/imports.md#sftp-drop).
     sftp_host: str = setting(
@@ -301,6 +334,8 @@ class Settings:
         parse_sentinel_url(self.broker_url, "CELERY_BROKER_URL")
         if self.expiry_interval_s < 1:
             raise ValueError("PASSWIRE_EXPIRY_INTERVAL_S must be at least 1 second")
+        if self.stats_reconcile_interval_s < 1:
+            raise ValueError("PASSWIRE_STATS_RECONCILE_INTERVAL_S must be at least 1 second")
         if self.resend_interval_s < 1 or self.resend_after_s < 1:
             raise ValueError(
                 "PASSWIRE_RESEND_INTERVAL_S and PASSWIRE_RESEND_AFTER_S must be at least 1 second"
@@ -319,6 +354,10 @@ class Settings:
                 "CELERY_TASK_TIME_LIMIT must be at least 60 s and below CELERY_VISIBILITY_TIMEOUT, "
                 "or a running job would be delivered to a second worker"
             )
+        if self.live_url and not self.live_url.startswith(("ws://", "wss://")):
+            raise ValueError("PASSWIRE_LIVE_URL must start with ws:// or wss://")
+        self._check_range("live_token_ttl_s", 1)
+        self._check_range("live_max_connections", 1)
         self._check_range("apple_registration_rate", 1)
         self._check_range("apple_max_registrations_per_device", 1)
         self._check_range("apple_max_devices_per_pass", 1)
@@ -332,6 +371,7 @@ class Settings:
         self._check_range("sftp_port", 0, 65535)
         if not self.sftp_poll_s > 0:
             raise ValueError(f"PASSWIRE_SFTP_POLL_S must be above 0, got {self.sftp_poll_s}")
+        self._check_range("attribution_window_h", 1, 720)
         # `not x > 0` rather than `x <= 0`: NaN is refused too.
         if not self.webhook_retry_base_s > 0:
             raise ValueError(

@@ -49,6 +49,14 @@ def _python(*args: str) -> str:
     return shlex.join([sys.executable, *args])
 
 
+def _sftp_drop(child_env: dict[str, str], wait: list[str], port: int) -> str:
+    """The SFTP drop's command; its folders and host key under .run/sftp unless set."""
+    child_env.setdefault("PASSWIRE_SFTP_DATA_DIR", str(SFTP_DIR / "data"))
+    child_env.setdefault("PASSWIRE_SFTP_HOST_KEY", str(SFTP_DIR / "ssh_host_ed25519_key"))
+    child_env["PASSWIRE_SFTP_PORT"] = str(port)
+    return shlex.join([*wait, sys.executable, "-m", "workers.sftp_server", "--create-host-key"])
+
+
 def build_processes(
     env: dict[str, str], certs: DevCerts
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -62,16 +70,15 @@ def build_processes(
     google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
     metrics_port = _port("PASSWIRE_METRICS_PORT", 9464)
     sftp_port = _port("PASSWIRE_SFTP_PORT", 2222)
+    live_port = _port("PASSWIRE_LIVE_PORT", 8001)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
     child_env.setdefault("PASSWIRE_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+    child_env.setdefault("PASSWIRE_LIVE_URL", f"ws://127.0.0.1:{live_port}")
     # Flower's HTTP API is off without auth unless asked for; local dev only, on loopback.
     child_env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     child_env.setdefault("PASSWIRE_DEV_CERTS_DIR", str(certs.signing_dir))
     child_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
-    child_env.setdefault("PASSWIRE_SFTP_DATA_DIR", str(SFTP_DIR / "data"))
-    child_env.setdefault("PASSWIRE_SFTP_HOST_KEY", str(SFTP_DIR / "ssh_host_ed25519_key"))
-    child_env["PASSWIRE_SFTP_PORT"] = str(sftp_port)
     # The demo tenant's [smtp] port: the sink below prints the emails it is sent.
     child_env["PASSWIRE_DEV_SMTP_PORT"] = str(smtp_port)
     processes: dict[str, str] = {}
@@ -179,13 +186,25 @@ def build_processes(
             str(metrics_port),
         ]
     )
-    processes["sftp"] = shlex.join(
-        [*wait, sys.executable, "-m", "workers.sftp_server", "--create-host-key"]
+    # The live channel: download pages watch their pass here (WebSocket, fed by Redis).
+    processes["live"] = shlex.join(
+        [
+            *wait,
+            sys.executable,
+            "-m",
+            "workers.live_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(live_port),
+        ]
     )
+    processes["sftp"] = _sftp_drop(child_env, wait, sftp_port)
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
         f"Metrics      http://127.0.0.1:{metrics_port}/metrics",
+        f"Live channel {child_env['PASSWIRE_LIVE_URL']}  (WebSocket; GET …/passes/<id>/connect)",
         f"Redis        {_without_credentials(child_env['REDIS_URL'])}",
         f"MongoDB      {_without_credentials(child_env['MONGODB_URI'])}",
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",

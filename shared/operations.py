@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.infra.clock import utcnow
 from shared.repositories import operations as repo
+from shared.stats import counting
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -154,6 +155,8 @@ def record_results(
         statuses=RECORDING_STATUSES if only_active else None,
         also=dict(also) if also else None,
     )
+    if updated is not None:  # this batch counted now, once
+        counting.notified(db, updated, delivery, now)
     current = updated or repo.load_operation(db, correlation_id)
     if current is not None:
         current = finish_if_done(db, current)

@@ -35,6 +35,7 @@ TASK_MODULES = [
     "workers.tasks.lifecycle",
     "workers.tasks.notifications",
     "workers.tasks.certificates",
+    "workers.tasks.stats",
 ]
 
 # At import, not only on Celery's setup_logging signal: what the worker says before that (its

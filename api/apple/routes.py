@@ -33,10 +33,12 @@ from api.apple.schemas import (
 )
 from api.bodies import Blueprint, JsonBodyParser
 from api.errors import ApiError, ErrorSchema, error_responses, field_errors, handle_http_exception
+from api.links.installs import credit_install
 from shared.apple import webservice
 from shared.infra import metrics
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.live.publish import live_publish
 from shared.tenancy.tenants import Tenant, TenantRegistry
 from shared.webhooks.events import emit, enqueue_deliveries
 
@@ -291,6 +293,7 @@ class Registration(MethodView):
         if created:
             log.info("apple registration tenant=%s serial=%s", tenantId, serialNumber)
             _announce_install_state(ref)
+            credit_install(tenantId, serialNumber, "apple")
         return Response(status=201 if created else 200)
 
     @error_responses(400, 401, 404, 503, descriptions={**_BAD_PATH, **_NOT_AUTHORIZED})
@@ -317,6 +320,8 @@ def _announce_install_state(ref: webservice.PassRef) -> None:
     db = services.database()
     event = webservice.note_install_state(db, ref)
     tenant = _tenant(ref.tenant_id)
+    if event is not None:
+        live_publish(services.settings(), tenant.id, ref.serial, event, {"wallet": "apple"})
     if event is None or not tenant.webhooks:
         return
     data = {"passId": ref.serial, "wallet": "apple"}

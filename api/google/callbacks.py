@@ -24,6 +24,7 @@ from flask.views import MethodView
 from api import services
 from api.bodies import Blueprint
 from api.errors import ApiError, ErrorSchema
+from api.links.installs import credit_install
 from shared.google.callbacks import (
     REASON_MALFORMED,
     REASON_NOT_JSON,
@@ -36,6 +37,7 @@ from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
 from shared.lifecycle import RESEND_KIND
 from shared.lifecycle.refresh import REFRESH_TASK, queue_refresh
+from shared.live.publish import live_publish
 from shared.passes.google_versions import google_pending
 from shared.repositories import google_callbacks
 from shared.repositories import passes as passes_repo
@@ -145,6 +147,8 @@ class GoogleCallbacks(MethodView):
         log.info("Google callback tenant=%s event=%s", tenant.id, message.event_type)
         if saved and now_held is not None and google_pending(now_held):
             _catch_up(tenant, pass_id)
+        if saved and changed:  # a repeated save of an installed object is no new install
+            credit_install(tenant.id, pass_id, "google")
         if changed:
             _announce(tenant, pass_id, PASS_INSTALLED if saved else PASS_UNINSTALLED)
         return None
@@ -168,6 +172,7 @@ def _catch_up(tenant: Tenant, pass_id: str) -> None:
 
 
 def _announce(tenant: Tenant, pass_id: str, event: str) -> None:
+    live_publish(services.settings(), tenant.id, pass_id, event, {"wallet": "google"})
     if not tenant.webhooks:
         return
     db = services.database()

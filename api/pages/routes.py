@@ -3,9 +3,11 @@
 Customers have no API key: the page and its downloads are opened with a signed, expiring link
 token (`?t=`, shared/links.py) bound to one pass. Integrators may open them with their API
 credentials (Pass.Read) instead; the page then mints a token for its own links and QR code.
-`medium` (email, sms, qr, ...) says where the link was published; each download records an
-install click with it. HTML, not JSON: kept out of the OpenAPI document. The page's errors
-are HTML pages; the downloads keep the JSON error envelope.
+`medium` (email, sms, qr, ...) says where the link was published and `tags` (comma-separated)
+name its campaign; each download records an install click with them. `<passId>` may list
+several passes (`id1,id2,…`, api/multipass.py): one page and downloads for them all.
+HTML, not JSON: kept out of the OpenAPI document. The page's errors are HTML pages; the
+downloads keep the JSON error envelope.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ from api.errors import (
 )
 from api.google.save import save_link_response
 from api.lookup import find_tenant_pass
+from api.multipass import bundle_response, save_response, tenant_passes
 from api.pages.content import headline, logo_data_uri, qr_svg
+from api.pages.live import allow_live, live_watch
+from api.pages.several import preparing_page, several_passes_page
+from shared.attribution import BadTags, parse_tags
 from shared.credentials.api_keys import Principal
 from shared.credentials.scopes import PASS_READ
 from shared.infra.clock import utcnow
 from shared.links import SECRET_ENV, LinkCheck, link_secret, sign_link, verify_link
+from shared.multipass import ID_SEPARATOR, is_pass_list
 from shared.repositories import DatabaseUnavailable
 from shared.repositories import install_clicks as clicks_repo
 from shared.tenancy.tenants import PassType
@@ -72,6 +79,11 @@ def _secret(tenant_id: str) -> bytes:
             errors=[{"field": SECRET_ENV, "reason": "not configured"}],
         )
     return secret
+
+
+def link_signing_secret(tenant_id: str) -> bytes:
+    """The key signing `tenant_id`'s links (api/links mints them too); 503 when unset."""
+    return _secret(tenant_id)
 
 
 def _link_refusal(check: LinkCheck | None) -> ApiError:
@@ -122,6 +134,15 @@ def _medium() -> str | None:
     return medium
 
 
+def _tags() -> tuple[str, ...]:
+    try:
+        return parse_tags(request.args.get("tags"))
+    except BadTags as exc:
+        raise ApiError(
+            422, "The request is invalid.", errors=[{"field": "tags", "reason": str(exc)}]
+        ) from None
+
+
 def _pass_type(document: dict[str, Any]) -> PassType | None:
     return current_tenant().pass_types.get(document["passType"])
 
@@ -140,6 +161,7 @@ def _links(tenant_id: str, pass_id: str, medium: str | None) -> dict[str, str]:
         "passId": pass_id,
         "t": token,
         "medium": medium,
+        "tags": request.args.get("tags") if _tags() else None,
     }
     page = url_for(VIEW_ENDPOINT, **{**common, "medium": "qr"})
     return {
@@ -164,11 +186,17 @@ def _html(body: str, status: int, nonce: str) -> Response:
 @requires_scope(PASS_READ)
 def view(tenantId: str, passId: str) -> Response:
     medium = _medium()
-    document = find_tenant_pass(passId)
+    if is_pass_list(passId):
+        return _html(*several_passes_page(tenantId, passId, _links(tenantId, passId, medium)))
+    try:
+        document = find_tenant_pass(passId)
+    except ApiError as exc:
+        return _html(*preparing_page(tenantId, passId, refusal=exc))
     pass_type = _pass_type(document)
     apple = document.get("apple") or {}
     nonce = secrets.token_urlsafe(16)
     links = _links(tenantId, passId, medium)
+    live = live_watch(tenantId, passId)
     body = render_template(
         "pass_view.html",
         nonce=nonce,
@@ -177,11 +205,12 @@ def view(tenantId: str, passId: str) -> Response:
         apple_href=links["apple"] if apple else None,
         google_href=links["google"] if _has_google(pass_type) else None,
         qr=qr_svg(links["qr"]),
+        live=live,
     )
-    return _html(body, 200, nonce)
+    return allow_live(_html(body, 200, nonce), nonce, live)
 
 
-def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
+def _record_click(pass_id: str, wallet: str, medium: str | None, tags: tuple[str, ...]) -> None:
     referrer = request.referrer
     origin = urlsplit(referrer).hostname if referrer else None
     clicks_repo.record_click(
@@ -190,6 +219,7 @@ def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
         pass_id=pass_id,
         wallet=wallet,
         medium=medium,
+        tags=tags,
         origin=origin[:ORIGIN_MAX] if origin else None,
         user_agent=request.user_agent.string or None,
         at=utcnow(),
@@ -200,11 +230,14 @@ def _record_click(pass_id: str, wallet: str, medium: str | None) -> None:
 @requires_scope(PASS_READ)
 def download_apple(tenantId: str, passId: str) -> Response:
     """Record the install click, then serve the .pkpass (404 when there is none)."""
-    medium = _medium()
-    document = find_tenant_pass(passId)
-    response = pkpass_response(current_tenant(), document)
+    medium, tags = _medium(), _tags()
+    if is_pass_list(passId):
+        response = bundle_response(current_tenant(), tenant_passes(current_tenant(), passId))
+    else:
+        response = pkpass_response(current_tenant(), find_tenant_pass(passId))
     if request.method == "GET":  # link checkers send HEAD: not an install
-        _record_click(passId, "apple", medium)
+        for pass_id in passId.split(ID_SEPARATOR):
+            _record_click(pass_id, "apple", medium, tags)
     return response
 
 
@@ -212,11 +245,14 @@ def download_apple(tenantId: str, passId: str) -> Response:
 @requires_scope(PASS_READ)
 def download_google(tenantId: str, passId: str) -> Response:
     """Record the install click, then redirect to the Save to Google Wallet link."""
-    medium = _medium()
-    document = find_tenant_pass(passId)
-    response = save_link_response(current_tenant(), document)
+    medium, tags = _medium(), _tags()
+    if is_pass_list(passId):
+        response = save_response(current_tenant(), tenant_passes(current_tenant(), passId))
+    else:
+        response = save_link_response(current_tenant(), find_tenant_pass(passId))
     if request.method == "GET":  # link checkers send HEAD: not an install
-        _record_click(passId, "google", medium)
+        for pass_id in passId.split(ID_SEPARATOR):
+            _record_click(pass_id, "google", medium, tags)
     return response
 
 

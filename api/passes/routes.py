@@ -19,6 +19,7 @@ from api.auth import current_tenant, protect, requires_scope
 from api.bodies import Blueprint
 from api.errors import JSON_BODY_ERRORS, TENANT_API_ERRORS, ApiError, error_responses
 from api.google.save import save_link_response, wallet_for_user_agent
+from api.links.issuing import serve_several, with_links
 from api.lookup import find_tenant_pass, one_pass_id
 from api.notifications.consent import current_principal
 from api.passes.deletion import DeletePassQuerySchema, accept_deletion
@@ -49,6 +50,8 @@ from shared.infra.clock import utcnow
 from shared.infra.ids import new_correlation_id, new_pass_id
 from shared.infra.logs import correlation_context
 from shared.jobs import CREATE_PASS
+from shared.multipass import PKPASSES_MEDIA_TYPE as PKPASSES
+from shared.multipass import is_pass_list
 from shared.notifications import consent
 from shared.passes.documents import public_view
 from shared.repositories import passes as passes_repo
@@ -167,10 +170,12 @@ class PassCollection(MethodView):
         correlation_id = new_correlation_id()
         with correlation_context(correlation_id):
             if g.self_service:
-                return issue_self_service(
+                answer = issue_self_service(
                     tenant, pass_type, body, signatures, correlation_id, issue=_issue
                 )
-            return _issue(tenant.id, pass_type, body, correlation_id)
+            else:
+                answer = _issue(tenant.id, pass_type, body, correlation_id)
+        return with_links(answer, tenant.id, body.get("links"))
 
 
 def _page_headers(wanted: PassSearch, total: int) -> dict[str, str]:
@@ -244,10 +249,14 @@ PASS_OR_PREVIEW = {
 class PassItem(MethodView):
     @error_responses(
         *TENANT_API_ERRORS,
+        413,
         422,
         descriptions={
             404: "Unknown tenant or pass, or (`device=apple`) a pass without an Apple Wallet "
-            "version."
+            "version. Several passes: `errors` names every unknown (or other tenant's) one.",
+            413: "Several passes too large for one .pkpasses bundle (Apple's 150 MB).",
+            422: "Invalid query; several passes: more than 10, a repeated id, or a `device` "
+            "other than apple or google.",
         },
     )
     @requires_scope(PASS_READ)
@@ -267,6 +276,13 @@ class PassItem(MethodView):
         success=True,
     )
     @blp.alt_response(
+        200,
+        schema=PKPASS_SCHEMA,
+        content_type=PKPASSES,
+        description="Several passes (`id1,id2,…`, at most 10) with `device=apple`: a "
+        ".pkpasses bundle of their .pkpass files.",
+    )
+    @blp.alt_response(
         304,
         description="`device=apple`: not modified since If-None-Match / If-Modified-Since.",
         headers=NOT_MODIFIED_HEADERS,
@@ -276,7 +292,12 @@ class PassItem(MethodView):
         """One pass as stored (identifiers, metadata, additionalData, install state), or with
         `device=apple` its signed .pkpass (conditional requests answered with 304), with
         `device=google` a redirect to its Save to Google Wallet link, with `device=auto` the
-        one of those the caller's device takes, with `device=preview` both renderings."""
+        one of those the caller's device takes, with `device=preview` both renderings.
+
+        Several passes (`id1,id2,…`, up to 10 of the tenant): `device=apple` answers one
+        .pkpasses bundle, `device=google` one Save link naming every object; all or nothing."""
+        if is_pass_list(passId):
+            return serve_several(passId, query.get("device"))
         document = find_tenant_pass(passId)
         device = query.get("device")
         if device == "auto":

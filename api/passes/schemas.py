@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError, field_errors
 from api.fields import Identifiers, JsonObject
+from api.links.schemas import LinksRequestSchema, LinksSchema
 from shared.lifecycle import config as lifecycle_config
 from shared.lifecycle import transitions
 from shared.notifications import consent
@@ -118,6 +119,14 @@ class CreatePassSchema(Schema):
         },
     )
     consent = fields.Nested(ConsentSchema, metadata={"description": _CONSENT_DOC})
+    links = fields.Nested(
+        LinksRequestSchema,
+        metadata={
+            "description": "Also answer the pass's links (download page, direct Apple and "
+            "Google links) in the 202, as `POST /passes/{passId}/links` does; the page says "
+            "the pass is being prepared until the job is done."
+        },
+    )
 
 
 class UpdatePassSchema(Schema):
@@ -207,6 +216,7 @@ class PreviewSchema(Schema):
 class AcceptedSchema(Schema):
     correlationId = fields.String(required=True)
     passId = fields.String(required=True)
+    links = fields.Nested(LinksSchema, metadata={"description": "When `links` was asked for."})
 
 
 REDIRECT_HEADERS: dict[str, Any] = {
@@ -282,6 +292,13 @@ class SearchPassesQuerySchema(Schema):
         validate=validate.OneOf(search.INSTALL_STATES),
         metadata={"description": "`installed` or `notInstalled` in Apple Wallet."},
     )
+    barcode = fields.String(
+        validate=validate.Length(min=1, max=search.MAX_BARCODE_LENGTH),
+        metadata={
+            "description": "A scanned barcode message: the pass whose Apple pass shows it "
+            "(nothing is redeemed or changed)."
+        },
+    )
     google = fields.String(
         validate=validate.OneOf(search.INSTALL_STATES),
         metadata={"description": "`installed` or `notInstalled` in Google Wallet."},
@@ -326,7 +343,7 @@ SEARCH_DYNAMIC_PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-_SINGLE_VALUED = frozenset({"apple", "google", "sort", "pageIndex", "pageSize"})
+_SINGLE_VALUED = frozenset({"apple", "google", "barcode", "sort", "pageIndex", "pageSize"})
 
 
 @dataclass(frozen=True)
@@ -368,6 +385,7 @@ def load_pass_search(args: MultiDict[str, str]) -> PassSearch:
         metadata=data["metadata"],
         apple=_installed(loaded.get("apple")),
         google=_installed(loaded.get("google")),
+        barcode=loaded.get("barcode"),
     )
     return PassSearch(
         filters=filters,

@@ -37,6 +37,8 @@ def pkpass_for(tenant: Tenant, document: Mapping[str, Any]) -> ServedPass | None
     if not apple or pass_type is None or pass_type.apple is None:
         return None
     signed = signed_parts(apple)
-    # A pass carrying messages ships its own pass.strings instead of its type's.
-    body = assemble_pkpass(pass_type.apple.assets_for(bool(signed.extra_files)), signed)
+    # A pass carrying messages ships its own pass.strings instead of its type's; a pass
+    # with images chosen per pass ships those its manifest was signed with.
+    assets = pass_type.apple.assets_for(bool(signed.extra_files), apple.get("images"))
+    body = assemble_pkpass(assets, signed)
     return ServedPass(body, apple["lastModified"], f'"{apple["contentHash"]}"')

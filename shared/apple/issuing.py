@@ -23,7 +23,7 @@ from shared.apple.passtype import (
     ApplePassType,
     PassRenderError,
     build_render_context,
-    render_pass_json,
+    render_pass,
 )
 from shared.lifecycle.apple_keys import status_keys
 from shared.tenancy.tenants import PassType, Tenant
@@ -42,13 +42,24 @@ class AppleRendition:
     barcode_messages: tuple[str, ...] = ()
     # The pass's own <lang>.lproj/pass.strings (only passes carrying messages have them).
     strings: Mapping[str, bytes] = field(default_factory=dict)
+    # Its images chosen per pass, slot -> choice (shared/apple/image_choices.py).
+    images: Mapping[str, str] = field(default_factory=dict)
+    # (passTypeIdentifier, teamIdentifier) written into pass_json, from the certificate;
+    # signing compares them with its certificate (None: it reads them from pass_json).
+    written_identifiers: tuple[str, str] | None = None
 
 
-def content_hash(pass_json: bytes, strings: Mapping[str, bytes] | None = None) -> str:
+def content_hash(
+    pass_json: bytes, strings: Mapping[str, bytes] | None = None, images_fingerprint: str = ""
+) -> str:
+    """What the pass shows: pass.json, its own strings and its chosen images (each part
+    only when present, so passes without them keep the hash they always had)."""
     digest = hashlib.sha256(pass_json)
     for name in sorted(strings or {}):  # no strings: the hash of pass.json alone, as before
         digest.update(b"\0" + name.encode("utf-8") + b"\0")
         digest.update(hashlib.sha256((strings or {})[name]).digest())
+    if images_fingerprint:
+        digest.update(b"\1images\0" + images_fingerprint.encode("ascii"))
     return digest.hexdigest()
 
 
@@ -64,11 +75,14 @@ def render(
     """The pass.json for `document`, or None when the pass type has no Apple template."""
     if pass_type.apple is None or pass_type.apple_pass_type_identifier is None:
         return None
+    apple = pass_type.apple
+    context = build_render_context(document, external=external, now=now)
     try:
         identity = tenant.apple_identities.get(pass_type.apple_pass_type_identifier)
-        pass_json = render_pass_json(
-            pass_type.apple,
-            build_render_context(document, external=external, now=now),
+        images = apple.choose_images(context)
+        rendered = render_pass(
+            apple,
+            context,
             serial_number=document["_id"],
             authentication_token=document["authenticationToken"],
             web_service_url=web_service_url,
@@ -80,13 +94,19 @@ def render(
         raise AppleRenderFailed(f"Apple pass does not render: {exc}") from exc
     except SigningMaterialError as exc:
         raise AppleRenderFailed(f"Apple certificate unusable: {exc.reason}") from exc
-    pass_json, strings = with_messages(pass_type.apple, pass_json, document)
+    pass_json, strings = with_messages(apple, rendered.pass_json, document)
+    barcodes = rendered.barcode_messages
+    if barcodes is None or pass_json is not rendered.pass_json:  # not known, or messages added
+        barcodes = tuple(barcode_messages(pass_json))
+    fingerprint = apple.image_choices.fingerprint(images) if apple.image_choices else ""
     return AppleRendition(
         pass_type.apple_pass_type_identifier,
         pass_json,
-        content_hash(pass_json, strings),
-        tuple(barcode_messages(pass_json)),
+        content_hash(pass_json, strings, fingerprint),
+        barcodes,
         strings,
+        images,
+        (identity.pass_type_identifier, identity.team_identifier),
     )
 
 
@@ -109,8 +129,14 @@ def with_messages(
 def sign(tenant: Tenant, pass_type: PassType, rendition: AppleRendition) -> SignedPass:
     assert pass_type.apple is not None
     identity = tenant.apple_identities.get(rendition.pass_type_identifier)
-    assets = pass_type.apple.assets_for(bool(rendition.strings))
-    return sign_pass(rendition.pass_json, assets, identity, extra_files=rendition.strings)
+    assets = pass_type.apple.assets_for(bool(rendition.strings), rendition.images)
+    return sign_pass(
+        rendition.pass_json,
+        assets,
+        identity,
+        extra_files=rendition.strings,
+        written_identifiers=rendition.written_identifiers,
+    )
 
 
 def next_last_modified(previous: datetime | None, now: datetime) -> datetime:
@@ -143,6 +169,8 @@ def stored_form(
         "lastModified": last_modified,
         "barcodeMessages": list(rendition.barcode_messages),
     }
+    if rendition.images:
+        stored["images"] = dict(rendition.images)  # serving ships these (delivery.py)
     if signed.extra_files:
         # A list, not a mapping: the names hold dots, which MongoDB keys should not.
         stored["strings"] = [

@@ -105,6 +105,9 @@ def _check_pass_json(pass_json: bytes, identity: SigningIdentity) -> None:
             )
 
 
+_NO_EXTRAS: Mapping[str, bytes] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class SignedPass:
     """What a pass stores of its own: the signed parts. With the pass type's assets they make
@@ -122,9 +125,24 @@ def sign_pass(
     identity: SigningIdentity,
     *,
     extra_files: Mapping[str, bytes] | None = None,
+    written_identifiers: tuple[str, str] | None = None,
 ) -> SignedPass:
-    """Hash pass.json (and per-pass extras), build manifest.json and sign it."""
-    _check_pass_json(pass_json, identity)
+    """Hash pass.json (and per-pass extras), build manifest.json and sign it.
+
+    `written_identifiers`: the (passTypeIdentifier, teamIdentifier) the renderer wrote into
+    pass_json (shared/apple/issuing.py records them); compared with the certificate's
+    instead of parsing the whole pass.json again to read them back."""
+    if written_identifiers is None:
+        _check_pass_json(pass_json, identity)
+    elif written_identifiers != (identity.pass_type_identifier, identity.team_identifier):
+        raise PassPackageError(
+            f"pass.json was rendered for {written_identifiers!r} but the certificate says "
+            f"{(identity.pass_type_identifier, identity.team_identifier)!r}"
+        )
+    if not extra_files and assets.manifest_slot is not None:  # most passes: nothing of their own
+        before, after = assets.manifest_slot
+        manifest = b"".join((before, sha1_hex(pass_json).encode("ascii"), after))
+        return SignedPass(pass_json, manifest, sign_manifest(manifest, identity), _NO_EXTRAS)
     extras = dict(extra_files or {})
     clash = assets.digests.keys() & extras.keys()
     if clash:

@@ -23,13 +23,15 @@ amount passwire keeps for the pass, in minor units for money, 0 when never set),
 (shared/apple/messages.py). A template referencing anything else fails to load.
 
 Rendering a pass: a template made only of JSON text and `{{ }}` outputs is checked once at
-load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`);
+load time and, per pass, only its outputs are evaluated and checked (`PrecheckedTemplate`),
+which also gives the pass's barcode messages without parsing what it wrote;
 any other template, and any pass the shortcut is not sure of, takes the full path: render,
 parse, validate, serialise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +42,16 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.apple import messages as apple_messages
+from shared.apple.barcodes import barcode_messages, distinct_messages
+from shared.apple.image_choices import (
+    IMAGE_SET_FOLDER,
+    ImageChoiceError,
+    ImageChoices,
+    chosen_slot_problems,
+    declared_slots,
+    parse_image_choices,
+    read_image_set,
+)
 from shared.apple.images import REQUIRED_IMAGE, image_problems, parse_image_name, style_problems
 from shared.apple.manifest import PASS_JSON_NAME
 from shared.apple.package import PassTypeAssets
@@ -269,6 +281,52 @@ def _strings_in(value: object, path: _Path) -> Iterator[tuple[_Path, str, bool]]
         yield path, value, False
 
 
+def _is_plain_natural(text: str) -> bool:
+    """`text` is a JSON number made only of digits, no leading zero: it parses to int(text)
+    and compact_text writes it back unchanged."""
+    return text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1)
+
+
+@dataclass(frozen=True)
+class RenderedPassJson:
+    """A rendered pass.json and, when known without parsing it, its barcode messages
+    (shared/apple/barcodes.py), which the pass stores."""
+
+    pass_json: bytes
+    barcode_messages: tuple[str, ...] | None = None
+
+
+def _barcode_parts(
+    skeleton: Mapping[str, Any], outputs: TextAndOutputs
+) -> tuple[tuple[str | int, ...], ...] | None:
+    """Where barcode_messages finds its strings in the skeleton (`barcodes[].message`, then
+    `barcode.message`), each as fixed text and output indexes (see _StringHole); None when
+    an output writes a whole value there, whose type only the pass's data decides."""
+
+    def is_value_output(value: object) -> bool:
+        return isinstance(value, str) and any(
+            not outputs.outputs[int(index)].in_string for index in _SENTINEL.findall(value)
+        )
+
+    barcodes, barcode = skeleton.get("barcodes"), skeleton.get("barcode")
+    entries = list(barcodes) if isinstance(barcodes, list) else []
+    if isinstance(barcode, dict):
+        entries.append(barcode)
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if is_value_output(entry) or is_value_output(message):
+            return None
+        if isinstance(message, str):
+            split = _SENTINEL.split(message)
+            found.append(
+                tuple(part if at % 2 == 0 else int(part) for at, part in enumerate(split) if part)
+            )
+    if (barcodes is not None and not isinstance(barcodes, list)) or is_value_output(barcode):
+        return None  # a fixed odd value: leave it to barcode_messages
+    return tuple(found)
+
+
 @dataclass(frozen=True, eq=False)
 class PrecheckedTemplate:
     """What can be checked once about a pass.json template, checked once.
@@ -291,7 +349,8 @@ class PrecheckedTemplate:
     - Serialisation: serialise writes each value on its own in key order, so the output is
       the skeleton's serialisation with each marker replaced by its value's serialisation.
 
-    Per pass Liquid still evaluates every output (`TextAndOutputs.evaluate`). Whenever
+    Per pass every output is still evaluated (`TextAndOutputs.evaluate`: by the functions
+    the template's outputs were compiled to at parse time, else by Liquid). Whenever
     anything is not as expected (an error, a failed check, json text in a string, a value
     that cannot be written) `render` returns None and render_pass_json runs the full path,
     which accepts or refuses exactly as before and reports the same problems."""
@@ -300,26 +359,53 @@ class PrecheckedTemplate:
     strings: tuple[_StringHole, ...]
     values: tuple[_ValueHole, ...]
     layout: str  # the serialised skeleton, a str.format pattern with a field per value
+    # The barcode message strings, in barcode_messages' order, as fixed text and output
+    # indexes; None when an output may write a barcode's structure (a json output).
+    barcodes: tuple[tuple[str | int, ...], ...] | None = None
 
     def render(self, context: Mapping[str, Any], owned: tuple[str, ...]) -> bytes | None:
         """The pass.json bytes, or None to take the full path. `owned`: _OWNED_STRINGS."""
+        rendered = self.render_pass(context, owned)
+        return None if rendered is None else rendered.pass_json
+
+    def render_pass(
+        self, context: Mapping[str, Any], owned: tuple[str, ...]
+    ) -> RenderedPassJson | None:
+        """`render`, with the barcode messages read off the outputs instead of a parse."""
         written = self.outputs.evaluate(context)
         if written is None:
             return None
-        texts = [text for text, _ in written]
+        texts, raws = written
+        pass_json = self._write(texts, raws, owned)
+        if pass_json is None or self.barcodes is None:
+            return None if pass_json is None else RenderedPassJson(pass_json, None)
+        messages = [
+            "".join(part if isinstance(part, str) else raws[part] for part in parts)
+            for parts in self.barcodes
+        ]
+        if len(messages) > 1:
+            messages = distinct_messages(messages)
+        return RenderedPassJson(pass_json, tuple(messages))
+
+    def _write(self, texts: list[str], raws: list[str], owned: tuple[str, ...]) -> bytes | None:
+        """The pass.json from the outputs' texts (changed in place) and raws."""
         try:
             for string in self.strings:  # only those whose check some strings fail
-                value = "".join(
-                    part if isinstance(part, str) else written[part][1] for part in string.parts
-                )
+                parts = string.parts
+                value = "".join(part if isinstance(part, str) else raws[part] for part in parts)
                 if string.check(value) is not None:
                     return None
             for hole in self.values:
-                parsed = parse_json_value(written[hole.output][1])
+                raw = raws[hole.output]
+                if _is_plain_natural(raw):  # most json outputs (points...): itself, compact
+                    if hole.check(int(raw)) is not None:
+                        return None
+                    continue
+                parsed = parse_json_value(raw)
                 if hole.check(parsed) is not None:
                     return None
                 texts[hole.output] = compact_text(parsed)
-            texts.extend(escape_string_body(value) for value in owned)
+            texts.extend(map(escape_string_body, owned))
             return self.layout.format(*texts).encode("utf-8")
         except Exception:  # NaN, a lone surrogate...: the full path raises as it always did
             return None
@@ -357,13 +443,21 @@ class PrecheckedTemplate:
         layout = cls._layout(compact_text(skeleton), count, {hole.output for hole in values})
         if layout is None:
             return None
-        prechecked = cls(outputs, tuple(strings), tuple(values), layout)
+        barcodes = _barcode_parts(skeleton, outputs)
+        prechecked = cls(outputs, tuple(strings), tuple(values), layout, barcodes)
         owned = tuple(f'sample {key} {{}}\\"\n' for key in _OWNED_STRINGS)
         doc, problems = _render_document(template, sample, style=style, show_output=False)
         if doc is None or problems:
             return None
         doc.update(formatVersion=1, **dict(zip(_OWNED_STRINGS, owned, strict=True)))
-        return prechecked if prechecked.render(sample, owned) == serialise(doc) else None
+        rendered = prechecked.render_pass(sample, owned)
+        if rendered is None or rendered.pass_json != serialise(doc):
+            return None
+        if barcodes is not None and list(rendered.barcode_messages or ()) != barcode_messages(
+            rendered.pass_json
+        ):
+            return dataclasses.replace(prechecked, barcodes=None)
+        return prechecked
 
     @staticmethod
     def _holes(
@@ -441,11 +535,45 @@ class ApplePassType:
     type_strings: apple_messages.TypeStrings = field(
         default_factory=lambda: apple_messages.TypeStrings({}, {}), repr=False
     )
+    # Images picked per pass ([apple.images], shared/apple/image_choices.py); None: none.
+    image_choices: ImageChoices | None = field(default=None, repr=False)
+    # Assets per (own strings, chosen images), prepared on first use: few combinations.
+    _chosen_assets: dict[tuple[bool, tuple[tuple[str, str], ...]], PassTypeAssets] = field(
+        default_factory=dict, repr=False
+    )
 
-    def assets_for(self, has_own_strings: bool) -> PassTypeAssets:
-        if has_own_strings and self.message_assets is not None:
-            return self.message_assets
-        return self.assets
+    def choose_images(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """slot -> chosen image for a render context ({} without per-pass images).
+        Raises PassRenderError when the data picks no declared image."""
+        if self.image_choices is None:
+            return {}
+        try:
+            return self.image_choices.choose(context)
+        except ImageChoiceError as exc:
+            raise PassRenderError([str(exc)]) from exc
+
+    def assets_for(
+        self, has_own_strings: bool, images: Mapping[str, str] | None = None
+    ) -> PassTypeAssets:
+        """The files a pass ships: the type's, or without its pass.strings for a pass with
+        its own, with the pass's chosen images. Raises ImageChoiceError for images this
+        pass type does not have."""
+        own_strings = has_own_strings and self.message_assets is not None
+        if not images or self.image_choices is None:
+            if images:
+                raise ImageChoiceError(f"images {sorted(images)} are not this pass type's")
+            return self.message_assets if own_strings and self.message_assets else self.assets
+        key = (own_strings, tuple(sorted(images.items())))
+        assets = self._chosen_assets.get(key)
+        if assets is None:
+            files = {
+                name: data
+                for name, data in self.files.items()
+                if not (own_strings and apple_messages.is_strings_file(name))
+            }
+            assets = PassTypeAssets.prepare({**files, **self.image_choices.files(images)})
+            self._chosen_assets[key] = assets  # a race only prepares the same assets twice
+        return assets
 
 
 def _reference_problem(ref: Reference, declared: DeclaredData) -> str | None:
@@ -633,6 +761,8 @@ class _Folder:
                 continue  # dot files are editor/OS clutter; pass.json is the template
             if path.is_dir() and LPROJ_PATTERN.match(name):
                 self.add_lproj(path)
+            elif path.is_dir() and name == IMAGE_SET_FOLDER:
+                continue  # per-pass images, checked with their declaration (image_choices)
             elif path.is_dir():
                 self.problems.append(
                     f"{self.label(name)}: not a language folder (<language>.lproj, "
@@ -658,10 +788,13 @@ class _Folder:
         return problems
 
 
-def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassType:
+def load_apple_pass_type(
+    directory: Path, declared: DeclaredData, image_choices: object = None
+) -> ApplePassType:
     """Load and check the `apple/` folder of the pass type folder `directory` (the one holding
-    passtype.toml). Raises ApplePassTypeError listing every problem, paths relative to
-    `directory` ("apple/pass.json:12: ...")."""
+    passtype.toml). `image_choices`: its [apple.images] table, if any. Raises
+    ApplePassTypeError listing every problem, paths relative to `directory`
+    ("apple/pass.json:12: ...")."""
     apple = directory / APPLE_FOLDER
     if not apple.is_dir():
         raise ApplePassTypeError(directory, [f"{APPLE_FOLDER}: folder is missing"])
@@ -672,8 +805,18 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         apple / PASS_JSON_NAME, name, declared, pass_type_id=directory.name
     )
     problems = template_problems + folder.problems
+    image_set, image_set_problems = read_image_set(apple)
+    choices, choice_problems = parse_image_choices(
+        image_choices,
+        image_set,
+        reference_problem=lambda ref: _reference_problem(ref, declared),
+        sample=sample_context(declared, pass_type_id=directory.name),
+    )
+    problems.extend(image_set_problems + choice_problems)
     if style is not None:
         problems.extend(folder.style_problems(style))
+        chosen = declared_slots(image_choices)
+        problems.extend(chosen_slot_problems(style, folder.image_files, chosen))
     places_message = False
     if template is not None and style is not None and not problems:
         places_message, message_problems = _message_placement(
@@ -696,6 +839,7 @@ def load_apple_pass_type(directory: Path, declared: DeclaredData) -> ApplePassTy
         ),
         places_message=places_message,
         type_strings=apple_messages.TypeStrings.of(folder.files),
+        image_choices=choices,
     )
 
 
@@ -746,6 +890,32 @@ def render_pass_json(
     status_keys: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The pass.json bytes for one pass: compact, keys sorted, so equal data gives equal bytes.
+    See render_pass."""
+    return render_pass(
+        pass_type,
+        context,
+        serial_number=serial_number,
+        authentication_token=authentication_token,
+        web_service_url=web_service_url,
+        pass_type_identifier=pass_type_identifier,
+        team_identifier=team_identifier,
+        status_keys=status_keys,
+    ).pass_json
+
+
+def render_pass(
+    pass_type: ApplePassType,
+    context: Mapping[str, Any],
+    *,
+    serial_number: str,
+    authentication_token: str,
+    web_service_url: str,
+    pass_type_identifier: str,
+    team_identifier: str,
+    status_keys: Mapping[str, Any] | None = None,
+) -> RenderedPassJson:
+    """The pass.json for one pass (render_pass_json), with its barcode messages when the
+    render shortcut knows them without parsing.
 
     Raises PassRenderError if the data does not render to a valid pass.json (e.g. a value the
     template outputs is missing). Identifiers come from the signing certificate; `status_keys`
@@ -761,7 +931,7 @@ def render_pass_json(
             pass_type_identifier,
             team_identifier,
         )
-        rendered = pass_type.prechecked.render(context, owned)
+        rendered = pass_type.prechecked.render_pass(context, owned)
         if rendered is not None:
             return rendered
     doc, problems = _render_document(
@@ -778,4 +948,4 @@ def render_pass_json(
         teamIdentifier=team_identifier,
         **(status_keys or {}),
     )
-    return serialise(doc)
+    return RenderedPassJson(serialise(doc))

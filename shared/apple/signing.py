@@ -50,6 +50,8 @@ _MESSAGE_DIGEST_HEAD = b"\x30\x2f" + _PKCS9 + b"\x04\x31\x22\x04\x20"  # then 32
 _ATTRS_LENGTH = (
     len(_CONTENT_TYPE_ATTR) + len(_SIGNING_TIME_HEAD) + 13 + len(_MESSAGE_DIGEST_HEAD) + 32
 )
+# The SET's length, then the attributes up to the signing time: the same in every signature.
+_ATTRS_START = bytes((_ATTRS_LENGTH,)) + _CONTENT_TYPE_ATTR + _SIGNING_TIME_HEAD
 _PROBE = b'{"probe":"passwire signature template"}'
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
@@ -86,22 +88,15 @@ class _DerTemplate:
     signature_length: int
 
     def signature(self, manifest: bytes, signing_time: bytes) -> bytes:
-        attributes = b"".join(
-            (
-                _CONTENT_TYPE_ATTR,
-                _SIGNING_TIME_HEAD,
-                signing_time,
-                _MESSAGE_DIGEST_HEAD,
-                hashlib.sha256(manifest).digest(),
-            )
-        )
         # The signature covers the attributes DER-encoded as a SET (RFC 5652 §5.4); the
         # SignerInfo carries the same bytes tagged [0] IMPLICIT.
-        set_of = b"\x31" + bytes((_ATTRS_LENGTH,)) + attributes
-        rsa_signature = self.key.sign(set_of, _PKCS1V15, _SHA256)
+        attributes = b"".join(
+            (_ATTRS_START, signing_time, _MESSAGE_DIGEST_HEAD, hashlib.sha256(manifest).digest())
+        )
+        rsa_signature = self.key.sign(b"\x31" + attributes, _PKCS1V15, _SHA256)
         if len(rsa_signature) != self.signature_length:  # cannot happen for RSA; be sure
             raise ValueError("unexpected RSA signature length")
-        return b"".join((self.head, b"\xa0", set_of[1:], self.middle, rsa_signature))
+        return b"".join((self.head, b"\xa0", attributes, self.middle, rsa_signature))
 
     @classmethod
     def learn(cls, identity: SigningIdentity) -> _DerTemplate | None:
@@ -150,10 +145,28 @@ def _template_for(identity: SigningIdentity) -> _DerTemplate | None:
     return _DerTemplate.learn(identity)
 
 
+class _SigningTimeText:
+    """`_utc_time(now)` for the current second, formatted once per second: every signature
+    of that second writes the same 13 bytes. Process-wide and holding only the time: no
+    tenant data. A race between threads at most formats a second twice."""
+
+    _cached: tuple[int, bytes | None] = (-1, None)  # one object: read and replaced whole
+
+    @classmethod
+    def now(cls) -> bytes | None:
+        now = datetime.now(UTC)
+        second = int(now.timestamp())
+        cached_second, text = cls._cached
+        if second != cached_second:
+            text = _utc_time(now)
+            cls._cached = (second, text)
+        return text
+
+
 def sign_manifest(manifest: bytes, identity: SigningIdentity) -> bytes:
     """DER-encoded detached signature over `manifest`, SHA-256, WWDR certificate embedded."""
     template = _template_for(identity)
-    signing_time = _utc_time(datetime.now(UTC)) if template is not None else None
+    signing_time = _SigningTimeText.now() if template is not None else None
     if template is None or signing_time is None:
         return _builder_signature(manifest, identity)
     return template.signature(manifest, signing_time)

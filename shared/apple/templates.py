@@ -44,6 +44,8 @@ from liquid.exceptions import LiquidError
 from liquid.static_analysis import Segments
 from liquid.stringify import to_liquid_string
 
+from shared.apple.template_compiler import Evaluator, compile_expression
+
 # Tags a JSON template has no use for, or that would break the escaping contract:
 # include/render read other templates; capture would escape its output twice; tablerow
 # writes HTML; cycle/ifchanged/increment/decrement keep render state that serves HTML lists.
@@ -114,6 +116,8 @@ def json_filter(value: object) -> JsonText:
 def output_text(value: object) -> str:
     """The text a value stands for in a JSON string: dates in ISO 8601, others as Liquid
     writes them."""
+    if type(value) is str:  # most values; to_liquid_string returns a str as it is
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     return to_liquid_string(value, autoescape=False)
@@ -217,14 +221,74 @@ def _locate_syntax_error(source: str, message: object) -> int | None:
 
 
 @dataclass(frozen=True, eq=False)
+class CompiledText:
+    """A template made only of fixed text and `{{ }}` outputs whose expressions all compile
+    (shared/apple/template_compiler.py): rendering writes texts[0], output 0, texts[1]...,
+    each output as _JsonOutputNode writes it, without building a Liquid render context."""
+
+    texts: tuple[str, ...]  # one more than evaluators
+    evaluators: tuple[Evaluator, ...]
+    # Longest rendering written here: at most 4 UTF-8 bytes per character stays within
+    # Liquid's output stream limit, so Liquid would not have refused it for size.
+    max_chars: int | None
+
+    def render(self, context: Mapping[str, Any]) -> str | None:
+        """The text Liquid renders, or None when Liquid must render (it may refuse)."""
+        texts = self.texts
+        parts = [texts[0]]
+        try:
+            for evaluate, text in zip(self.evaluators, texts[1:], strict=True):
+                parts.append(json_string_body(evaluate(context)))
+                parts.append(text)
+        except Exception:  # a missing value, a filter refusing...: Liquid reports it
+            return None
+        rendered = "".join(parts)
+        if self.max_chars is not None and len(rendered) > self.max_chars:
+            return None
+        return rendered
+
+
+def compile_text(bound: BoundTemplate) -> CompiledText | None:
+    """The compiled form of a template without tags, or None."""
+    texts: list[str] = []
+    evaluators: list[Evaluator] = []
+    pending = ""
+    for node in bound.nodes:
+        if type(node) is ContentNode:
+            pending += node.text
+            continue
+        if type(node) is not _JsonOutputNode:
+            return None
+        evaluator = compile_expression(node.expression, bound.env)
+        if evaluator is None:
+            return None
+        texts.append(pending)
+        evaluators.append(evaluator)
+        pending = ""
+    texts.append(pending)
+    limit = bound.env.output_stream_limit
+    return CompiledText(tuple(texts), tuple(evaluators), None if limit is None else limit // 4)
+
+
+@dataclass(frozen=True, eq=False)
 class JsonTemplate:
     """A parsed template; immutable and safe to render from many threads."""
 
     name: str
     source: str
     bound: BoundTemplate
+    # Compiled once at parse time when the template allows it; Liquid renders otherwise.
+    compiled: CompiledText | None = None
 
     def render(self, context: Mapping[str, Any]) -> str:
+        if self.compiled is not None:
+            rendered = self.compiled.render(context)
+            if rendered is not None:
+                return rendered
+        return self.render_with_liquid(context)
+
+    def render_with_liquid(self, context: Mapping[str, Any]) -> str:
+        """Liquid's own rendering: the reference the compiled form must equal."""
         try:
             return self.bound.render(dict(context))
         except LiquidError as err:
@@ -250,32 +314,45 @@ class TextAndOutputs:
     outputs: tuple[OutputSlot, ...]
     fixed_size: int  # UTF-8 bytes of the texts, for the output stream limit
 
-    def evaluate(self, context: Mapping[str, Any]) -> list[tuple[str, str]] | None:
-        """What each output writes for `context`, evaluated by Liquid exactly as `render`
-        evaluates it, as (text written, raw): for an output in a string, raw is the text
-        before escaping; for one outside, the json filter's text again.
+    def evaluate(self, context: Mapping[str, Any]) -> tuple[list[str], list[str]] | None:
+        """What each output writes for `context`, evaluated exactly as `render` evaluates
+        it, as (texts written, raws): for an output in a string, raw is the text before
+        escaping; for one outside, the json filter's text again.
 
         None if rendering would not simply write them: an error (a missing value...), json
         filter text inside a string, plain text where a JSON value goes, or output near the
         size limit. `render` then gives the answer, or the error."""
-        bound = self.template.bound
-        render_context = bound.context_class(bound, globals=bound.make_globals(dict(context)))
-        values: list[tuple[str, str]] = []
+        texts: list[str] = []
+        raws: list[str] = []
         size = self.fixed_size
         try:
-            with render_context.extend(namespace=bound.make_partial_namespace(False, {})):
-                for slot in self.outputs:
-                    value = slot.node.expression.evaluate(render_context)
-                    if isinstance(value, JsonText) == slot.in_string:
-                        return None
+            for slot, value in zip(self.outputs, self._values(context), strict=True):
+                if type(value) is str and slot.in_string:  # most outputs: plain text
+                    text = _encode_string(value)[1:-1]  # escape_string_body
+                    raw = value
+                elif isinstance(value, JsonText) == slot.in_string:
+                    return None
+                else:
                     raw = str(value) if isinstance(value, JsonText) else output_text(value)
                     text = escape_string_body(raw) if slot.in_string else raw
-                    size += 4 * len(text)  # at most 4 UTF-8 bytes per character
-                    values.append((text, raw))
+                size += 4 * len(text)  # at most 4 UTF-8 bytes per character
+                texts.append(text)
+                raws.append(raw)
         except Exception:  # whatever it is, `render` reports it
             return None
-        limit = bound.env.output_stream_limit
-        return None if limit is not None and size > limit else values
+        limit = self.template.bound.env.output_stream_limit
+        return None if limit is not None and size > limit else (texts, raws)
+
+    def _values(self, context: Mapping[str, Any]) -> list[object]:
+        """The outputs' values: by the compiled functions when the template has them, else
+        by Liquid through a render context made as `render` makes it."""
+        compiled = self.template.compiled
+        if compiled is not None:
+            return [evaluate(context) for evaluate in compiled.evaluators]
+        bound = self.template.bound
+        render_context = bound.context_class(bound, globals=bound.make_globals(dict(context)))
+        with render_context.extend(namespace=bound.make_partial_namespace(False, {})):
+            return [slot.node.expression.evaluate(render_context) for slot in self.outputs]
 
 
 def split_at_outputs(template: JsonTemplate) -> TextAndOutputs | None:
@@ -315,7 +392,7 @@ def parse_template(source: str, name: str) -> JsonTemplate:
     except LiquidError as err:
         line = _error_line(err) or _locate_syntax_error(source, err.message)
         raise TemplateSyntaxError(str(err.message), line) from err
-    return JsonTemplate(name=name, source=source, bound=bound)
+    return JsonTemplate(name=name, source=source, bound=bound, compiled=compile_text(bound))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ The folder holds two Liquid templates, rendered by the engine of the Apple side
   (`pass.id`, `pass.status`, `pass.identifiers.*`, `pass.metadata.*`, `pass.additionalData.*`,
   `external.*`, `now`), limited to the data passtype.toml declares.
 
-Both are check-rendered at load (the object with the declared sample values), and their
-output is validated against Google's reference (shared/google/object_json.py). passwire
+Templates are parsed, and their outputs compiled (shared/apple/template_compiler.py), once
+when the pass type loads; per pass only the data changes. Both are check-rendered at load
+(the object with the declared sample values), and their output is validated against
+Google's reference (shared/google/object_json.py). passwire
 sets what it owns: the class's `id` and `callbackOptions`, the object's `id`, `classId`,
 its `state` when the pass is no longer active, and the end of its validity on expiration.
 """

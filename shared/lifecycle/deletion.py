@@ -34,6 +34,8 @@ from shared.lifecycle.voiding import void_everywhere
 from shared.passes.jobs import JobContext
 from shared.repositories import deleted_passes, erasure, registrations, tombstones
 from shared.repositories import deletion as repo
+from shared.repositories.passes import COLLECTION as PASSES
+from shared.stats import counting
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,9 @@ def _remove(job: _Deletion, document: dict[str, Any] | None) -> bool:
         )
         if document.get("apple") and registrations.count_for_pass(db, tenant_id, pass_id):
             deleted_passes.keep_remnant(db, document, now=job.now)
-        repo.remove_pass(db, tenant_id, pass_id)
+        removed = repo.remove_pass(db, tenant_id, pass_id)
+        if removed is not None:
+            counting.pass_removed(db, removed, job.now)
     tombstone = tombstones.find_deletion(db, tenant_id, pass_id)
     if tombstone is None or tombstone.get("deletedBy") != job.correlation_id:
         return False
@@ -147,6 +151,8 @@ def _erase(job: _Deletion, document: dict[str, Any] | None) -> bool:
     ):
         operations.fail(db, other, _ERASED)
     erased = erasure.erase_traces(db, tenant_id, pass_id)
+    if document is not None and erased.get(PASSES):
+        counting.pass_removed(db, document, job.now)  # as voided: a later install, the sweep
     erasure.forget_in_operations(db, tenant_id, pass_id, ended=operations.FINAL_STATUSES)
     log.info("erased a pass: %s", {name: count for name, count in erased.items() if count})
     return origin is not None or tombstones.erasure_recorded(db, job.correlation_id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.infra.clock import utcnow
 from shared.lifecycle.transitions import (
     KEEP,
     Change,
@@ -20,6 +21,7 @@ from shared.lifecycle.transitions import (
     plan_redeem,
 )
 from shared.repositories import lifecycle as repo
+from shared.stats import counting
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -39,6 +41,7 @@ class StatusChanged:
 
     after: Document
     before: Mapping[str, Any]
+    pass_type: str = ""  # for statistics, which count by pass type
 
     @property
     def status(self) -> str:
@@ -77,7 +80,11 @@ def _decide_and_store(
             now=now,
         )
         if after is not None:
-            return StatusChanged(after, before)
+            pass_type = str(document.get("passType"))
+            counting.status_changed(
+                db, tenant_id, pass_type, before=before["status"], after=after["status"], now=now
+            )
+            return StatusChanged(after, before, pass_type)
         current = repo.pass_state(db, tenant_id, pass_id)
     raise Refused(
         "status", "the pass kept changing; try again", "The pass kept changing; try again."
@@ -114,9 +121,14 @@ def redeem(
 def undo(db: Database[Any], tenant_id: str, pass_id: str, changed: StatusChanged) -> bool:
     """Put the previous status back (its refresh could not be queued), unless the pass was
     changed again since."""
-    return repo.restore_status(
+    restored = repo.restore_status(
         db, tenant_id, pass_id, version=int(changed.after["version"]), previous=changed.before
     )
+    if restored:
+        counting.status_restored(
+            db, tenant_id, changed.pass_type, undone=changed.status, now=utcnow()
+        )
+    return restored
 
 
 def check_redeemable(pass_type_id: str, redeemable: bool | None) -> None:

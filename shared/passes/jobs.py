@@ -23,6 +23,8 @@ from shared.google.delivery import google_client
 from shared.infra import redis_clients
 from shared.infra.clock import utcnow
 from shared.jobs import EnqueueError
+from shared.live.channels import LIVE_EVENTS
+from shared.live.publish import live_publish
 from shared.providers.fetching import ExternalDataClient, ExternalResult, process_client
 from shared.tenancy.tenants import PassType, Tenant, TenantRegistry
 from shared.webhooks.config import OPERATION_COMPLETED
@@ -114,7 +116,10 @@ class JobContext:
     def emit(
         self, tenant_id: str, event_type: str, data: Mapping[str, Any], *, correlation_id: str
     ) -> None:
-        """Fire a webhook event once per operation, even when the job runs twice."""
+        """Fire a webhook event once per operation, even when the job runs twice (and, for a
+        pass's event, tell the pages watching it, shared/live/)."""
+        if event_type in LIVE_EVENTS and "passId" in data:
+            live_publish(self.settings, tenant_id, str(data["passId"]), event_type, data)
         tenant = self.tenants.get(tenant_id)
         if tenant is None or not tenant.webhooks:
             return

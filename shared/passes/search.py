@@ -10,6 +10,7 @@ Filters (all combined with AND; repeating a filter ORs its values):
 - `passType`: one of the given pass types.
 - `apple` / `google`: `installed` (providers.<wallet> is set) or `notInstalled` (null or
   missing).
+- `barcode`: the rendered Apple pass shows this barcode message (a scan; nothing changes).
 
 Sort fields (`-` for descending): `id`, `passType`, `creationDate`, `lastUpdateDate`, `apple`,
 `google` (by install date; not installed first when ascending), `identifiers.<...>`,
@@ -33,6 +34,7 @@ MAX_DATA_DEPTH: Final = 2  # identifiers and metadata nest one object level at m
 MAX_VALUE_LENGTH: Final = 256
 MAX_VALUES: Final = 100  # values of one repeated filter
 MAX_SORT_KEYS: Final = 8
+MAX_BARCODE_LENGTH: Final = 2048
 INSTALL_STATES: Final = ("installed", "notInstalled")
 
 SORT_FIELDS: Final[Mapping[str, str]] = {
@@ -88,6 +90,7 @@ class PassFilter:
     metadata: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     apple: bool | None = None  # True: installed, False: not installed, None: either
     google: bool | None = None
+    barcode: str | None = None  # a scanned message: the rendered Apple pass shows it
 
 
 def data_path(name: str) -> tuple[str, str] | None:
@@ -186,5 +189,8 @@ def to_query(tenant_id: str, filters: PassFilter) -> dict[str, Any]:
     for wallet, installed in (("apple", filters.apple), ("google", filters.google)):
         if installed is not None:
             query[f"providers.{wallet}"] = {"$ne": None} if installed else None
+    if filters.barcode is not None:
+        # The (tenant, apple.barcodeMessages) index that redemption by barcode uses.
+        query["apple.barcodeMessages"] = filters.barcode
     # Set last: no filter can replace the tenant.
     return {**query, "tenant": tenant_id}

@@ -17,6 +17,7 @@ from shared.apple.push import PushCounts, push_to_devices
 from shared.google.delivery import GoogleCounts
 from shared.infra import metrics
 from shared.infra.clock import utcnow
+from shared.live.publish import live_publish_lifecycle
 from shared.passes.apple_versions import new_apple_version
 from shared.passes.google_delivery import deliver_to_google
 from shared.passes.google_versions import (
@@ -60,7 +61,9 @@ def run_update(context: JobContext, correlation_id: str) -> dict[str, Any] | Non
             return _failed(context, correlation_id, pass_id, str(exc))
         if outcome is not None:
             stored, changed = outcome
-            return _deliver(context, correlation_id, stored, changed=changed)
+            result = _deliver(context, correlation_id, stored, changed=changed)
+            live_publish_lifecycle(context.settings, operation["kind"], stored)  # redeem, status
+            return result
     if not operation["intent"]["patch"]:
         # A refresh (status, redeem, balance, expire, resend) has nothing of its own to apply,
         # and every writer that beat it bumped the version with a job of its own queued or

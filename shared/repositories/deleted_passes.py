@@ -32,6 +32,7 @@ _APPLE_FIELDS = (
     "updateTag",
     "lastModified",
     "strings",  # only on passes carrying messages: their own pass.strings
+    "images",  # only on passes with images chosen per pass: which ones were signed
 )
 
 

@@ -28,9 +28,14 @@ def force_void(db: Database[Any], tenant_id: str, pass_id: str, now: datetime) -
     return result.modified_count == 1
 
 
-def remove_pass(db: Database[Any], tenant_id: str, pass_id: str) -> bool:
-    """Delete the pass document; True when this call deleted it."""
-    return db[COLLECTION].delete_one({"_id": pass_id, "tenant": tenant_id}).deleted_count == 1
+def remove_pass(db: Database[Any], tenant_id: str, pass_id: str) -> dict[str, Any] | None:
+    """Delete the pass document; what this call deleted (what statistics count of it), or None
+    when it was gone already."""
+    removed: dict[str, Any] | None = db[COLLECTION].find_one_and_delete(
+        {"_id": pass_id, "tenant": tenant_id},
+        projection={"tenant": 1, "passType": 1, "providers": 1},
+    )
+    return removed
 
 
 def release_self_service_claims(db: Database[Any], tenant_id: str, pass_id: str) -> None:

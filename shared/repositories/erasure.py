@@ -6,7 +6,7 @@ deliveries (kept 30 days) and idempotency records without an index.
 What names a pass where:
 - passes, deleted_passes: `_id`
 - registrations (push tokens, device ids): `serialNumber`
-- install_clicks (user agents, origins), self_service_claims: `passId`
+- install_clicks (user agents, origins), install_attributions, self_service_claims: `passId`
 - webhook_deliveries: the event body (a JSON string) holds `"passId":"<id>"`
 - google_callbacks: `objectId`, "<issuer id>.<pass id>"
 - idempotency_keys: the stored response body (create, update... answer the pass id)
@@ -30,6 +30,7 @@ from shared.repositories import (
     deleted_passes,
     google_callbacks,
     idempotency,
+    install_attributions,
     install_clicks,
     operations,
     passes,
@@ -58,6 +59,9 @@ def erase_traces(db: Database[Any], tenant_id: str, pass_id: str) -> dict[str, i
             {"tenant": tenant_id, registrations.SERIAL: pass_id}
         ),
         install_clicks.COLLECTION: db[install_clicks.COLLECTION].delete_many(
+            {"tenant": tenant_id, "passId": pass_id}
+        ),
+        install_attributions.COLLECTION: db[install_attributions.COLLECTION].delete_many(
             {"tenant": tenant_id, "passId": pass_id}
         ),
         self_service_claims.COLLECTION: db[self_service_claims.COLLECTION].delete_many(

@@ -12,15 +12,18 @@ from pymongo.errors import ConnectionFailure
 
 from shared.repositories import (
     consent_changes,
+    dashboard_sessions,
     deferred_alerts,
     deleted_passes,
     imports,
+    install_attributions,
     install_clicks,
     operations,
     owed_deliveries,
     passes,
     registrations,
     sftp_uploads,
+    stats,
     tombstones,
     webhook_deliveries,
 )
@@ -93,6 +96,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="status_scheduledAt",
             partialFilterExpression={"scheduledAt": {"$exists": True}},
         ),
+        IndexModel(
+            [("tenant", ASCENDING), ("intent.passId", ASCENDING)],
+            name="tenant_intent_passId",
+            partialFilterExpression={"intent.passId": {"$exists": True}},
+        ),
     ],
     registrations.COLLECTION: [
         IndexModel(
@@ -114,6 +122,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # A pass's install clicks (campaign reports, clean-up when a pass goes).
     install_clicks.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
+    ],
+    # Installs credited to link clicks: statistics by medium or tag over a date range.
+    install_attributions.COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("installedAt", ASCENDING)], name="tenant_installedAt"),
         IndexModel([("tenant", ASCENDING), ("passId", ASCENDING)], name="tenant_passId"),
     ],
     # What devices still fetch of a deleted pass goes RETENTION_S after the deletion at most.
@@ -190,6 +203,24 @@ INDEXES: dict[str, list[IndexModel]] = {
     sftp_uploads.COLLECTION: [
         IndexModel([("status", ASCENDING), ("receivedAt", ASCENDING)], name="status_receivedAt"),
         IndexModel([("tenant", ASCENDING), ("receivedAt", ASCENDING)], name="tenant_receivedAt"),
+    ],
+    # Statistics (shared/stats/): timeline buckets read by tenant, dimension and day range;
+    # counters by tenant; the sweep's drift records by tenant and pass type.
+    stats.TIMELINE: [
+        IndexModel(
+            [("tenant", ASCENDING), ("dimension", ASCENDING), ("day", ASCENDING)],
+            name="tenant_dimension_day",
+        )
+    ],
+    stats.COUNTERS: [IndexModel([("tenant", ASCENDING)], name="tenant")],
+    stats.DRIFT: [
+        IndexModel(
+            [("tenant", ASCENDING), ("passType", ASCENDING), ("seenAt", DESCENDING)],
+            name="tenant_passType_seenAt",
+        )
+    ],
+    dashboard_sessions.COLLECTION: [
+        IndexModel([("expiresAt", ASCENDING)], name="expiry", expireAfterSeconds=0)
     ],
 }
 

@@ -141,3 +141,17 @@ def take_intent_fields(
         return_document=ReturnDocument.BEFORE,
     )
     return before["intent"] if before is not None else None
+
+
+def creation_pending(
+    db: Database[Any], tenant_id: str, pass_id: str, statuses: tuple[str, ...]
+) -> bool:
+    """Whether a create job for the pass is in one of `statuses` (its intent names the pass
+    until the job ends; the `tenant_intent_passId` index holds only such operations)."""
+    query = {
+        "tenant": tenant_id,
+        "intent.passId": pass_id,
+        "kind": "create",
+        "status": {"$in": list(statuses)},
+    }
+    return db[COLLECTION].find_one(query, {"_id": 1}) is not None

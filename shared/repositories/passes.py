@@ -11,17 +11,19 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.passes.google_versions import ASSUMED, HOLDER_FIELD, SAVED
 from shared.passes.search import LISTED_FIELDS, PassFilter, to_query
+from shared.stats import counting
 
 Document = dict[str, Any]
 COLLECTION = "passes"
 
 
 def insert_pass(db: Database[Any], document: Document) -> bool:
-    """Insert a new pass; False when a pass with that id already exists."""
+    """Insert a new pass (and count it); False when a pass with that id already exists."""
     try:
         db[COLLECTION].insert_one(document)
     except DuplicateKeyError:
         return False
+    counting.pass_created(db, document)
     return True
 
 
@@ -85,7 +87,9 @@ def clear_apple_push_pending(db: Database[Any], tenant_id: str, pass_id: str, ta
 def set_install_state(
     db: Database[Any], tenant_id: str, pass_id: str, wallet: str, *, installed: bool, now: Any
 ) -> bool:
-    """Record that the pass is now in (or no longer in) a wallet; True when that changed."""
+    """Record that the pass is now in (or no longer in) a wallet, and count it; True when that
+    changed. The pass as it was before comes back with the change, atomically: what it says
+    of the other wallet decides whether the pass entered (left) its first (last) wallet."""
     field = f"providers.{wallet}"
     if installed:
         query: Document = {"_id": pass_id, "tenant": tenant_id, field: None}
@@ -93,7 +97,13 @@ def set_install_state(
     else:
         query = {"_id": pass_id, "tenant": tenant_id, field: {"$ne": None}}
         change = {"$set": {field: None, f"providers.{wallet}UninstalledAt": now}}
-    return db[COLLECTION].update_one(query, change).modified_count == 1
+    before: Document | None = db[COLLECTION].find_one_and_update(
+        query, change, projection={"passType": 1, "providers": 1}
+    )
+    if before is None:
+        return False
+    counting.install_changed(db, tenant_id, before, wallet, installed=installed, now=now)
+    return True
 
 
 def find_pass_ids(db: Database[Any], tenant_id: str, lookup: Document, *, limit: int) -> list[str]:
@@ -170,3 +180,8 @@ def trust_google_callbacks(db: Database[Any], tenant_id: str) -> int:
         .update_many({"tenant": tenant_id, HOLDER_FIELD: ASSUMED}, {"$set": {HOLDER_FIELD: None}})
         .modified_count
     )
+
+
+def find_passes(db: Database[Any], tenant_id: str, pass_ids: list[str]) -> list[Document]:
+    """The tenant's passes among `pass_ids` (a few: multi-pass downloads), in no order."""
+    return list(db[COLLECTION].find({"_id": {"$in": pass_ids}, "tenant": tenant_id}))

@@ -171,6 +171,8 @@ class _ApplePassTypeSchema(Schema):
         unknown = RAISE
 
     pass_type_identifier = fields.String(required=True, validate=_IDENTIFIER)
+    # Images chosen per pass: validated with the apple/ folder (shared/apple/image_choices.py).
+    images = fields.Raw(load_default=None)
 
 
 def _origin(value: str) -> None:
@@ -308,7 +310,8 @@ def _load_pass_type(directory: Path, *, tenant_id: str) -> PassType:
     try:
         declared = parse_declared_data(data["data"], source=str(source))
         has_template = (directory / "apple").is_dir()
-        apple = load_apple_pass_type(directory, declared) if has_template else None
+        image_choices = data["apple"]["images"] if data["apple"] else None
+        apple = load_apple_pass_type(directory, declared, image_choices) if has_template else None
         redeemable = is_redeemable(data["kind"], data["redeemable"], source=str(source))
         balance = parse_balance(data["balance"], source=str(source))
         apple_alerts = parse_pass_type_limit(data["notifications"], str(source))

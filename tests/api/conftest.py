@@ -15,6 +15,8 @@ from config.settings import Settings
 from tests.support.http_server import serving
 
 API_TESTS_BROKER_DB = 15
+# The live channel is on, so `/connect` answers its URL (minting one needs no server).
+API_TESTS_LIVE_URL = "ws://127.0.0.1:9"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +29,9 @@ def broker_url(redis_url: str) -> str:
 def app(settings: Settings, broker_url: str) -> Any:
     from api.app import create_app
 
-    return create_app(dataclasses.replace(settings, broker_url=broker_url))
+    return create_app(
+        dataclasses.replace(settings, broker_url=broker_url, live_url=API_TESTS_LIVE_URL)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def a_pass(run: str, index: int) -> dict[str, Any]:
         "passType": "loyalty",
         "apple": {"passTypeIdentifier": "pass.x"},
         "google": {"objectId": f"1.{pass_id}"},
+        "googleHolder": "saved",  # saved in Google Wallet: Google alerts spend its budget
     }
 
 

@@ -22,6 +22,7 @@ from tests.e2e.test_push_updates import (
     start_campaign,
 )
 from tests.support.api_client import ApiClient
+from tests.support.campaign_figures import campaign_figures, preview_figures
 from tests.support.processes import wait_until
 
 _STATE = {
@@ -73,39 +74,6 @@ def _preview(client: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _as_counters(report: dict[str, Any]) -> dict[str, int]:
-    """The preview's figures named as the real operation's counters."""
-    return {
-        "total": report["matched"],
-        "succeeded": report["wouldChange"],
-        "unchanged": report["unchanged"],
-        "failed": report["failed"],
-        "apple.pushed": report["apple"]["devicesToPush"],
-        "apple.notified": report["apple"]["alerts"],
-        "google.updated": report["google"]["objectsToUpdate"],
-        "google.notified": report["google"]["alerts"],
-        **{f"suppressed.{reason}": n for reason, n in report["heldBack"].items()},
-    }
-
-
-def _counted(operation: dict[str, Any]) -> dict[str, int]:
-    counters = operation["counters"]
-    return {
-        "total": counters["total"],
-        "succeeded": counters["succeeded"],
-        "unchanged": counters["unchanged"],
-        "failed": counters["failed"],
-        "apple.pushed": counters["apple"]["pushed"],
-        "apple.notified": counters["apple"].get("notified", 0),
-        "google.updated": counters["google"]["updated"],
-        "google.notified": counters["google"]["notified"],
-        **{
-            f"suppressed.{reason}": (counters.get("suppressed") or {}).get(reason, 0)
-            for reason in ("consent", "budget", "quietHours")
-        },
-    }
-
-
 def _preview_then_run(
     client: ApiClient,
     db: Any,
@@ -120,7 +88,7 @@ def _preview_then_run(
     assert _traffic(*fakes) == traffic  # nothing pushed, nothing sent to Google
     operation = client.wait_for_final(start_campaign(client, body), timeout=90)
     assert operation["status"] == "completed", operation
-    assert _as_counters(report) == _counted(operation), (report, operation["counters"])
+    assert preview_figures(report) == campaign_figures(operation), (report, operation["counters"])
     return report, operation
 
 

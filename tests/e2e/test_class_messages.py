@@ -14,6 +14,7 @@ from dev.fake_google import FakeGoogleControl
 from tests.support.api_client import ApiClient
 from tests.support.apple import WalletDevice, download_pkpass, pass_json_of, unpack
 from tests.support.bulletin import BULLETIN
+from tests.support.google_saving import save_in_google_wallet
 from tests.support.google_tenants import DEMO_ISSUER_ID
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -22,13 +23,17 @@ PASS_TYPE = "mini"  # Google-only: its passes' objects are in one class
 CLASS_ID = f"{DEMO_ISSUER_ID}.demo-{PASS_TYPE}"  # the default class suffix: <tenant>-<pass type>
 
 
-def mini_passes(demo: ApiClient, count: int) -> list[str]:
+def mini_passes(
+    demo: ApiClient, count: int, fake_google: FakeGoogleControl, api_url: str
+) -> list[str]:
+    """`count` passes, each saved in Google Wallet (so Google holds an object to show on)."""
     ids = []
     for number in range(count):
         response = demo.create_pass(PASS_TYPE, metadata={"name": f"Holder {number}"})
         assert response.status_code == 202, response.text
         assert demo.wait_for_final(response.json()["correlationId"])["status"] == "completed"
         ids.append(response.json()["passId"])
+        save_in_google_wallet(demo, fake_google, api_url, ids[-1], class_id=CLASS_ID)
     return ids
 
 
@@ -48,9 +53,9 @@ def message_calls(fake_google: FakeGoogleControl) -> tuple[list[str], list[str]]
 
 
 def test_a_message_to_a_whole_pass_type_is_one_class_message(
-    demo: ApiClient, fake_google: FakeGoogleControl, db: Any
+    demo: ApiClient, fake_google: FakeGoogleControl, db: Any, api_url: str
 ) -> None:
-    created = mini_passes(demo, 3)
+    created = mini_passes(demo, 3, fake_google, api_url)
     everyone = db.passes.count_documents({"tenant": "demo", "passType": PASS_TYPE})
     body = {"filter": {"passType": [PASS_TYPE]}, "message": {"content": "Open at 10 tomorrow"}}
     operation = campaign(demo, body)
@@ -114,9 +119,9 @@ def test_iphones_still_get_the_message_per_pass(
 
 
 def test_a_narrower_segment_gets_one_message_per_object(
-    demo: ApiClient, fake_google: FakeGoogleControl, db: Any
+    demo: ApiClient, fake_google: FakeGoogleControl, db: Any, api_url: str
 ) -> None:
-    created = mini_passes(demo, 2)
+    created = mini_passes(demo, 2, fake_google, api_url)
     body = {
         "filter": {"passType": [PASS_TYPE], "ids": created},
         "message": {"content": "Your table is ready"},
@@ -137,8 +142,10 @@ def test_a_narrower_segment_gets_one_message_per_object(
     assert decision["why"] == "the segment is not every pass of one pass type"
 
 
-def test_the_preview_says_the_message_would_go_to_the_class(demo: ApiClient) -> None:
-    mini_passes(demo, 1)
+def test_the_preview_says_the_message_would_go_to_the_class(
+    demo: ApiClient, fake_google: FakeGoogleControl, api_url: str
+) -> None:
+    mini_passes(demo, 1, fake_google, api_url)
     body = {
         "filter": {"passType": [PASS_TYPE]},
         "message": {"content": "Open at 10 tomorrow"},

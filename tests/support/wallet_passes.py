@@ -10,7 +10,7 @@ import http.client
 import json
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +79,26 @@ class WalletSeeder:
         answer = connection.getresponse()
         return answer.status, answer.read().decode()
 
-    def _insert_object(self, body: dict[str, Any]) -> None:
-        status, text = self._call("POST", "Object", body)
+    def _insert_object(self, body: Mapping[str, Any]) -> None:
+        status, text = self._call("POST", "Object", dict(body))
         assert status == 200, text
+
+    def _ensure_class(self) -> None:
+        status, text = self._call("POST", "Class", self._class)  # 409: the fake has it already
+        assert status in (200, 409), text
+
+    def _close(self) -> None:
+        while self._connections:  # the pool's threads are gone: so are their connections
+            self._connections.pop().close()
+
+    def post_objects(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Have the fake Google hold these objects (rendered by new_google_version), as it
+        holds the objects passwire sent it, a few calls at a time."""
+        self._ensure_class()
+        with ThreadPoolExecutor(POST_THREADS) as pool:
+            for future in [pool.submit(self._insert_object, body) for body in objects]:
+                future.result()
+        self._close()
 
     def google_object(self, object_id: str) -> dict[str, Any]:
         """The object as the fake Google holds it (a REST GET, as a client would)."""
@@ -95,8 +112,7 @@ class WalletSeeder:
     ) -> list[SeededPass]:
         """One pass per entry of `points` (its additionalData.points), in the segment
         `metadata.campaign == tag`; `apple_signed` renders and signs its Apple version too."""
-        status, text = self._call("POST", "Class", self._class)  # 409: the fake has it already
-        assert status in (200, 409), text
+        self._ensure_class()
         now = utcnow()
         documents = []
         with ThreadPoolExecutor(POST_THREADS) as pool:
@@ -128,8 +144,7 @@ class WalletSeeder:
                 documents.append(document)
             for future in inserted:
                 future.result()
-        while self._connections:  # the pool's threads are gone: so are their connections
-            self._connections.pop().close()
+        self._close()
         self.db.passes.insert_many(documents)
         seeded = [
             SeededPass(d["_id"], new_push_token(), d["google"]["objectId"]) for d in documents

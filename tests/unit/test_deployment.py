@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.celery import EXPIRE_DUE, QUEUES, RESEND_OWED, TASK_ROUTES, beat_schedule, celery_config
+from config.celery import (
+    EXPIRE_DUE,
+    QUEUES,
+    RECONCILE_STATS,
+    RESEND_OWED,
+    TASK_ROUTES,
+    beat_schedule,
+    celery_config,
+)
 from config.settings import Settings
 from dev.dev_certs import ensure_dev_certs
 from dev.stack import DEV_CERTS_DIR, build_processes
@@ -68,6 +76,7 @@ def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
     assert {
         "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower", "metrics",
         "sftp",
+        "live",
     } == set(processes)  # fmt: skip
     assert env["GOOGLE_WALLET_API_URL"].startswith("http://127.0.0.1:")
     assert _consumed_queues({"worker": shlex.split(processes["worker"])}) == set(QUEUES)
@@ -100,6 +109,25 @@ def _is_beat(command: list[str]) -> bool:
     return _celery_words(command)[:4] == ["celery", "-A", "workers.celery_app", "beat"]
 
 
+def _is_live_server(command: list[str]) -> bool:
+    return (
+        "workers.live_server" in command
+        and command[command.index("workers.live_server") - 1] == "-m"
+    )
+
+
+def test_one_live_channel_server_everywhere_and_the_pages_find_it(tmp_path: Path) -> None:
+    processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    local = {name: shlex.split(command) for name, command in processes.items()}
+    for commands in (_procfile(), _compose(), local):
+        assert [name for name, command in commands.items() if _is_live_server(command)] == ["live"]
+    assert env["PASSWIRE_LIVE_URL"] == "ws://127.0.0.1:8001"
+    assert local["live"][-2:] == ["--port", "8001"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-passwire"]["environment"]["PASSWIRE_LIVE_URL"] == "ws://localhost:8001"
+    assert compose["services"]["live"]["ports"] == ["8001:8001"]
+
+
 def test_one_beat_process_everywhere(tmp_path: Path) -> None:
     processes, _, _ = build_processes({}, ensure_dev_certs(tmp_path))
     local = {name: shlex.split(command) for name, command in processes.items()}
@@ -130,7 +158,11 @@ def test_the_access_log_redacts_link_tokens_wherever_they_appear() -> None:
 
 @pytest.mark.parametrize(
     ("task", "setting", "default"),
-    [(EXPIRE_DUE, "expiry_interval_s", 60.0), (RESEND_OWED, "resend_interval_s", 300.0)],
+    [
+        (EXPIRE_DUE, "expiry_interval_s", 60.0),
+        (RESEND_OWED, "resend_interval_s", 300.0),
+        (RECONCILE_STATS, "stats_reconcile_interval_s", 600.0),
+    ],
 )
 def test_beat_sends_each_sweep_at_its_configured_interval(
     task: str, setting: str, default: float

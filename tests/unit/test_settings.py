@@ -32,6 +32,14 @@ def test_a_malformed_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
 
 
+def test_the_statistics_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PASSWIRE_STATS_RECONCILE_INTERVAL_S", raising=False)
+    assert load_settings().stats_reconcile_interval_s == 600
+    monkeypatch.setenv("PASSWIRE_STATS_RECONCILE_INTERVAL_S", "0")
+    with pytest.raises(ValueError, match="PASSWIRE_STATS_RECONCILE_INTERVAL_S"):
+        load_settings()
+
+
 def test_the_expiry_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PASSWIRE_EXPIRY_INTERVAL_S", raising=False)
     assert load_settings().expiry_interval_s == 60

@@ -10,7 +10,7 @@ import pytest
 
 from dev import testing_certs
 from shared.apple.certificates import SigningIdentity
-from shared.apple.package import PassPackageError, PassTypeAssets, build_pkpass
+from shared.apple.package import PassPackageError, PassTypeAssets, build_pkpass, sign_pass
 from tests.unit.apple.helpers import make_png, needs_openssl, openssl_verify, sha1
 
 
@@ -103,6 +103,18 @@ def test_pass_json_identifiers_must_match_certificate(
         build_pkpass(json.dumps(doc).encode(), assets, identity)
     with pytest.raises(PassPackageError, match="JSON"):
         build_pkpass(b"{not json", assets, identity)
+
+
+def test_identifiers_the_renderer_wrote_must_match_certificate(
+    pass_json: bytes, assets: PassTypeAssets, identity: SigningIdentity
+) -> None:
+    # The render path records what it wrote instead of having signing parse pass.json again.
+    written = (identity.pass_type_identifier, identity.team_identifier)
+    signed = sign_pass(pass_json, assets, identity, written_identifiers=written)
+    assert signed.manifest == sign_pass(pass_json, assets, identity).manifest
+    for other in ((written[0], "OTHERTEAM"), ("pass.com.other", written[1])):
+        with pytest.raises(PassPackageError, match="certificate says"):
+            sign_pass(pass_json, assets, identity, written_identifiers=other)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Links by API (signed download page, direct wallet links) and install attribution."""
