@@ -108,7 +108,8 @@ def take_upload(drop: Drop, tenant_id: str, name: str) -> str:
                 "receivedAt": now,
             },
         )
-    # Claimed and not filed yet: this server stopped halfway through this very file.
+    # Still `received`: claimed by a run stopped halfway through this very file; carry on.
+    # Anything further along: the same file came before, and is not imported twice.
     claimed = earlier
     if claimed["status"] != repo.RECEIVED:
         reason = (
