@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export MONGODB_URI
 export REDIS_URL
 
-.PHONY: install browsers redis-sentinel prometheus run test lint typecheck pytest bench clean
+.PHONY: install browsers redis-sentinel prometheus sftp-client run test lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -57,7 +57,14 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq prometheus >/dev/null; }
 
-pytest: install browsers redis-sentinel prometheus
+# The SFTP drop is also tested with OpenSSH's own client (tests/e2e/test_sftp_drop.py).
+sftp-client:
+	@command -v sftp >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install OpenSSH's sftp client" >&2; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssh-client >/dev/null; }
+
+pytest: install browsers redis-sentinel prometheus sftp-client
 	$(BIN)/pytest
 
 test: lint typecheck pytest

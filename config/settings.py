@@ -302,6 +302,30 @@ class Settings:
         "open connections one live channel server process accepts; more are refused with 503",
     )
 
+    # The SFTP drop (workers/sftp_server.py, docs/imports.md#sftp-drop).
+    sftp_host: str = setting(
+        "127.0.0.1", "PASSWIRE_SFTP_HOST", "address the SFTP drop listens on (`0.0.0.0`: all)"
+    )
+    sftp_port: int = setting(2222, "PASSWIRE_SFTP_PORT", "port of the SFTP drop")
+    sftp_host_key: Path = setting(  # noqa: RUF009 - a Path is immutable
+        Path("/var/lib/passwire/sftp-host-key/ssh_host_ed25519_key"),
+        "PASSWIRE_SFTP_HOST_KEY",
+        "the SFTP drop's private host key (OpenSSH format); `--create-host-key` makes an "
+        "Ed25519 one there when it is missing",
+    )
+    sftp_data_dir: Path = setting(  # noqa: RUF009 - a Path is immutable
+        Path("/var/lib/passwire/sftp"),
+        "PASSWIRE_SFTP_DATA_DIR",
+        "the tenants' SFTP folders (`<tenantId>/incoming`, `processed`, `rejected`), on the "
+        "SFTP drop's host only (it writes the results too); keep it on persistent storage",
+    )
+    sftp_poll_s: float = setting(
+        2.0,
+        "PASSWIRE_SFTP_POLL_S",
+        "seconds between two sweeps of the SFTP drop (results of ended imports written, "
+        "uploads a failure left retried)",
+    )
+
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
@@ -344,6 +368,9 @@ class Settings:
         self._check_range("webhook_max_attempts", 1)
         self._check_range("campaign_batch_size", 1, 5000)
         self._check_range("campaign_window", 1, 1000)
+        self._check_range("sftp_port", 0, 65535)
+        if not self.sftp_poll_s > 0:
+            raise ValueError(f"PASSWIRE_SFTP_POLL_S must be above 0, got {self.sftp_poll_s}")
         self._check_range("attribution_window_h", 1, 720)
         # `not x > 0` rather than `x <= 0`: NaN is refused too.
         if not self.webhook_retry_base_s > 0:

@@ -28,6 +28,8 @@ DEV_CERTS_DIR = Path(".run").resolve() / "dev-certs"
 # Where `celery beat` remembers when each periodic job last ran.
 BEAT_SCHEDULE_FILE = Path(".run").resolve() / "celerybeat-schedule"
 REDIS_DATA_DIR = Path(".run").resolve() / "redis"
+# The SFTP drop's folders and host key (generated at the first run).
+SFTP_DIR = Path(".run").resolve() / "sftp"
 # Where every process writes its metrics (PROMETHEUS_MULTIPROC_DIR), unless it is set.
 METRICS_DIR = Path(".run").resolve() / "metrics"
 
@@ -47,6 +49,14 @@ def _python(*args: str) -> str:
     return shlex.join([sys.executable, *args])
 
 
+def _sftp_drop(child_env: dict[str, str], wait: list[str], port: int) -> str:
+    """The SFTP drop's command; its folders and host key under .run/sftp unless set."""
+    child_env.setdefault("PASSWIRE_SFTP_DATA_DIR", str(SFTP_DIR / "data"))
+    child_env.setdefault("PASSWIRE_SFTP_HOST_KEY", str(SFTP_DIR / "ssh_host_ed25519_key"))
+    child_env["PASSWIRE_SFTP_PORT"] = str(port)
+    return shlex.join([*wait, sys.executable, "-m", "workers.sftp_server", "--create-host-key"])
+
+
 def build_processes(
     env: dict[str, str], certs: DevCerts
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -59,6 +69,7 @@ def build_processes(
     smtp_port = _port("PASSWIRE_DEV_SMTP_PORT", 2525)
     google_port = _port("PASSWIRE_DEV_GOOGLE_PORT", 8765)
     metrics_port = _port("PASSWIRE_METRICS_PORT", 9464)
+    sftp_port = _port("PASSWIRE_SFTP_PORT", 2222)
     live_port = _port("PASSWIRE_LIVE_PORT", 8001)
     child_env = dict(env)
     child_env.setdefault("PASSWIRE_ENV", "local")
@@ -188,6 +199,7 @@ def build_processes(
             str(live_port),
         ]
     )
+    processes["sftp"] = _sftp_drop(child_env, wait, sftp_port)
     urls = [
         f"API          http://127.0.0.1:{api_port}  (docs: /api/docs, spec: /api/openapi.json)",
         f"Flower       http://127.0.0.1:{flower_port}",
@@ -198,6 +210,7 @@ def build_processes(
         f"APNs         {child_env['APNS_HOST']}:{child_env.get('APNS_PORT', '443')}",
         f"SMTP sink    127.0.0.1:{smtp_port}  (the demo tenant's emails are printed here)",
         f"Google       {child_env['GOOGLE_WALLET_API_URL']}",
+        f"SFTP drop    sftp://127.0.0.1:{sftp_port}  (tenants with an [sftp] table)",
         "Demo tenant  'demo', pass type 'loyalty', X-API-Key: demo-local-api-key",
     ]
     return processes, child_env, urls

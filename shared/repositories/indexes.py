@@ -23,6 +23,7 @@ from shared.repositories import (
     passes,
     passtypes,
     registrations,
+    sftp_uploads,
     stats,
     tombstones,
     webhook_deliveries,
@@ -206,6 +207,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="retention",
             expireAfterSeconds=webhook_deliveries.RETENTION_S,
         ),
+    ],
+    # The SFTP drop's sweeps (unfinished uploads, oldest first) and its daily count per tenant.
+    sftp_uploads.COLLECTION: [
+        IndexModel([("status", ASCENDING), ("receivedAt", ASCENDING)], name="status_receivedAt"),
+        IndexModel([("tenant", ASCENDING), ("receivedAt", ASCENDING)], name="tenant_receivedAt"),
     ],
     # Statistics (shared/stats/): timeline buckets read by tenant, dimension and day range;
     # counters by tenant; the sweep's drift records by tenant and pass type.

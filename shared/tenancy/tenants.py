@@ -62,6 +62,7 @@ from shared.notifications.config import (
 )
 from shared.providers.config import ProviderConfig, ProviderConfigError, parse_providers
 from shared.self_service import SelfServiceConfig
+from shared.sftp.config import SftpConfig, SftpConfigError, parse_sftp
 from shared.webhooks.config import WebhookConfigError, WebhookEndpoint, parse_webhooks
 
 TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # used with fullmatch
@@ -133,6 +134,8 @@ class Tenant:
     version_lookup: Callable[[str, str | None], PassType | None] | None = field(
         default=None, compare=False, repr=False
     )
+    # [sftp]: its SFTP drop's keys and limits (shared/sftp/); None: the tenant has no drop.
+    sftp: SftpConfig | None = None
 
     def rendered_with(self, name: str, version_id: str | None) -> PassType | None:
         """The version of pass type `name` a stored rendering was made with (its images
@@ -256,6 +259,8 @@ class _TenantSchema(Schema):
     smtp = fields.Raw(load_default=None)
     # Validated by the notification config parser (shared/notifications/config.py).
     notifications = fields.Raw(load_default=None)
+    # Validated by the SFTP drop's config parser (shared/sftp/config.py).
+    sftp = fields.Raw(load_default=None)
 
 
 class _PassTypeSchema(Schema):
@@ -476,6 +481,10 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         email = load_tenant_email(data["smtp"], tenant_dir, local_only=data["local_only"])
     except EmailConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
+    try:
+        sftp = parse_sftp(data["sftp"], str(tenant_dir / "tenant.toml"))
+    except SftpConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
     return Tenant(
         id=tenant_dir.name,
         name=data["name"],
@@ -490,6 +499,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         providers=providers,
         email=email,
         notifications=dataclasses.replace(policy, apple_alerts_by_pass_type=by_type),
+        sftp=sftp,
     )
 
 

@@ -75,6 +75,7 @@ def test_the_local_stack_consumes_every_queue(tmp_path: Path) -> None:
     processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
     assert {
         "redis", "mongo", "apns", "google", "smtp", "web", "worker", "beat", "flower", "metrics",
+        "sftp",
         "live",
     } == set(processes)  # fmt: skip
     assert env["GOOGLE_WALLET_API_URL"].startswith("http://127.0.0.1:")
@@ -177,6 +178,18 @@ def test_beat_sends_each_sweep_at_its_configured_interval(
     # Routed to a queue that some worker consumes.
     routes = [r["queue"] for pattern, r in TASK_ROUTES.items() if task.startswith(pattern[:-1])]
     assert routes and set(routes) <= set(QUEUES)
+
+
+def test_the_sftp_drop_runs_the_same_way_everywhere(tmp_path: Path) -> None:
+    processes, env, _ = build_processes({}, ensure_dev_certs(tmp_path))
+    for command in (_procfile()["sftp"], _compose()["sftp"], shlex.split(processes["sftp"])):
+        start = command.index("workers.sftp_server")
+        assert command[start - 1 : start + 2] == ["-m", "workers.sftp_server", "--create-host-key"]
+    # Its folders and host key survive restarts: on a volume, or under .run/ locally.
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["sftp"]
+    assert any(volume.endswith(":/var/lib/passwire/sftp") for volume in service["volumes"])
+    assert service["environment"]["PASSWIRE_SFTP_DATA_DIR"].startswith("/var/lib/passwire/sftp/")
+    assert Path(env["PASSWIRE_SFTP_DATA_DIR"]).is_absolute()
 
 
 def test_compose_puts_flower_behind_basic_auth() -> None:
