@@ -27,6 +27,7 @@ from shared.apple.passtype import (
     load_apple_pass_type,
     parse_declared_data,
 )
+from shared.connectors.config import Connector, ConnectorConfigError, load_connectors
 from shared.credentials.jwt_tokens import JwtConfig
 from shared.credentials.scopes import ALL_SCOPES
 from shared.email.config import EmailConfigError
@@ -125,6 +126,8 @@ class Tenant:
     email: TenantEmail | None = None
     # [notifications]: time zone, Apple alert budget, quiet hours (shared/notifications/).
     notifications: NotificationPolicy = field(default_factory=NotificationPolicy)
+    # connectors/*.toml (shared/connectors/); their [outbound] tables are among `webhooks`.
+    connectors: tuple[Connector, ...] = ()
 
 
 class _ApiKeySchema(Schema):
@@ -406,6 +409,11 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         webhooks = parse_webhooks(data["webhooks"], str(tenant_dir / "tenant.toml"))
     except WebhookConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
+    try:
+        connectors = load_connectors(tenant_dir)
+    except ConnectorConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
+    webhooks += tuple(c.outbound for c in connectors if c.outbound is not None)
     pass_types = _load_pass_types(tenant_dir)
     for pass_type in pass_types.values():
         identifier = pass_type.apple_pass_type_identifier
@@ -453,6 +461,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         providers=providers,
         email=email,
         notifications=dataclasses.replace(policy, apple_alerts_by_pass_type=by_type),
+        connectors=connectors,
     )
 
 
