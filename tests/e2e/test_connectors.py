@@ -8,6 +8,7 @@ registration reaches the tool in its own shape, signed, retried after a 503, log
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import Any
 
@@ -267,3 +268,39 @@ def test_an_install_reaches_the_tool_in_its_shape_signed_retried_and_logged(
     assert listed.status_code == 200, listed.text
     ids = [d["deliveryId"] for d in listed.json()["deliveries"]]
     assert document["_id"] in ids
+
+
+def test_a_redemption_reaches_the_tool_once(
+    demo: ApiClient, db: Any, connector_tool: ToolReceiver
+) -> None:
+    pass_id = create_pass_of(demo, "voucher", identifiers={"code": secrets.token_hex(6)})
+
+    redeemed = demo.session.post(demo.url(f"/passes/{pass_id}/redeem"), json={}, timeout=10)
+    assert redeemed.status_code == 202, redeemed.text
+    again = demo.session.post(demo.url(f"/passes/{pass_id}/redeem"), json={}, timeout=10)
+    assert again.status_code == 409, again.text
+
+    def delivered() -> dict[str, Any] | None:
+        document: dict[str, Any] | None = db.webhook_deliveries.find_one(
+            {"endpoint.id": "connector-hubspot", "type": "pass.redeemed", "status": "delivered",
+             "body": {"$regex": pass_id}}
+        )  # fmt: skip
+        return document
+
+    document = wait_until(delivered, 30, what="the redemption to reach the tool")
+    assert document["correlationId"] == redeemed.json()["correlationId"]
+    query = {
+        "endpoint.id": "connector-hubspot",
+        "type": "pass.redeemed",
+        "body": {"$regex": pass_id},
+    }
+    assert db.webhook_deliveries.count_documents(query) == 1
+    [upsert] = connector_tool.for_delivery(document["_id"])[-1].body["inputs"]
+    assert (upsert["id"], upsert["properties"]["passwire_last_event"]) == (pass_id, "pass.redeemed")
+
+
+def create_pass_of(demo: ApiClient, pass_type: str, **body: Any) -> str:
+    response = demo.create_pass(pass_type, **body)
+    assert response.status_code == 202, response.text
+    assert demo.wait_for_final(response.json()["correlationId"])["status"] == "completed"
+    return str(response.json()["passId"])
