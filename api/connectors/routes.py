@@ -98,7 +98,11 @@ class ConnectorCall(MethodView):
         _authenticate(tenantId, found, raw)
         payload = load_json_body(raw)
         if not isinstance(payload, dict | list):
-            raise ApiError(400, "Send a JSON body.", errors=[{"field": "body", "reason": "empty"}])
+            raise ApiError(
+                400,
+                "Send a JSON body.",
+                errors=[{"field": "body", "reason": "must be a JSON object or array"}],
+            )
         try:
             call = map_payload(found.action, payload)
         except MappingError as exc:
