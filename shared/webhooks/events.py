@@ -89,6 +89,9 @@ def emit(
             now=now,
             correlation_id=correlation_id,
         )
+        if isinstance(data.get("passId"), str):
+            # Named outside the body too: a tool's shape may not quote it (erasure finds it).
+            document["passId"] = data["passId"]
         if problem is not None:
             # Never sent: listed as failed in the delivery log, with the template's error.
             document.update(status=FAILED, lastError=problem, finishedAt=now)

@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.connectors.templates import EVENT, parse_rooted
 from shared.infra.clock import utcnow
+from shared.repositories.erasure import erase_traces
 from shared.webhooks.config import WebhookEndpoint
 from shared.webhooks.events import emit
 
@@ -44,3 +45,16 @@ def test_each_endpoint_gets_its_own_shape_and_a_broken_template_fails_alone(db: 
     assert failed["status"] == "failed"
     assert failed["attempts"] == 0
     assert "event.data.email is undefined" in failed["lastError"]
+
+
+def test_erasing_a_pass_erases_its_deliveries_in_any_shape(db: Any) -> None:
+    pass_id = f"P-{secrets.token_hex(6)}"
+    unquoted = _endpoint('{"note": "pass {{ event.data.passId }} is in a wallet"}')
+    [delivery_id] = emit(
+        db, "demo", [unquoted], "pass.installed", {"passId": pass_id}, now=utcnow()
+    )
+    assert db.webhook_deliveries.find_one({"_id": delivery_id}) is not None
+
+    erase_traces(db, "demo", pass_id)
+
+    assert db.webhook_deliveries.find_one({"_id": delivery_id}) is None
