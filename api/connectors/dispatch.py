@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from api import services
 from api.auth import INTERNAL_PRINCIPAL
 from api.errors import ApiError
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.passes.schemas import load_pass_lookup
 from shared.connectors.config import BALANCE, CREATE, NOTIFY, PUSH_UPDATE, REDEEM, UPDATE
 from shared.connectors.mapping import ApiCall
@@ -46,6 +47,7 @@ def call_api(tenant_id: str, connector: str, call: ApiCall, remote_addr: str) ->
         method=method,
         query_string=query,
         json=call.body,
+        headers=[(IDEMPOTENCY_HEADER, call.idempotency_key)] if call.idempotency_key else None,
         environ_base={"REMOTE_ADDR": remote_addr},
     ).get_environ()
     environ[INTERNAL_PRINCIPAL] = Principal(tenant_id, frozenset({scope}), f"connector:{connector}")

@@ -13,6 +13,7 @@
     kind = "update"              # create | update | notify | push_update | redeem | balance
     query = '{"id.crm": "{{ payload.vid }}"}'   # template: the query parameters
     body = '{"metadata": {"tier": "{{ payload.properties.tier.value }}"}}'  # its body
+    # idempotency_key = 'hubspot-{{ payload.vid }}'   # template: the call's Idempotency-Key
 
     [outbound]                            # optional: pass events back to the tool
     url = "https://tool.example/ingest"   # ${NAME} and ${NAME:-default} read the environment
@@ -96,6 +97,8 @@ class ConnectorAction:
     kind: str
     query: JsonTemplate | None
     body: JsonTemplate | None
+    # Text, not JSON: the Idempotency-Key of the call (a retried webhook replays its answer).
+    idempotency_key: JsonTemplate | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class _ActionSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(ACTION_KINDS))
     query = fields.String(load_default=None, validate=validate.Length(max=16_384))
     body = fields.String(load_default=None, validate=validate.Length(max=65_536))
+    idempotency_key = fields.String(load_default=None, validate=validate.Length(max=1024))
 
 
 class _OutboundSchema(Schema):
@@ -194,6 +198,9 @@ def load_connector(path: Path, environ: Mapping[str, str] = os.environ) -> Conne
             kind=action["kind"],
             query=_template(path, "action.query", action["query"], PAYLOAD),
             body=_template(path, "action.body", action["body"], PAYLOAD),
+            idempotency_key=_template(
+                path, "action.idempotency_key", action["idempotency_key"], PAYLOAD
+            ),
         ),
         outbound=_outbound(path, name, data["outbound"], environ),
     )

@@ -30,6 +30,7 @@ class ApiCall:
     kind: str
     query: dict[str, str]
     body: Any
+    idempotency_key: str | None = None
 
 
 def map_payload(action: ConnectorAction, payload: Any) -> ApiCall:
@@ -40,17 +41,26 @@ def map_payload(action: ConnectorAction, payload: Any) -> ApiCall:
     ):
         raise MappingError("action.query", "must render a JSON object of strings")
     body = _render(action.body, payload, "action.body") if action.body else {}
-    return ApiCall(action.kind, {k: str(v) for k, v in query.items()}, body)
+    key = None
+    if action.idempotency_key is not None:
+        key = _text(action.idempotency_key, payload, "action.idempotency_key").strip()
+        if not key:
+            raise MappingError("action.idempotency_key", "renders empty for this payload")
+    return ApiCall(action.kind, {k: str(v) for k, v in query.items()}, body, key)
 
 
-def _render(template: JsonTemplate, payload: Any, where: str) -> Any:
+def _text(template: JsonTemplate, payload: Any, where: str) -> str:
     try:
-        text = template.render({PAYLOAD: payload})
+        return template.render({PAYLOAD: payload})
     except TemplateRenderError as exc:
         missing = _UNDEFINED.match(str(exc))
         if missing:
             raise MappingError(missing.group(1), "missing from the payload") from None
         raise MappingError(where, str(exc)) from None
+
+
+def _render(template: JsonTemplate, payload: Any, where: str) -> Any:
+    text = _text(template, payload, where)
     try:
         return json.loads(text)
     except ValueError:

@@ -74,15 +74,13 @@ def succeeded_once(demo: ApiClient, response: requests.Response) -> dict[str, An
     return {**accepted, "operation": operation}
 
 
-def test_a_klaviyo_flow_webhook_issues_a_pass(demo: ApiClient, db: Any, api_url: str) -> None:
+def test_a_klaviyo_flow_webhook_issues_one_pass_per_profile(
+    demo: ApiClient, db: Any, api_url: str
+) -> None:
     payload = json.loads(fixture_bytes(KLAVIYO))
+    headers = shared_secret_headers("KLAVIYO_CONNECTOR_SECRET")
 
-    response = post(
-        api_url,
-        "klaviyo",
-        fixture_bytes(KLAVIYO),
-        shared_secret_headers("KLAVIYO_CONNECTOR_SECRET"),
-    )
+    response = post(api_url, "klaviyo", fixture_bytes(KLAVIYO), headers)
 
     done = succeeded_once(demo, response)
     assert done["operation"]["kind"] == "create"
@@ -90,6 +88,12 @@ def test_a_klaviyo_flow_webhook_issues_a_pass(demo: ApiClient, db: Any, api_url:
     assert stored["passType"] == "loyalty"
     assert stored["identifiers"] == {"crm": payload["profile_id"]}
     assert stored["metadata"] == {"tier": "silver", "store": "Boston"}
+    # The flow fires again for the same profile (or Klaviyo retries): the first answer again.
+    again = post(api_url, "klaviyo", fixture_bytes(KLAVIYO), headers)
+    assert again.status_code == 202, again.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["passId"] == done["passId"]
+    assert db.passes.count_documents({"identifiers.crm": payload["profile_id"]}) == 1
 
 
 def test_a_braze_webhook_sends_a_message_to_the_pass(

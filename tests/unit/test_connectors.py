@@ -169,3 +169,17 @@ def test_a_payload_maps_to_the_api_call_or_names_the_missing_field() -> None:
     with pytest.raises(MappingError) as missing:
         map_payload(action, contact)
     assert missing.value.field == "payload.properties.membership_tier"
+
+
+def test_an_idempotency_key_is_rendered_from_the_payload() -> None:
+    action = load_connector(EXAMPLES / "klaviyo.toml").action
+    profile = json.loads((FIXTURES / "klaviyo-flow-webhook.json").read_text())
+
+    call = map_payload(action, profile)
+
+    assert call.idempotency_key == f"klaviyo-pass-{profile['profile_id']}"
+    assert call.query == {"passType": "loyalty"}
+    del profile["profile_id"]
+    with pytest.raises(MappingError) as missing:
+        map_payload(action, profile)
+    assert missing.value.field == "payload.profile_id"
