@@ -413,7 +413,13 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         connectors = load_connectors(tenant_dir)
     except ConnectorConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
-    webhooks += tuple(c.outbound for c in connectors if c.outbound is not None)
+    for outbound in (c.outbound for c in connectors if c.outbound is not None):
+        if any(endpoint.id == outbound.id for endpoint in webhooks):
+            raise TenantConfigError(
+                f"{tenant_dir / 'tenant.toml'}: webhooks: {outbound.id!r} "
+                "is the id of a connector's [outbound]; rename it"
+            )
+        webhooks += (outbound,)
     pass_types = _load_pass_types(tenant_dir)
     for pass_type in pass_types.values():
         identifier = pass_type.apple_pass_type_identifier

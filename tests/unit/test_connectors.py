@@ -17,6 +17,7 @@ from shared.connectors.config import (
     load_connectors,
 )
 from shared.connectors.mapping import MappingError, map_payload
+from shared.tenancy.tenants import TenantConfigError, load_tenant
 from shared.webhooks import signing
 from tests.support.connectors import FIXTURES, hubspot_headers
 
@@ -183,3 +184,20 @@ def test_an_idempotency_key_is_rendered_from_the_payload() -> None:
     with pytest.raises(MappingError) as missing:
         map_payload(action, profile)
     assert missing.value.field == "payload.profile_id"
+
+
+def test_a_webhook_may_not_take_a_connector_s_outbound_id(tmp_path: Path) -> None:
+    tenant = tmp_path / "acme"
+    (tenant / "connectors").mkdir(parents=True)
+    (tenant / "connectors" / "tool.toml").write_text(
+        HEADER_CONNECTOR.format(body='{"a": 1}') + OUTBOUND.format(body='{"id": "{{ event.id }}"}')
+    )
+    (tenant / "tenant.toml").write_text(
+        'name = "Acme"\n[[webhooks]]\nid = "connector-tool"\nurl = "https://acme.example/h"\n'
+        'events = ["*"]\nsecret_env = "ACME_SECRET"\n'
+    )
+    with pytest.raises(TenantConfigError, match="connector-tool"):
+        load_tenant(tenant)
+    (tenant / "tenant.toml").write_text('name = "Acme"\n')
+    [outbound] = load_tenant(tenant).webhooks
+    assert outbound.id == "connector-tool"
