@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
 from api.bodies import BoundedRequest
+from api.connectors.routes import blp as connectors_blp
 from api.dashboard.routes import blp as dashboard_blp
 from api.errors import ErrorSchema, register_error_handlers
 from api.google.callbacks import blp as google_blp
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         apple_blp,
         google_blp,
         webhooks_blp,
+        connectors_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages_blp)  # HTML for customers: not in the OpenAPI document

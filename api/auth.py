@@ -26,6 +26,9 @@ from shared.credentials.scopes import ALL_SCOPES, grants
 from shared.tenancy.tenants import Tenant, TenantRegistry
 
 API_KEY_HEADER = "X-API-Key"
+# A Principal set by an in-process call (api/connectors/dispatch.py). A WSGI environ key
+# without the HTTP_ prefix: no client header can set it.
+INTERNAL_PRINCIPAL = "passwire.internal_principal"
 ANONYMOUS = "anonymous"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -102,7 +105,10 @@ def authenticate_tenant() -> None:
         return
     presented_key = request.headers.get(API_KEY_HEADER, "")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if presented_key:
+    internal: Principal | None = request.environ.get(INTERNAL_PRINCIPAL)
+    if internal is not None:
+        principal = internal
+    elif presented_key:
         principal = _key_principal(presented_key)
     elif scheme.lower() == "bearer" and token.strip():
         principal = _bearer_principal(tenant_id, token.strip())

@@ -31,6 +31,7 @@ from tests.support.apple import (
     start_fake_apns,
 )
 from tests.support.bulletin import add_bulletin_pass_type
+from tests.support.connectors import CONNECTOR_ENV, ToolReceiver, running_tool
 from tests.support.crm import DEMO_PROVIDERS, RunningCrm, add_member_pass_type, running_crm
 from tests.support.google import FakeGoogleProcess, start_fake_google
 from tests.support.google_tenants import add_mini_google_pass_type, add_paced_google_issuer
@@ -159,11 +160,23 @@ def smtp_sink() -> Iterator[TestSink]:
 
 
 @pytest.fixture(scope="session")
+def connector_tool() -> Iterator[ToolReceiver]:
+    """The tool the demo's connectors call back (outbound), and the secrets they read: in the
+    environment before any process loads the tenants."""
+    with running_tool() as tool, pytest.MonkeyPatch.context() as patch:
+        for name, value in CONNECTOR_ENV.items():
+            patch.setenv(name, value)
+        patch.setenv("HUBSPOT_OUTBOUND_URL", f"{tool.url}/hubspot")
+        yield tool
+
+
+@pytest.fixture(scope="session")
 def tenants_dir(
     tmp_path_factory: pytest.TempPathFactory,
     webhook_receiver: Receiver,
     fake_crm: RunningCrm,
     smtp_sink: TestSink,
+    connector_tool: ToolReceiver,
 ) -> Path:
     import hashlib
 

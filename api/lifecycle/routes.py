@@ -7,6 +7,7 @@ pass and pushes its devices (api/lifecycle/refresh.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,11 +32,16 @@ from api.lookup import find_tenant_pass
 from api.passes.schemas import ACCEPTED_HEADERS, LOOKUP_PARAMETER, load_pass_lookup
 from shared.credentials.scopes import PASS_REDEEM, PASS_WRITE
 from shared.infra.clock import utcnow
+from shared.jobs import EnqueueError
 from shared.lifecycle import BALANCE_KIND, REDEEM_KIND, STATUS_KIND, balances, status_changes
 from shared.lifecycle.status_changes import PassGone, StatusChanged
 from shared.lifecycle.transitions import KEEP, Invalid, Refused
 from shared.repositories import lifecycle as lifecycle_repo
 from shared.repositories import passes as passes_repo
+from shared.webhooks.config import PASS_REDEEMED
+from shared.webhooks.events import emit, enqueue_deliveries
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint(
     "lifecycle",
@@ -94,7 +100,32 @@ def _redeem(document: Mapping[str, Any]) -> Any:
         raise _refused(exc) from exc
     except PassGone as exc:
         raise _pass_gone() from exc
-    return _accepted(pass_id, REDEEM_KIND, changed)
+    answer = _accepted(pass_id, REDEEM_KIND, changed)
+    _announce_redeemed(pass_id, answer[0]["correlationId"])
+    return answer
+
+
+def _announce_redeemed(pass_id: str, correlation_id: str) -> None:
+    """`pass.redeemed` to the tenant's webhooks (and connectors' outbound), once the
+    redemption is decided; a lost enqueue leaves the deliveries to the outbox sweep."""
+    tenant = current_tenant()
+    if not any(endpoint.subscribes_to(PASS_REDEEMED) for endpoint in tenant.webhooks):
+        return
+    db = services.database()
+    data = {"passId": pass_id}
+    ids = emit(
+        db,
+        tenant.id,
+        tenant.webhooks,
+        PASS_REDEEMED,
+        data,
+        now=utcnow(),
+        correlation_id=correlation_id,
+    )
+    try:
+        enqueue_deliveries(services.jobs(), tenant.id, ids)
+    except EnqueueError:
+        log.warning("webhook deliveries stay in the outbox until re-queued")
 
 
 @blp.route("/passes/<passId>/status")

@@ -7,7 +7,8 @@ What names a pass where:
 - passes, deleted_passes: `_id`
 - registrations (push tokens, device ids): `serialNumber`
 - install_clicks (user agents, origins), install_attributions, self_service_claims: `passId`
-- webhook_deliveries: the event body (a JSON string) holds `"passId":"<id>"`
+- webhook_deliveries: `passId` (since connectors' outbound bodies), or the event body (a JSON
+  string) holds `"passId":"<id>"`
 - google_callbacks: `objectId`, "<issuer id>.<pass id>"
 - idempotency_keys: the stored response body (create, update... answer the pass id)
 - pass_tombstones: the linkable tombstone of a plain deletion (tombstones.pass_key)
@@ -68,7 +69,7 @@ def erase_traces(db: Database[Any], tenant_id: str, pass_id: str) -> dict[str, i
             {"tenant": tenant_id, "passId": pass_id}
         ),
         webhook_deliveries.COLLECTION: db[webhook_deliveries.COLLECTION].delete_many(
-            {"tenant": tenant_id, "body": _as_json_string(pass_id)}
+            {"tenant": tenant_id, "$or": [{"passId": pass_id}, {"body": _as_json_string(pass_id)}]}
         ),
         google_callbacks.COLLECTION: db[google_callbacks.COLLECTION].delete_many(
             {"tenant": tenant_id, "objectId": {"$regex": rf"^[0-9]+\.{re.escape(pass_id)}$"}}

@@ -28,6 +28,7 @@ from shared.apple.passtype import (
     load_apple_pass_type,
     parse_declared_data,
 )
+from shared.connectors.config import Connector, ConnectorConfigError, load_connectors
 from shared.credentials.jwt_tokens import JwtConfig
 from shared.credentials.scopes import ALL_SCOPES
 from shared.email.config import EmailConfigError
@@ -136,6 +137,8 @@ class Tenant:
     )
     # [sftp]: its SFTP drop's keys and limits (shared/sftp/); None: the tenant has no drop.
     sftp: SftpConfig | None = None
+    # connectors/*.toml (shared/connectors/); their [outbound] tables are among `webhooks`.
+    connectors: tuple[Connector, ...] = ()
 
     def rendered_with(self, name: str, version_id: str | None) -> PassType | None:
         """The version of pass type `name` a stored rendering was made with (its images
@@ -459,6 +462,17 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         webhooks = parse_webhooks(data["webhooks"], str(tenant_dir / "tenant.toml"))
     except WebhookConfigError as exc:
         raise TenantConfigError(str(exc)) from exc
+    try:
+        connectors = load_connectors(tenant_dir)
+    except ConnectorConfigError as exc:
+        raise TenantConfigError(str(exc)) from exc
+    for outbound in (c.outbound for c in connectors if c.outbound is not None):
+        if any(endpoint.id == outbound.id for endpoint in webhooks):
+            raise TenantConfigError(
+                f"{tenant_dir / 'tenant.toml'}: webhooks: {outbound.id!r} "
+                "is the id of a connector's [outbound]; rename it"
+            )
+        webhooks += (outbound,)
     pass_types = _load_pass_types(tenant_dir)
     for pass_type in pass_types.values():
         _check_references(pass_type, certificates, google_issuers)
@@ -500,6 +514,7 @@ def load_tenant(tenant_dir: Path) -> Tenant:
         email=email,
         notifications=dataclasses.replace(policy, apple_alerts_by_pass_type=by_type),
         sftp=sftp,
+        connectors=connectors,
     )
 
 

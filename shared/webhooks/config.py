@@ -7,23 +7,27 @@
     secret_env = "DEMO_WEBHOOK_SECRET"          # the signing secret's environment variable
 
 The signing secret is never stored in configuration, only the name of the variable holding it.
+A connector's `[outbound]` table (shared/connectors/config.py) is an endpoint too, with a body
+template: its deliveries carry the event in the tool's own shape instead of ours.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from shared.apple.templates import JsonTemplate
 from shared.tenancy.config_tables import load_tables
 
 PASS_CREATED = "pass.created"
 PASS_UPDATED = "pass.updated"
 PASS_INSTALLED = "pass.installed"
 PASS_UNINSTALLED = "pass.uninstalled"
+PASS_REDEEMED = "pass.redeemed"
 OPERATION_COMPLETED = "operation.completed"
 # An Apple certificate is 30, 7 or 1 days from its end (shared/apple/expiry_alerts.py).
 CERTIFICATE_EXPIRING = "certificate.expiring"
@@ -32,6 +36,7 @@ EVENT_TYPES = (
     PASS_UPDATED,
     PASS_INSTALLED,
     PASS_UNINSTALLED,
+    PASS_REDEEMED,
     OPERATION_COMPLETED,
     CERTIFICATE_EXPIRING,
 )
@@ -48,6 +53,8 @@ class WebhookEndpoint:
     url: str
     events: frozenset[str]
     secret_env: str
+    # Renders the body from `event` (the standard body, parsed) when set: a connector's shape.
+    body_template: JsonTemplate | None = field(default=None, compare=False)
 
     def subscribes_to(self, event_type: str) -> bool:
         return ALL_EVENTS in self.events or event_type in self.events

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from celery import Celery
 
+from shared.apple.templates import TemplateRenderError
 from shared.jobs import EnqueueError, JobQueue
 from shared.repositories import webhook_deliveries as repo
 from shared.webhooks.config import EVENT_TYPES, WebhookEndpoint
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # Routed to the `delivery` queue by the `passwire.delivery.*` route (config/celery.py).
 DELIVER_WEBHOOK = "passwire.delivery.webhook"
 PENDING = "pending"
+FAILED = "failed"
 
 Queue: TypeAlias = "JobQueue | Celery"
 
@@ -75,20 +77,43 @@ def emit(
     if correlation_id is not None:
         payload["correlationId"] = correlation_id
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    documents = [
-        _delivery(
+    documents = []
+    for endpoint in targets:
+        shaped, problem = _shaped_body(endpoint, body)
+        document = _delivery(
             tenant_id=tenant_id,
             endpoint=endpoint,
             event_id=event_id,
             event_type=event_type,
-            body=body,
+            body=shaped,
             now=now,
             correlation_id=correlation_id,
         )
-        for endpoint in targets
-    ]
+        if isinstance(data.get("passId"), str):
+            # Named outside the body too: a tool's shape may not quote it (erasure finds it).
+            document["passId"] = data["passId"]
+        if problem is not None:
+            # Never sent: listed as failed in the delivery log, with the template's error.
+            document.update(status=FAILED, lastError=problem, finishedAt=now)
+            document["lastFailure"] = {"at": now, "status": None, "error": problem}
+        documents.append(document)
     repo.insert_deliveries(db, documents)
-    return [document["_id"] for document in documents]
+    return [document["_id"] for document in documents if document["status"] == PENDING]
+
+
+def _shaped_body(endpoint: WebhookEndpoint, body: str) -> tuple[str, str | None]:
+    """The body for `endpoint`: ours, or its template's rendering of it (a connector's
+    outbound shape, checked to be JSON); with the problem when the template fails."""
+    if endpoint.body_template is None:
+        return body, None
+    try:
+        rendered = endpoint.body_template.render({"event": json.loads(body)})
+        json.loads(rendered)
+    except TemplateRenderError as exc:
+        return "", f"body template: {exc}" + (f" (line {exc.line})" if exc.line else "")
+    except ValueError:
+        return "", "body template: the rendered body is not JSON"
+    return rendered, None
 
 
 def _delivery(
