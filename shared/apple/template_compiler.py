@@ -24,7 +24,8 @@ so Liquid stays the reference: its errors, its limits, its messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -42,7 +43,6 @@ from liquid.builtin.expressions.primitive import (
     TrueLiteral,
 )
 from liquid.builtin.filters.misc import default as builtin_default
-from liquid.context import _segments_str
 from liquid.expression import Expression
 
 Evaluator = Callable[[Mapping[str, Any]], object]
@@ -52,6 +52,20 @@ _SPECIAL_NAMES = frozenset({"size", "first", "last"})
 # BoundTemplate.render puts {"partial": False} ahead of the render arguments.
 _SHADOWED_ROOTS = frozenset({"partial"})
 _LITERALS = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral)
+
+
+# A name Liquid writes after a dot in its "is undefined" hints (else in brackets).
+_DOTTED_NAME = re.compile(r"[\u0080-\uFFFFa-zA-Z_][\u0080-\uFFFFa-zA-Z0-9_-]*")
+
+
+def _path_text(segments: Sequence[object]) -> str:
+    """A path as Liquid's undefined hints write it: `a.b['c d']` (integers are left out, as
+    Liquid leaves them)."""
+    parts = [str(segments[0])]
+    for segment in segments[1:]:
+        if isinstance(segment, str):
+            parts.append(f".{segment}" if _DOTTED_NAME.fullmatch(segment) else f"[{segment!r}]")
+    return "".join(parts)
 
 
 class NotCompiled(Exception):
@@ -89,7 +103,7 @@ def _compile_path(path: Path, env: Environment, *, to_default: bool = False) -> 
                 if to_default:
                     return _MISSING
                 # What RenderContext.get makes of a missing name, hint included.
-                hint = f"{_segments_str(list(segments[: index + 2]))} is undefined"
+                hint = f"{_path_text(segments[: index + 2])} is undefined"
                 return undefined(root, hint=hint, token=token)
         return value
 
