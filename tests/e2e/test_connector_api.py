@@ -16,20 +16,20 @@ import requests
 
 from api.connectors.manage import MAX_DEFINITION_BYTES
 from tests.support.api_client import ApiClient
-from tests.support.apple import issue_apple_pass
-from tests.support.connectors import CONNECTOR_ENV, SECRET_HEADER, ToolReceiver
+from tests.support.apple import PUBLIC_URL, issue_apple_pass
+from tests.support.connectors import CONNECTOR_ENV, ToolReceiver, hubspot_headers
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 TOML = "application/toml"
-# Reads the Klaviyo test secret (set in every process's environment by the fixtures).
+# Signed as HubSpot signs (v3), with the test secret the fixtures set in every process.
 DEFINITION = """
 platform = "tool"
 
 [auth]
-scheme = "shared-secret"
-secret_env = "KLAVIYO_CONNECTOR_SECRET"
+scheme = "hubspot-v3"
+secret_env = "HUBSPOT_CLIENT_SECRET"
 
 [action]
 kind = "create"
@@ -60,13 +60,16 @@ def put(client: ApiClient, name: str, text: str, mimetype: str = TOML) -> reques
     )
 
 
-def connect(api_url: str, tenant: str, name: str, payload: dict[str, Any]) -> requests.Response:
-    headers = {
-        "Content-Type": "application/json",
-        SECRET_HEADER: CONNECTOR_ENV["KLAVIYO_CONNECTOR_SECRET"],
-    }
+def connect(
+    api_url: str, tenant: str, name: str, payload: dict[str, Any], secret: str | None = None
+) -> requests.Response:
+    """The tool's call, signed for the public URL it calls."""
+    body = json.dumps(payload).encode()
+    uri = f"{PUBLIC_URL}/connect/{tenant}/{name}"
+    key = CONNECTOR_ENV["HUBSPOT_CLIENT_SECRET"] if secret is None else secret
+    headers = hubspot_headers(key, "POST", uri, body)
     return requests.post(
-        f"{api_url}/connect/{tenant}/{name}", data=json.dumps(payload), headers=headers, timeout=10
+        f"{api_url}/connect/{tenant}/{name}", data=body, headers=headers, timeout=10
     )
 
 
@@ -95,6 +98,9 @@ def test_a_connector_put_through_the_api_runs_its_action_then_404s_once_deleted(
     assert {"name": "klaviyo", "source": "file", "version": None, "platform": "klaviyo"} in listed
 
     who = f"C-{secrets.token_hex(4)}"
+    forged = connect(api_url, "demo", name, {"who": who, "tier": "gold"}, secret="not-it")
+    assert forged.status_code == 401, forged.text
+    assert db.passes.find_one({"identifiers.crm": who}) is None
     called = connect(api_url, "demo", name, {"who": who, "tier": "gold"})
     assert called.status_code == 202, called.text
     operation = demo.wait_for_final(called.json()["correlationId"])
@@ -124,7 +130,7 @@ def test_a_connector_put_through_the_api_runs_its_action_then_404s_once_deleted(
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        (DEFINITION.replace('"shared-secret"', '"basic-auth"'), "auth.scheme"),
+        (DEFINITION.replace('"hubspot-v3"', '"basic-auth"'), "auth.scheme"),
         (DEFINITION.replace("payload.tier", "env.HOME"), "action.body"),
         (DEFINITION.replace('kind = "create"', 'kind = "teleport"'), "action.kind"),
         (DEFINITION + "[extra]\nsecret = 'x'\n", "extra"),
