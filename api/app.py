@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.apple.routes import APPLE_PASS_SCHEME
 from api.apple.routes import blp as apple_blp
 from api.bodies import BoundedRequest
+from api.connectors.manage import blp as connector_definitions_blp
 from api.connectors.routes import blp as connectors_blp
 from api.dashboard.routes import blp as dashboard_blp
 from api.errors import ErrorSchema, register_error_handlers
@@ -32,6 +33,7 @@ from api.stats.routes import allow_blp as stats_allow_blp
 from api.stats.routes import blp as stats_blp
 from api.webhooks.routes import blp as webhooks_blp
 from config.settings import Settings, load_settings
+from shared.connectors.stored import StoredConnectors, chain
 from shared.infra.db import get_database
 from shared.infra.logs import bind_tenant, configure_logging, reset_tenant
 from shared.jobs import JobQueue
@@ -83,9 +85,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Active stored pass type versions, looked up at most once a second (docs/passtypes.md).
     stored_versions = StoredVersions(lambda: get_database(settings))
     app.extensions["passwire.passtype_versions"] = stored_versions
+    # Connectors defined through the API, likewise (docs/connectors.md).
+    stored_connectors = StoredConnectors(lambda: get_database(settings))
+    app.extensions["passwire.stored_connectors"] = stored_connectors
     app.extensions["passwire.tenants"] = load_registry(
         settings.tenants_dir, include_local_only=settings.is_local
-    ).with_overlay(stored_versions)
+    ).with_overlay(chain(stored_versions, stored_connectors))
     app.extensions["passwire.jobs"] = JobQueue(settings)
 
     api = PasswireApi(app)
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         pass_email_blp,
         push_updates_blp,
         passtypes_blp,
+        connector_definitions_blp,
         imports_blp,
         notifications_blp,
         operations_blp,

@@ -6,6 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from config.settings import load_settings
+from shared.connectors.stored import StoredConnectors, chain
 from shared.infra.db import get_database
 from shared.passtypes.active import StoredVersions
 from shared.tenancy.tenants import TenantRegistry, load_registry
@@ -27,4 +28,7 @@ def tenants() -> TenantRegistry:
     # afresh when a job first looks its tenant up (no staleness: a re-render campaign queued
     # right after an activation renders with the new version), then kept to the job's end.
     registry = load_registry(settings.tenants_dir, include_local_only=settings.is_local)
-    return registry.with_overlay(StoredVersions(database, ttl_s=0))
+    # So do connectors defined through the API (shared/connectors/stored.py).
+    return registry.with_overlay(
+        chain(StoredVersions(database, ttl_s=0), StoredConnectors(database, ttl_s=0))
+    )

@@ -31,8 +31,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -77,7 +78,24 @@ _ENV_REFERENCE = re.compile(
 
 
 class ConnectorConfigError(ValueError):
-    """A connector file is invalid; the message names the file and the field."""
+    """A connector file is invalid; the message names the file and the field, `field` the
+    field alone (dotted, e.g. `auth.scheme`; the API answers 422 naming it)."""
+
+    def __init__(self, message: str, *, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _first_field(messages: Any, prefix: str = "") -> str:
+    """The dotted name of the first invalid field in marshmallow's messages."""
+    if isinstance(messages, dict) and messages:
+        key, value = next(iter(messages.items()))
+        if key == "_schema":
+            return prefix.rstrip(".") or "body"
+        if isinstance(value, dict) and not str(key).isdigit():
+            return _first_field(value, f"{prefix}{key}.")
+        return f"{prefix}{key}"
+    return prefix.rstrip(".") or "body"
 
 
 @dataclass(frozen=True)
@@ -173,22 +191,38 @@ def load_connectors(
 
 
 def load_connector(path: Path, environ: Mapping[str, str] = os.environ) -> Connector:
-    name = path.stem
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConnectorConfigError(f"{path}: {exc}") from exc
+    return parse_connector(path.stem, text, path, environ)
+
+
+def parse_connector(
+    name: str, text: str, where: PurePath, environ: Mapping[str, str] = os.environ
+) -> Connector:
+    """One connector from its TOML text: the loader of files and of the API's definitions
+    (shared/connectors/stored.py). `where` names it in errors (a file, or `api/<name>.toml`)."""
+    path = where
     if not NAME_PATTERN.fullmatch(name):
         raise ConnectorConfigError(
-            f"{path}: the file name is the URL segment: lower-case letters, digits, - and _"
+            f"{path}: the file name is the URL segment: lower-case letters, digits, - and _",
+            field="name",
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
         data: dict[str, Any] = _ConnectorSchema().load(raw)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise ConnectorConfigError(f"{path}: {exc}") from exc
     except ValidationError as exc:
-        raise ConnectorConfigError(f"{path}: {describe(exc.messages_dict)}") from exc
+        raise ConnectorConfigError(
+            f"{path}: {describe(exc.messages_dict)}", field=_first_field(exc.messages_dict)
+        ) from exc
     action = data["action"]
     if action["kind"] in NEEDS_LOOKUP and action["query"] is None:
         raise ConnectorConfigError(
-            f"{path}: action.query: {action['kind']} names its pass: give id.<system>.<key>"
+            f"{path}: action.query: {action['kind']} names its pass: give id.<system>.<key>",
+            field="action.query",
         )
     return Connector(
         name=name,
@@ -206,17 +240,17 @@ def load_connector(path: Path, environ: Mapping[str, str] = os.environ) -> Conne
     )
 
 
-def _template(path: Path, field: str, source: str | None, root: str) -> JsonTemplate | None:
+def _template(path: PurePath, field: str, source: str | None, root: str) -> JsonTemplate | None:
     if source is None:
         return None
     try:
         return parse_rooted(source, f"{path.name}:{field}", root)
     except ConnectorTemplateError as exc:
-        raise ConnectorConfigError(f"{path}: {field}: {exc}") from exc
+        raise ConnectorConfigError(f"{path}: {field}: {exc}", field=field) from exc
 
 
 def _outbound(
-    path: Path, name: str, entry: dict[str, Any] | None, environ: Mapping[str, str]
+    path: PurePath, name: str, entry: dict[str, Any] | None, environ: Mapping[str, str]
 ) -> WebhookEndpoint | None:
     if entry is None:
         return None
@@ -230,7 +264,10 @@ def _outbound(
     try:
         WebhookEndpointSchema().load(checked)
     except ValidationError as exc:
-        raise ConnectorConfigError(f"{path}: outbound: {describe(exc.messages_dict)}") from exc
+        raise ConnectorConfigError(
+            f"{path}: outbound: {describe(exc.messages_dict)}",
+            field=_first_field(exc.messages_dict, "outbound."),
+        ) from exc
     return WebhookEndpoint(
         id=checked["id"],
         url=url,
@@ -240,7 +277,7 @@ def _outbound(
     )
 
 
-def _expand(path: Path, text: str, environ: Mapping[str, str]) -> str:
+def _expand(path: PurePath, text: str, environ: Mapping[str, str]) -> str:
     """$NAME, ${NAME} and ${NAME:-default} from the environment."""
 
     def expand(match: re.Match[str]) -> str:
@@ -251,7 +288,38 @@ def _expand(path: Path, text: str, environ: Mapping[str, str]) -> str:
         if match.group(2) is not None:
             return match.group(2)
         raise ConnectorConfigError(
-            f"{path}: outbound.url: environment variable {variable} is not set"
+            f"{path}: outbound.url: environment variable {variable} is not set",
+            field="outbound.url",
         )
 
     return _ENV_REFERENCE.sub(expand, text)
+
+
+# Query parameters that carry a credential when a URL is written with one.
+_SECRET_PARAMETER = re.compile(r"(token|secret|key|password|passwd|signature|sig|auth)", re.I)
+
+
+def inline_secret(text: str) -> str | None:
+    """What in a connector's TOML would carry a secret value rather than an environment
+    variable's name: credentials written into `outbound.url` (user:password@ or a token-like
+    query parameter) outside a ${NAME} reference. The schema refuses any other field (its
+    secrets are `secret_env` names), so this is the one place a value could hide. The
+    definitions the API stores are checked (they sit in MongoDB and its backups); files
+    are the operator's and keep the loader's rules."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None  # the loader names the syntax error
+    outbound = raw.get("outbound")
+    url = outbound.get("url") if isinstance(outbound, dict) else None
+    if not isinstance(url, str):
+        return None
+    # What the environment supplies is not inline; a ${NAME:-default} default is.
+    literal = _ENV_REFERENCE.sub(lambda m: m.group(2) or "", url)
+    parts = urlsplit(literal)
+    if parts.password or (parts.username and "@" in parts.netloc):
+        return "outbound.url"
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if value and _SECRET_PARAMETER.search(name):
+            return "outbound.url"
+    return None

@@ -10,6 +10,7 @@ OPERATION_READ = "Operation.Read"
 OPERATION_CANCEL = "Operation.Cancel"
 IMPORT_WRITE = "Import.Write"
 PASSTYPE_WRITE = "PassType.Write"  # upload, activate and preview pass type versions
+CONNECTOR_WRITE = "Connector.Write"  # define, replace and delete connectors through the API
 
 ALL_SCOPES = frozenset(
     {
@@ -21,6 +22,7 @@ ALL_SCOPES = frozenset(
         OPERATION_CANCEL,
         IMPORT_WRITE,
         PASSTYPE_WRITE,
+        CONNECTOR_WRITE,
     }
 )
 # A scope that also grants a narrower one: keys made before Pass.Redeem existed redeem still.

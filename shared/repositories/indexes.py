@@ -11,6 +11,7 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
 from shared.repositories import (
+    connectors,
     consent_changes,
     dashboard_sessions,
     deferred_alerts,
@@ -182,6 +183,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         )
     ],
     passtypes.ACTIVE: [IndexModel([("tenant", ASCENDING)], name="tenant")],
+    # API-defined connectors, looked up per tenant (shared/connectors/stored.py).
+    connectors.COLLECTION: [IndexModel([("tenant", ASCENDING)], name="tenant")],
     webhook_deliveries.COLLECTION: [
         # Counts per endpoint and status; an endpoint's deliveries and failures, newest first.
         IndexModel(

@@ -27,6 +27,7 @@ COLLECTIONS = (
     "passtype_versions",
     "passtype_blobs",
     "passtype_active",
+    "connectors",
 )
 
 
@@ -124,6 +125,11 @@ def _call(client: Any, method: str, url: str, headers: dict[str, str]) -> Any:
         # A file that would be accepted: a refused caller must store no rows, start nothing.
         csv_file = "id.crm,metadata.store\r\nsecret-demo-customer,42\r\n"
         return client.post(url, data=csv_file, content_type="text/csv", headers=headers)
+    if method == "PUT" and "/connectors/" in url:
+        # A definition that would be stored: a refused caller must store nothing.
+        return client.put(
+            url, data=CONNECTOR_TOML, content_type="application/toml", headers=headers
+        )
     body = {} if method in {"POST", "PUT", "PATCH"} else None
     return client.open(url, method=method, json=body, headers=headers)
 
@@ -160,6 +166,22 @@ PASSTYPE_ENDPOINTS = {
     ("POST", "/api/<tenantId>/passtypes/<name>/preview"),
 }
 
+# Define, replace and delete connectors: a refused caller must store and delete nothing.
+CONNECTOR_ENDPOINTS = {
+    ("GET", "/api/<tenantId>/connectors"),
+    ("GET", "/api/<tenantId>/connectors/<name>"),
+    ("PUT", "/api/<tenantId>/connectors/<name>"),
+    ("DELETE", "/api/<tenantId>/connectors/<name>"),
+}
+CONNECTOR_TOML = """platform = "tool"
+[auth]
+scheme = "shared-secret"
+secret_env = "KLAVIYO_CONNECTOR_SECRET"
+[action]
+kind = "create"
+query = '{"passType": "loyalty"}'
+"""
+
 
 def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
     endpoints = _tenant_endpoints(app)
@@ -170,6 +192,7 @@ def test_every_tenant_endpoint_declares_a_scope(app: Any) -> None:
     assert {(method, rule) for method, rule, _ in endpoints} >= DELETION_ENDPOINTS
     assert {(method, rule) for method, rule, _ in endpoints} >= IMPORT_ENDPOINTS
     assert {(method, rule) for method, rule, _ in endpoints} >= PASSTYPE_ENDPOINTS
+    assert {(method, rule) for method, rule, _ in endpoints} >= CONNECTOR_ENDPOINTS
     missing = [
         f"{m} {r}" for m, r, handler in endpoints if not getattr(handler, "required_scope", None)
     ]
