@@ -153,12 +153,17 @@ def _preview_batch(
     campaign: Mapping[str, Any],
     pass_ids: Sequence[str],
     report: PreviewReport,
+    *,
+    room: int | None = None,
 ) -> None:
+    """Preview `pass_ids` into `report`, with up to `room` new samples (by default what
+    `report` still lacks of MAX_SAMPLES)."""
     tenant_id, patch = str(campaign["tenant"]), messages.campaign_patch(campaign)
     documents = repo.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
     external = batch_external_data(context, tenant_id, documents, patch)
     now = utcnow()
-    batch = _Batch(_decisions(context, campaign, now), room=MAX_SAMPLES - len(report.samples))
+    room = MAX_SAMPLES - len(report.samples) if room is None else room
+    batch = _Batch(_decisions(context, campaign, now), room=room)
     if batch.notes is not None:
         batch.notes.read_budgets(documents.values())
     for pass_id in pass_ids:
@@ -345,7 +350,9 @@ def run_preview_batch(
     in the operation's counters (report_of reads them back) and its first samples kept."""
     correlation_id = str(operation["_id"])
     report = PreviewReport()
-    _preview_batch(context, operation, pass_ids, report)
+    # Samples only while the operation lacks some: each costs a read of the signed parts.
+    room = max(MAX_SAMPLES - len(operation.get(campaign_waits.SAMPLES) or ()), 0)
+    _preview_batch(context, operation, pass_ids, report, room=room)
     if report.samples:
         campaign_waits.keep_samples(context.db, correlation_id, report.samples, MAX_SAMPLES)
     return context.finished(

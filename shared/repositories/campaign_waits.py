@@ -74,8 +74,13 @@ def parking(batch_id: str, pass_ids: Sequence[str]) -> Document:
 def keep_samples(
     db: Database[Any], correlation_id: str, samples: Sequence[Document], keep: int
 ) -> None:
-    """Add `samples` to a preview operation's, while it holds fewer than `keep`."""
+    """Add `samples` to a preview operation's, while it holds fewer than `keep` and none of
+    their passes: a batch delivered again adds its samples once."""
     db[operations.COLLECTION].update_one(
-        {"_id": correlation_id, f"{SAMPLES}.{keep - 1}": {"$exists": False}},
+        {
+            "_id": correlation_id,
+            f"{SAMPLES}.{keep - 1}": {"$exists": False},
+            f"{SAMPLES}.passId": {"$nin": [sample["passId"] for sample in samples]},
+        },
         {"$push": {SAMPLES: {"$each": list(samples), "$slice": keep}}},
     )

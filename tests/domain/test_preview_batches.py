@@ -1,0 +1,75 @@
+"""A large preview's batches (an operation of kind `preview`, walked by the campaign's own
+planning) under at-least-once delivery, on the real domain functions and the MongoDB wire
+server: a batch delivered twice counts its passes once and adds its samples once, and the
+preview still writes no pass."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from shared import operations
+from shared.campaigns import PREVIEW
+from shared.campaigns.batches import run_batch
+from shared.campaigns.planning import advance, run_plan
+from shared.campaigns.preview import MAX_SAMPLES, report_of
+from shared.campaigns.segments import Segment, to_intent
+from shared.passes.jobs import JobContext
+from shared.passes.search import PassFilter
+from tests.e2e.test_push_updates import insert_segment, register_devices
+
+PASSES, SIZE, WINDOW = 8, 3, 2
+
+
+def _preview_operation(db: Any, tag: str) -> str:
+    correlation_id = f"op-{secrets.token_hex(8)}"
+    segment = Segment(PassFilter(metadata={"campaign": (tag,)}))
+    operations.create(
+        db,
+        operations.new_operation(
+            correlation_id=correlation_id,
+            tenant_id="demo",
+            kind=PREVIEW,
+            total=PASSES,
+            intent={"segment": to_intent(segment), "patch": {"additionalData": {"points": 7}}},
+        ),
+    )
+    return correlation_id
+
+
+def test_a_preview_batch_delivered_twice_counts_once(db: Any, job_context: JobContext) -> None:
+    tag = secrets.token_hex(6)
+    pass_ids = insert_segment(db, tag, PASSES)
+    register_devices(db, pass_ids)
+    versions = {d["_id"]: d["version"] for d in db.passes.find({"_id": {"$in": pass_ids}})}
+    correlation_id = _preview_operation(db, tag)
+    sent: list[tuple[str, list[str]]] = []
+
+    def enqueue(batch_id: str, ids: list[str]) -> None:
+        sent.append((batch_id, ids))
+
+    run_plan(job_context, correlation_id, enqueue, size=SIZE, window=WINDOW)
+    delivered = 0
+    while delivered < len(sent):
+        batch_id, ids = sent[delivered]
+        delivered += 1
+        advance(job_context, correlation_id, enqueue, size=SIZE)
+        # Each message delivered twice (a redelivery after a lost ack): two copies, one after
+        # the other, each with its own task id.
+        run_batch(job_context, correlation_id, batch_id, ids, owner=f"first-{batch_id}")
+        run_batch(job_context, correlation_id, batch_id, ids, owner=f"again-{batch_id}")
+
+    assert len(sent) == 3  # 3 + 3 + 2 passes
+    operation = db.operations.find_one({"_id": correlation_id})
+    assert operation["status"] == operations.COMPLETED
+    counters = operation["counters"]
+    assert (counters["processed"], counters["succeeded"], counters["unchanged"]) == (8, 8, 0)
+    report = report_of(operation)
+    assert report["wouldChange"] == PASSES
+    assert report["apple"]["devicesToPush"] == PASSES  # one device each, counted once
+    sampled = [sample["passId"] for sample in report["samples"]]
+    assert len(sampled) == MAX_SAMPLES
+    assert len(set(sampled)) == MAX_SAMPLES  # no sample added twice
+    assert set(sampled) <= set(pass_ids)
+    after = {d["_id"]: d["version"] for d in db.passes.find({"_id": {"$in": pass_ids}})}
+    assert after == versions  # a preview writes no pass
