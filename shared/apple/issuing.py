@@ -73,6 +73,8 @@ def content_hash(
 ) -> str:
     """What the pass shows: pass.json, its own strings and its chosen images (each part
     only when present, so passes without them keep the hash they always had)."""
+    if not strings and not images_fingerprint:  # most passes
+        return hashlib.sha256(pass_json).hexdigest()
     digest = hashlib.sha256(pass_json)
     for name in sorted(strings or {}):  # no strings: the hash of pass.json alone, as before
         digest.update(b"\0" + name.encode("utf-8") + b"\0")
