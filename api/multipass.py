@@ -6,21 +6,18 @@ naming every object. All or nothing: an unknown, foreign or wallet-less pass is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Response
 
 from api import services
 from api.errors import ApiError
+from api.google.save import save_redirect, send_object_now
 from shared.apple.delivery import pkpass_for
-from shared.clients.google_wallet import GoogleApiError
-from shared.google import delivery
 from shared.google.issuers import GoogleCredentialError
-from shared.google.save_link import SigningAccount, save_url
+from shared.google.save_link import SigningAccount
 from shared.infra.clock import utcnow
 from shared.infra.ids import PASS_ID_PATTERN
-from shared.infra.ratelimit import RateLimitTimeout
 from shared.multipass import (
     PKPASSES_MEDIA_TYPE,
     BadPassList,
@@ -109,7 +106,7 @@ def save_response(tenant: Tenant, documents: list[Document]) -> Response:
         raise ApiError(503, "Google Wallet is not available for this tenant right now.") from exc
     for document in documents:
         if google_pending(document):
-            _send_object(tenant, document)
+            send_object_now(tenant, document)
     account = issuer.service_account
     token = multi_save_jwt(
         SigningAccount(account.client_email, account.private_key_id, account.private_key_pem),
@@ -120,27 +117,4 @@ def save_response(tenant: Tenant, documents: list[Document]) -> Response:
         origins=issuer.ref.origins,
         now=utcnow(),
     )
-    response = Response(status=302)
-    response.headers["Location"] = save_url(services.settings().google_save_url, token)
-    response.headers["Cache-Control"] = "private, no-store"  # a bearer link to the passes
-    return response
-
-
-def _send_object(tenant: Tenant, document: Mapping[str, Any]) -> None:
-    """Insert (or update) the pass's object at Google, as the create job would have."""
-    google = document["google"]
-    pass_type = tenant.pass_types.get(document["passType"])
-    settings = services.settings()
-    try:
-        if pass_type is None or pass_type.google is None:
-            raise delivery.GoogleDeliveryFailed("the pass type has no Google template")
-        client = delivery.google_client(tenant, google["issuerId"], settings)
-        delivery.sync_object(
-            client, pass_type.google, google, settings.google_callback_url(tenant.id)
-        )
-    except (GoogleApiError, delivery.GoogleDeliveryFailed, RateLimitTimeout) as exc:
-        log.warning("pass %s: object not sent to Google for a Save link: %s", document["_id"], exc)
-        raise ApiError(503, "Google Wallet did not accept a pass; try again shortly.") from exc
-    passes_repo.mark_google_synced(
-        services.database(), tenant.id, [(document["_id"], google["contentHash"])]
-    )
+    return save_redirect(token)

@@ -43,7 +43,7 @@ def save_link_response(tenant: Tenant, document: Mapping[str, Any]) -> Response:
         raise ApiError(503, "Google Wallet is not available for this tenant right now.") from exc
     account = issuer.service_account
     if google_pending(document):
-        _send_object_now(tenant, document)
+        send_object_now(tenant, document)
     token = skinny_save_jwt(
         SigningAccount(account.client_email, account.private_key_id, account.private_key_pem),
         kind=google["kind"],
@@ -52,13 +52,20 @@ def save_link_response(tenant: Tenant, document: Mapping[str, Any]) -> Response:
         origins=issuer.ref.origins,
         now=utcnow(),
     )
+    return save_redirect(token)
+
+
+def save_redirect(token: str) -> Response:
+    """A 302 to Google's Save page for a signed Save JWT (a bearer link: never cached)."""
     response = Response(status=302)
     response.headers["Location"] = save_url(services.settings().google_save_url, token)
-    response.headers["Cache-Control"] = "private, no-store"  # a bearer link to the pass
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-def _send_object_now(tenant: Tenant, document: Mapping[str, Any]) -> None:
+def send_object_now(tenant: Tenant, document: Mapping[str, Any]) -> None:
+    """Bring Google's object of the pass to its current content before a Save link names it
+    (503 when Google or the credentials fail), and record that Google holds it."""
     google = document["google"]
     pass_type = tenant.pass_types.get(document["passType"])
     settings = services.settings()
