@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -160,11 +161,35 @@ def _preview_batch(
 ) -> None:
     """Preview `pass_ids` into `report`, with up to `room` new samples (by default what
     `report` still lacks of MAX_SAMPLES)."""
-    tenant_id, patch = str(campaign["tenant"]), messages.campaign_patch(campaign)
+    tenant_id = str(campaign["tenant"])
     documents = previews.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
+    room = MAX_SAMPLES - len(report.samples) if room is None else room
+    # The devices of every pass read, fetched while this process fetches the external data
+    # and renders (the database works meanwhile); counted for the passes owing a push.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        devices = reader.submit(previews.push_tokens, context.db, tenant_id, list(documents))
+        batch = _preview_documents(context, campaign, pass_ids, documents, report, room=room)
+        _count_devices(devices.result(), batch, report)
+    report.samples.extend(_sample(context, tenant_id, batch))
+    if batch.notes is not None:  # held back on at least one wallet, by the decision's reason
+        for reason, count in batch.notes.counts.by_reason.items():
+            report.held_back[reason] = report.held_back.get(reason, 0) + count
+
+
+def _preview_documents(
+    context: JobContext,
+    campaign: Mapping[str, Any],
+    pass_ids: Sequence[str],
+    documents: Mapping[str, dict[str, Any]],
+    report: PreviewReport,
+    *,
+    room: int,
+) -> _Batch:
+    """Each pass as the campaign batch would prepare it (in `pass_ids` order), counted into
+    `report`; what is left to count after the walk in the batch returned."""
+    tenant_id, patch = str(campaign["tenant"]), messages.campaign_patch(campaign)
     external = batch_external_data(context, tenant_id, documents, patch)
     now = utcnow()
-    room = MAX_SAMPLES - len(report.samples) if room is None else room
     batch = _Batch(_decisions(context, campaign, now), room=room)
     if batch.notes is not None:
         batch.notes.read_budgets(documents.values())
@@ -184,11 +209,7 @@ def _preview_batch(
             report.fail(pass_id, str(exc))
             continue
         _count(document, after, patch, batch=batch, report=report)
-    _count_devices(context, tenant_id, batch, report)
-    report.samples.extend(_sample(context, tenant_id, batch))
-    if batch.notes is not None:  # held back on at least one wallet, by the decision's reason
-        for reason, count in batch.notes.counts.by_reason.items():
-            report.held_back[reason] = report.held_back.get(reason, 0) + count
+    return batch
 
 
 def _by_class(
@@ -274,17 +295,15 @@ def _count(
             report.google_alerts += int(send and notify)
 
 
-def _count_devices(
-    context: JobContext, tenant_id: str, batch: _Batch, report: PreviewReport
-) -> None:
-    """Distinct push tokens per certificate, as push_to_devices would push them."""
+def _count_devices(by_pass: Mapping[str, set[str]], batch: _Batch, report: PreviewReport) -> None:
+    """Distinct push tokens per certificate, as push_to_devices would push them; `by_pass`:
+    the push tokens of each pass's devices."""
     by_topic: dict[str, list[str]] = {}
     for pass_id, topic in batch.to_push.items():
         by_topic.setdefault(topic, []).append(pass_id)
     for pass_ids in by_topic.values():
-        by_pass = previews.push_tokens(context.db, tenant_id, pass_ids)
-        tokens = set().union(*by_pass.values())
-        alerted = {token for p in batch.alerting for token in by_pass.get(p, ())}
+        tokens = {token for p in pass_ids for token in by_pass.get(p, ())}
+        alerted = {token for p in pass_ids if p in batch.alerting for token in by_pass.get(p, ())}
         report.apple_devices += len(tokens)
         report.apple_alerts += len(alerted)
 

@@ -110,3 +110,32 @@ def test_preview_batch_copies_running_at_once_count_once(db: Any, job_context: J
     assert len(sampled) == len(set(sampled)) == MAX_SAMPLES
     assert sampled == ids[:MAX_SAMPLES]  # the first changed passes of the batch, in order
     assert db.campaign_batches.count_documents(saved) == 0  # ended: forgotten
+
+
+def test_a_preview_cancelled_mid_walk_stops_and_ends_cancelled(
+    db: Any, job_context: JobContext
+) -> None:
+    """Cancelling a large preview while its batches run: the batch already sent still counts
+    its passes, the walk enqueues nothing more and counts the rest `cancelled`, and the
+    operation ends `cancelled` with every pass accounted for once."""
+    tag = secrets.token_hex(6)
+    insert_segment(db, tag, PASSES)
+    correlation_id = _preview_operation(db, tag)
+    sent: list[tuple[str, list[str]]] = []
+
+    def enqueue(batch_id: str, ids: list[str]) -> None:
+        sent.append((batch_id, ids))
+
+    run_plan(job_context, correlation_id, enqueue, size=SIZE, window=1)
+    assert len(sent) == 1
+    operations.request_cancel(db, "demo", correlation_id)
+    batch_id, ids = sent[0]
+    advance(job_context, correlation_id, enqueue, size=SIZE)  # the batch task advances first
+    run_batch(job_context, correlation_id, batch_id, ids, owner="first")
+
+    assert len(sent) == 1  # nothing enqueued after the cancel
+    operation = db.operations.find_one({"_id": correlation_id})
+    assert operation["status"] == operations.CANCELLED
+    counters = operation["counters"]
+    assert (counters["succeeded"], counters["cancelled"]) == (SIZE, PASSES - SIZE)
+    assert counters["processed"] == counters["total"] == PASSES
