@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/campaign_preview_bench.py [--size 100000] [--cap 100]
         [--cap-seconds 60] [--runs 1] [--provider batch|per-pass|none] [--mongodb-uri URI]
-        [--keep]
+        [--profile-passes 0] [--keep]
 
 One stack as bench/campaign_bench.py starts it (its Stack, seeding and warm-up: real Redis, the
 dev MongoDB wire server, fake APNs, fake Google, the fake CRM at 1 ms per answer, the API under
@@ -14,13 +14,20 @@ at all (--provider; --no-external is --provider none).
    walked, read, fetched from the CRM and rendered like the campaign, nothing signed, written or
    pushed), then the same body as a real campaign. Printed: passes/s of each, by the
    operations' own clocks (startedAt to finishedAt) and end to end (request to finishedAt), the
-   ratio (target >= 5x), and whether the preview's figures equal the campaign's counters.
+   ratio (target >= 5x), whether the preview's figures equal the campaign's counters, and the
+   CPU seconds each process of the stack spent during the preview (the dev MongoDB wire
+   server is one process: its share bounds the preview's rate).
    --runs repeats the pair (each pair sets another tier, so every pass changes again) and
    prints the median ratio.
-2. Pacing: a campaign of --cap x --cap-seconds passes with `"throughput": --cap`. Printed: its
-   rate by the operation's clock (startedAt to finishedAt) against the cap (target within 10 %),
-   and the passes processed in each 10 s of the run (as the operation's counters showed them,
-   which move a batch at a time). --cap-seconds 0 skips it.
+2. Pacing: a campaign of --cap x --cap-seconds passes (more when --profile-passes seeded more)
+   with `"throughput": --cap`. Printed: its rate by the operation's clock (startedAt to
+   finishedAt) against the cap (target within 10 %), and the passes processed in each 10 s of
+   the run (as the operation's counters showed them, which move a batch at a time).
+   --cap-seconds 0 skips it.
+3. Stage profile (--profile-passes N, before the pacing run, over the same passes): a preview
+   of N passes run in this process as the workers run it (planned, then each batch advances
+   the walk and runs), one batch at a time: each stage's wall and CPU time per batch, and the
+   MongoDB commands a batch sends with the time spent waiting on them.
 """
 
 from __future__ import annotations
