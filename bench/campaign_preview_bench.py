@@ -210,6 +210,7 @@ def profile_preview(stack: cb.Stack, tag: str, count: int, tier: str) -> None:
 
     counter.calls.clear()
     counter.micros.clear()
+    server_before = stack.watcher.cpu_by_role().get("mongo", 0.0)
     timer = cb.StageTimer()
     for owner, name, label, _ in PREVIEW_STAGES:
         timer.wrap(owner, name, label)
@@ -224,6 +225,7 @@ def profile_preview(stack: cb.Stack, tag: str, count: int, tier: str) -> None:
     finally:
         timer.restore()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server = stack.watcher.cpu_by_role().get("mongo", 0.0) - server_before
     final = operations_repo.load_operation(db, correlation_id) or {}
     client.close()
     count, runs = matched, len(queued)
@@ -248,7 +250,8 @@ def profile_preview(stack: cb.Stack, tag: str, count: int, tier: str) -> None:
     print(f"    {'other (counting, glue, planning)':40} {'':6} {other / runs * 1e3:14.1f}")
     commands = sum(counter.calls.values())
     print(
-        f"    MongoDB: {commands / runs:.1f} commands per batch, "
+        f"    MongoDB: the wire server's CPU {server / runs * 1e3:.1f} ms per batch; "
+        f"{commands / runs:.1f} commands per batch, "
         f"{sum(counter.micros.values()) / runs / 1e3:.1f} ms per batch waiting on them: "
         + ", ".join(
             f"{name} {counter.calls[name] / runs:.1f} ({counter.micros[name] / runs / 1e3:.1f} ms)"

@@ -392,7 +392,7 @@ def run_preview_batch(
     computes the same figures and its record does not count, its samples are not kept."""
     correlation_id = str(operation["_id"])
     report = PreviewReport()
-    # Samples only while the operation lacks some: each costs a read of the signed parts.
+    # Samples only while the operation lacks some: they cost a read of the signed parts.
     room = max(MAX_SAMPLES - len(operation.get(campaign_waits.SAMPLES) or ()), 0)
     _preview_batch(context, operation, pass_ids, report, room=room)
     if report.samples:
