@@ -38,7 +38,11 @@ v1.5 over SHA-256, as the PKCS#7 signature of a pass makes, in this process once
 campaigns are over: the median of 5 rounds of 200), the bulk worker's CPU per changed pass
 (its processes' CPU during the campaign ÷ passes succeeded) and their ratio (target ≤ 1.3 with
 the batch provider), and the external-data client's CPU per pass from the stage profile
-(target ≤ 30 µs with the batch provider).
+(target ≤ 30 µs with the batch provider). Then the floor: the stage profile's CPU per pass of
+what any bulk update of a changed pass must spend (sign, read, external data, write,
+registrations, APNs send) ÷ one RSA-2048 signature, alone and with the render added. The
+stage profile runs with this process's heap frozen after a full collection, as a worker
+child's is after its first job (workers/heap.py).
 
 Google defaults to 10,000 passes: at 100,000 the fake would hold ~1.2 GB of objects (~11 KiB
 each, in memory) and seeding them one REST call at a time takes ~5 minutes here
