@@ -3,9 +3,10 @@ is left out of the collector's full passes.
 
 A prefork child holds some 100,000 tracked objects for its whole life (modules, Celery, the
 tenants, clients). CPython's full (generation 2) collection walks every one of them: ~50 ms
-each here, about one per 3,000 campaign passes, ~20 µs CPU per pass for nothing (measured
-with bench/campaign_bench.py). `gc.freeze()` moves the objects alive at that moment into a
-permanent generation that no collection walks; garbage made later is collected as before.
+each here, about one per 3,000 campaign passes, ~20 µs CPU per pass for nothing (run_batch
+on bench/campaign_bench.py's stack, timed with gc.callbacks). `gc.freeze()` moves the
+objects alive at that moment into a permanent generation that no collection walks; garbage
+made later is collected as before.
 
 Frozen twice: right after the fork (what the child inherits), then once after the child's
 first job, after a full collection (so only live objects are frozen: the tenants and the

@@ -54,7 +54,7 @@ WRITE_ROUNDS = 3  # a pass that keeps changing under us is counted failed after 
 GONE = "the pass no longer exists"
 KEPT_CHANGING = "the pass kept changing during the campaign; try again"
 # The stored signed parts of a pass's Apple version: a batch replaces them, never reads them
-# (~7 KB a pass left unread).
+# (nor decodes them: the bulk of a pass's bytes).
 UNREAD = ("apple.passJson", "apple.manifest", "apple.signature")
 
 
