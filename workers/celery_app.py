@@ -11,6 +11,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_process_init,
     worker_process_shutdown,
     worker_ready,
 )
@@ -22,6 +23,7 @@ from shared.infra.db import get_database
 from shared.infra.logs import bind_job_context, clear_job_context, configure_logging
 from shared.repositories.indexes import ensure_indexes
 from shared.webhooks.events import requeue_overdue
+from workers import heap
 from workers.runtime import settings, tenants
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,12 @@ def _bind_job_context(task: Any = None, kwargs: dict[str, Any] | None = None, **
 @task_postrun.connect
 def _clear_job_context(**_: Any) -> None:
     clear_job_context()
+    heap.after_job()  # once per process: its long-lived objects out of the GC's way
+
+
+@worker_process_init.connect
+def _freeze_inherited_heap(**_: Any) -> None:
+    heap.after_fork()
 
 
 @worker_process_shutdown.connect

@@ -53,6 +53,9 @@ CHECK_EVERY_SECONDS = 0.5
 WRITE_ROUNDS = 3  # a pass that keeps changing under us is counted failed after these
 GONE = "the pass no longer exists"
 KEPT_CHANGING = "the pass kept changing during the campaign; try again"
+# The stored signed parts of a pass's Apple version: a batch replaces them, never reads them
+# (nor decodes them: the bulk of a pass's bytes).
+UNREAD = ("apple.passJson", "apple.manifest", "apple.signature")
 
 
 class CancelWatch:
@@ -256,7 +259,7 @@ def _retry(
     for _ in range(WRITE_ROUNDS - 1):
         if not refused:
             return
-        reloaded = repo.load_passes(context.db, tenant_id, refused)
+        reloaded = repo.load_passes(context.db, tenant_id, refused, without=UNREAD)
         now = utcnow()
         writes: _Writes = {}
         for pass_id in refused:
@@ -424,7 +427,7 @@ def run_batch(  # noqa: PLR0912, PLR0915 - the batch's walk, in order
     watch = CancelWatch(
         lambda: repo.operation_status(db, correlation_id), status=operation["status"]
     )
-    documents = repo.load_passes(db, tenant_id, pass_ids)
+    documents = repo.load_passes(db, tenant_id, pass_ids, without=UNREAD)
     external = batch_external_data(context, tenant_id, documents, patch)
     tally, now = _Tally(message_id=messages.message_id(patch)), utcnow()
     tenant = context.tenants.get(tenant_id)

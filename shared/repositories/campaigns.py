@@ -100,16 +100,22 @@ def write_passes(
 def clear_apple_push_pending(
     db: Database[Any], tenant_id: str, pushed: Iterable[tuple[str, int]]
 ) -> None:
-    """The pushes for these (pass id, Apple update tag) were sent; newer versions keep theirs."""
-    requests = [
-        UpdateOne(
-            {"_id": pass_id, "tenant": tenant_id, "apple.updateTag": tag},
+    """The pushes for these (pass id, Apple update tag) were sent; newer versions keep theirs.
+
+    One `update_many` matching both lists, not one update per pass: update tags come from
+    one sequence (shared/passes/apple_versions.py), so a tag is only ever stored on the one
+    pass version it was reserved for, and a newer version's tag is in no pushed pair. A pass
+    matches exactly when it still holds the version that was pushed."""
+    pass_ids: list[str] = []
+    tags: list[int] = []
+    for pass_id, tag in pushed:
+        pass_ids.append(pass_id)
+        tags.append(tag)
+    if pass_ids:
+        db[passes.COLLECTION].update_many(
+            {"_id": {"$in": pass_ids}, "tenant": tenant_id, "apple.updateTag": {"$in": tags}},
             {"$unset": {"applePushPending": ""}},
         )
-        for pass_id, tag in pushed
-    ]
-    if requests:
-        db[passes.COLLECTION].bulk_write(requests, ordered=False)
 
 
 def operation_status(db: Database[Any], correlation_id: str) -> str | None:
