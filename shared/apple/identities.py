@@ -15,7 +15,10 @@ Paths may use `$VARS` and are relative to the tenant folder.
 
 Rotating a certificate (new files at the same paths, same pass type identifier) needs no
 restart: `IdentityStore.get` compares the files' size, mtime and inode (a `stat`, no read) with
-those it loaded, and loads the new files when they differ. New files that do not make a usable
+those it loaded, and loads the new files when they differ. It does so at most once per
+`FILES_CHECK_INTERVAL_S` per identity: every pass rendered and signed asks for its identity, and
+three `stat`s per pass were a sixth of a pass's cost above its RSA signature, while a rotation
+seen within a second is as good as one seen at once. New files that do not make a usable
 identity (a certificate copied before its key) are not used: the previous identity keeps
 signing and `problems()` says why, until the files are complete.
 """
@@ -25,6 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -41,6 +46,10 @@ from shared.apple.certificates import (
 )
 
 log = logging.getLogger(__name__)
+
+# How long a loaded identity is used without looking at its files again: the most a rotation
+# takes to show in a running process (docs/operations.md).
+FILES_CHECK_INTERVAL_S = 1.0
 
 # What identifies a version of the files on disk: (path, size, mtime, inode) each, or the reason
 # one cannot be stat-ed (the load then fails and says so).
@@ -137,34 +146,56 @@ class _Loaded:
 
 class IdentityStore:
     """Identities by passTypeIdentifier, each loaded (and its key parsed) once per version of
-    its files (see the module docstring: rotation without a restart)."""
+    its files, which are looked at again at most once per `check_interval_s` (see the module
+    docstring: rotation without a restart). `clock`: monotonic seconds (tests pass their own).
+    """
 
-    def __init__(self, refs: dict[str, CertificateRef]) -> None:
+    def __init__(
+        self,
+        refs: dict[str, CertificateRef],
+        *,
+        check_interval_s: float = FILES_CHECK_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._refs = refs
+        self._check_interval_s = check_interval_s
+        self._clock = clock
         self._loaded: dict[str, _Loaded] = {}
         # Files that changed but did not load as a usable identity, by passTypeIdentifier.
         self._rejected: dict[str, tuple[FilesVersion, str]] = {}
+        # (when the files were last looked at, the identity get returned then); each entry is
+        # replaced whole under the lock and read without it (the path of every pass).
+        self._checked: dict[str, tuple[float, SigningIdentity]] = {}
         self._lock = threading.Lock()
 
     def pass_type_identifiers(self) -> list[str]:
         return sorted(self._refs)
 
     def get(self, pass_type_identifier: str) -> SigningIdentity:
+        checked = self._checked.get(pass_type_identifier)
+        if checked is not None and self._clock() - checked[0] < self._check_interval_s:
+            return checked[1]
         with self._lock:
             ref = self._refs.get(pass_type_identifier)
             if ref is None:
                 raise SigningMaterialError(
                     pass_type_identifier, "no certificate is configured for it"
                 )
-            version = ref.files_version()
-            loaded = self._loaded.get(pass_type_identifier)
-            if loaded is not None and loaded.version == version:
-                self._rejected.pop(pass_type_identifier, None)  # back to the files in use
-                return loaded.identity
-            rejected = self._rejected.get(pass_type_identifier)
-            if loaded is not None and rejected is not None and rejected[0] == version:
-                return loaded.identity
-            return self._load(ref, version, loaded)
+            checked_at = self._clock()  # before the stat: a change after it shows next time
+            identity = self._current(ref, ref.files_version())
+            self._checked[pass_type_identifier] = (checked_at, identity)
+            return identity
+
+    def _current(self, ref: CertificateRef, version: FilesVersion) -> SigningIdentity:
+        ptid = ref.pass_type_identifier
+        loaded = self._loaded.get(ptid)
+        if loaded is not None and loaded.version == version:
+            self._rejected.pop(ptid, None)  # back to the files in use
+            return loaded.identity
+        rejected = self._rejected.get(ptid)
+        if loaded is not None and rejected is not None and rejected[0] == version:
+            return loaded.identity
+        return self._load(ref, version, loaded)
 
     def _load(
         self, ref: CertificateRef, version: FilesVersion, previous: _Loaded | None

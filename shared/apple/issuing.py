@@ -54,9 +54,8 @@ class AppleRendition:
     pass_type_version: str | None = None
     assets_hash: str = ""
     # The identity whose identifiers render wrote: `sign` signs with it instead of asking the
-    # identity store again (each lookup stats the certificate files: ~12 µs, a fifth of a
-    # pass's cost above its RSA signature), so a pass is signed by the certificate it was
-    # rendered for even if the files rotate in between. None: `sign` looks it up.
+    # identity store again, so a pass is signed by the certificate it was rendered for even if
+    # the files rotate in between. None: `sign` looks it up.
     identity: SigningIdentity | None = field(default=None, repr=False, compare=False)
 
 

@@ -54,6 +54,8 @@ class PassMessage:
 
 def from_records(records: Sequence[Mapping[str, Any]]) -> tuple[PassMessage, ...]:
     """The pass document's `messages` list (newest first) as PassMessages."""
+    if not records:  # most passes, twice per render: no generator to make
+        return ()
     return tuple(
         PassMessage(
             id=str(record["id"]),

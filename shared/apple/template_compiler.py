@@ -107,6 +107,17 @@ def _compile_path(path: Path, env: Environment, *, to_default: bool = False) -> 
                 return undefined(root, hint=hint, token=token)
         return value
 
+    if len(rest) == 1:
+        (only,) = rest
+
+        def one_name(context: Mapping[str, Any]) -> object:
+            # `pass.id` in one step; `walk` tells what is missing.
+            try:
+                return context[root][only]
+            except (KeyError, TypeError):
+                return walk(context)
+
+        return one_name
     if len(rest) != 2:
         return walk
     group, name = rest

@@ -102,6 +102,8 @@ _encode_string = json.encoder.encode_basestring  # what json.dumps(s, ensure_asc
 
 def json_filter(value: object) -> JsonText:
     """`{{ x | json }}`: the value as a complete JSON value."""
+    if type(value) is int:  # most json outputs (points...): what the encoder writes for one
+        return JsonText(int.__repr__(value))
     if is_undefined(value):
         str(value)  # a strict undefined raises UndefinedError naming the variable
     if isinstance(value, datetime | date):

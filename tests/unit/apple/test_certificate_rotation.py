@@ -1,6 +1,6 @@
 """A pass type certificate near its end: which warning is due, and rotating its files while the
-process runs (no restart): the next signature uses the new certificate, and half-copied files
-are not used."""
+process runs (no restart): a signature after the check interval uses the new certificate,
+within it the files are not even looked at, and half-copied files are not used."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from dev import testing_certs
+from shared.apple import identities
 from shared.apple.expiry import CertificateExpiry
-from shared.apple.identities import CertificateRef, IdentityStore
+from shared.apple.identities import FILES_CHECK_INTERVAL_S, CertificateRef, IdentityStore
 
 PTID = testing_certs.DEMO_PASS_TYPE_IDENTIFIER
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -56,9 +57,22 @@ def write_pass_certificate(
     return renewed
 
 
-def store_for(directory: Path) -> IdentityStore:
+class FakeClock:
+    """Monotonic seconds that move only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def after_the_interval(self) -> None:
+        self.now += FILES_CHECK_INTERVAL_S
+
+
+def store_for(directory: Path, clock: FakeClock) -> IdentityStore:
     ref = CertificateRef(PTID, directory, "certificate.pem", "key.pem", wwdr="wwdr.pem")
-    return IdentityStore({PTID: ref})
+    return IdentityStore({PTID: ref}, clock=clock)
 
 
 def fingerprint(store: IdentityStore) -> bytes:
@@ -69,12 +83,15 @@ def test_rotated_files_are_used_by_the_next_get_without_a_restart(
     material: testing_certs.TestMaterial, tmp_path: Path
 ) -> None:
     old = write_pass_certificate(tmp_path, material, days=10)
-    store = store_for(tmp_path)
+    clock = FakeClock()
+    store = store_for(tmp_path, clock)
     first = store.get(PTID)
+    clock.after_the_interval()
     assert store.get(PTID) is first  # unchanged files: no reload
     assert first.certificate == old.certificate
 
     new = write_pass_certificate(tmp_path, material, days=400)
+    clock.after_the_interval()
     rotated = store.get(PTID)
     assert rotated.certificate == new.certificate
     assert rotated.private_key.private_numbers() == new.private_key.private_numbers()
@@ -86,7 +103,8 @@ def test_half_copied_files_keep_the_previous_identity_until_complete(
     material: testing_certs.TestMaterial, tmp_path: Path
 ) -> None:
     old = write_pass_certificate(tmp_path, material, days=10)
-    store = store_for(tmp_path)
+    clock = FakeClock()
+    store = store_for(tmp_path, clock)
     assert store.get(PTID).certificate == old.certificate
 
     # The operator has copied the new certificate, not yet its key.
@@ -95,11 +113,44 @@ def test_half_copied_files_keep_the_previous_identity_until_complete(
     new_key_pem = (tmp_path / "key.pem").read_bytes()
     (tmp_path / "key.pem").write_bytes(key_pem)
     os.utime(tmp_path / "key.pem")
+    clock.after_the_interval()
     assert store.get(PTID).certificate == old.certificate  # still signs, with the old pair
     [problem] = store.problems()
     assert "changed files not used" in problem and "does not match" in problem
 
     (tmp_path / "key.pem").write_bytes(new_key_pem)  # the copy completes
+    clock.after_the_interval()
     assert store.get(PTID).certificate == new.certificate
     assert store.problems() == []
     assert fingerprint(store) == new.certificate.fingerprint(hashes.SHA256())
+
+
+def test_within_the_interval_the_files_are_not_looked_at_and_a_rotation_shows_after_it(
+    material: testing_certs.TestMaterial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = write_pass_certificate(tmp_path, material, days=10)
+    clock = FakeClock()
+    store = store_for(tmp_path, clock)
+    assert store.get(PTID).certificate == old.certificate
+    looked_at: list[str] = []
+    stat = os.stat
+
+    def counted_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path).startswith(str(tmp_path)):
+            looked_at.append(str(path))
+        return stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    new = write_pass_certificate(tmp_path, material, days=400)
+    monkeypatch.setattr(identities.os, "stat", counted_stat)
+    clock.now += FILES_CHECK_INTERVAL_S * 0.99  # just inside the interval
+    for _ in range(3):
+        assert store.get(PTID).certificate == old.certificate
+    assert looked_at == []
+
+    clock.now += FILES_CHECK_INTERVAL_S * 0.01  # the interval has passed
+    assert store.get(PTID).certificate == new.certificate
+    files = sorted(str(tmp_path / name) for name in ("certificate.pem", "key.pem", "wwdr.pem"))
+    assert sorted(looked_at) == files
+    looked_at.clear()
+    assert store.get(PTID).certificate == new.certificate  # checked just now: no stat
+    assert looked_at == []

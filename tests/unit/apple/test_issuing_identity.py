@@ -1,5 +1,5 @@
 """A rendition carries the signing identity it was rendered for: signing it asks the identity
-store nothing (each lookup stats the certificate files), signs with the certificate whose
+store nothing, signs with the certificate whose
 identifiers pass.json holds even if the files rotate in between, and still verifies."""
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ COMPILED = [
     '{"a": "{{ pass.metadata.tier | default: "x", allow_false: true }}"}',
     '{"a": "{{ now | date: "%Y-%m-%d" }}", "b": "{{ now }}", "c": {{ now | json }}}',
     '{"a": "{{ pass.metadata.store.deeper.still }}", "b": "{{ external.firstName | json }}"}',
+    '{"a": "{{ external.firstName }}", "b": "{{ pass.nickname | default: pass.id }}"}',
     '{"a": "{{ "literal" }}", "b": {{ 42 | json }}, "c": "{{ pass.metadata | json }}"}',
     '{"a": "{{ pass.metadata.tier | split: "," | join: "+" }}"}',
     '{"a": "{{ pass.metadata.tier | truncate: pass.additionalData.points }}"}',

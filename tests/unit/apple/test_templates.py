@@ -40,6 +40,11 @@ def test_json_filter_writes_a_complete_json_value(value: object) -> None:
     assert json.loads(render('{"value": {{ v | json }}}', v=value)) == {"value": value}
 
 
+@pytest.mark.parametrize("value", [0, 7, -12, 10**40, True, False, "12", 1.0])
+def test_json_filter_writes_numbers_as_the_json_encoder_does(value: object) -> None:
+    assert render("{{ v | json }}", v=value) == json.dumps(value, ensure_ascii=False)
+
+
 def test_escaping_applies_to_echo_and_liquid_tags_too() -> None:
     source = '{"a": "{% echo v %}", "b": "{% liquid\necho v %}"}'
     assert json.loads(render(source, v='x"y')) == {"a": 'x"y', "b": 'x"y'}
