@@ -391,7 +391,7 @@ def _stopped(
             tally.cancelled += 1
 
 
-def run_batch(  # noqa: PLR0915 - the batch's walk, in order
+def run_batch(  # noqa: PLR0912, PLR0915 - the batch's walk, in order
     context: JobContext,
     correlation_id: str,
     batch_id: str,
@@ -408,6 +408,12 @@ def run_batch(  # noqa: PLR0915 - the batch's walk, in order
     operation = repo.load_campaign(db, correlation_id)
     if operation is None or operation["status"] in operations.FINAL_STATUSES:
         return operation
+    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
+        # No lease: a preview batch run twice, even at once, records its figures once.
+        # Imported here: the preview reuses this module's steps, so it imports this module.
+        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
+
+        return run_preview_batch(context, operation, batch_id, pass_ids)
     owner = owner or secrets.token_hex(8)
     lease = _lease(context, correlation_id, batch_id, owner)
     if not lease.take():
@@ -512,14 +518,9 @@ def _not_a_run(
     pass_ids: Sequence[str],
     enqueue: pausing.EnqueueBatch | None,
 ) -> tuple[bool, dict[str, Any] | None]:
-    """A preview's batch, or one that starts while its campaign is paused: (True, what it
-    recorded) when handled here, else (False, None): a batch to run."""
+    """A batch that starts while its campaign is paused: (True, what it recorded) when
+    handled here, else (False, None): a batch to run."""
     db, correlation_id = context.db, str(operation["_id"])
-    if operation["kind"] == PREVIEW:  # a dry run: the same walk, nothing written
-        # Imported here: the preview reuses this module's steps, so it imports this module.
-        from shared.campaigns.preview import run_preview_batch  # noqa: PLC0415
-
-        return True, run_preview_batch(context, operation, batch_id, pass_ids)
     if operation["status"] == operations.PAUSED:  # started while paused: all kept for later
         waiting = pausing.park(batch_id, 0, pass_ids)
         recorded = operations.record_results(

@@ -8,7 +8,8 @@ behind the whole of a 100k-pass campaign (the queue is first in, first out). Whe
 stands (`plan`: the last id enqueued, the next batch index, how many ids were walked) lives in
 the operation and moves with a compare-and-set, so of two batches advancing at once one does.
 
-The count is a snapshot: the walk stops at that many ids, and when fewer are found (passes
+The count is a snapshot (a preview's is the one its request took to tell a small segment from a
+large one): the walk stops at that many ids, and when fewer are found (passes
 left the segment meanwhile) the total is lowered to what was walked, so processed == total
 always ends the operation. Cancelled: no further batch is enqueued and the ids not enqueued
 are counted `cancelled` in one record of their own. Failed: the walk just ends (the operation
@@ -32,7 +33,7 @@ from redis.exceptions import LockError, RedisError
 
 from config.settings import Settings
 from shared import operations
-from shared.campaigns import class_messages, pacing
+from shared.campaigns import PREVIEW, class_messages, pacing
 from shared.campaigns.segments import from_intent, segment_query
 from shared.infra.clock import utcnow
 from shared.passes.jobs import JobContext
@@ -74,13 +75,15 @@ def run_plan(
         if operation is not None:  # ended while this job's message was held: a late send
             class_messages.resume(context, correlation_id)
         return operation
-    query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
+    if operation["kind"] == PREVIEW:
+        # Counted by the request that created it, just now (a count reads every pass of the
+        # segment once): the same snapshot, settled as the walk ends like any other.
+        total = int(operation["counters"]["total"])
+    else:
+        query = segment_query(operation["tenant"], from_intent(operation["intent"]["segment"]))
+        total = repo.count_segment(db, query)
     planned = repo.mark_planned(
-        db,
-        correlation_id,
-        total=repo.count_segment(db, query),
-        active=operations.ACTIVE_STATUSES,
-        now=utcnow(),
+        db, correlation_id, total=total, active=operations.ACTIVE_STATUSES, now=utcnow()
     )
     if planned is None or planned["status"] in operations.FINAL_STATUSES:
         return planned

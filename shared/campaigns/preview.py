@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,7 +51,7 @@ from shared.passes.google_versions import (
     new_google_version,
 )
 from shared.passes.jobs import JobContext, UnknownPassType
-from shared.repositories import campaign_waits, registrations
+from shared.repositories import campaign_waits, previews
 from shared.repositories import campaigns as repo
 
 HELD_BACK_REASONS = ("consent", "budget", "quietHours")
@@ -118,7 +119,9 @@ class _Batch:
     to_push: dict[str, str] = field(default_factory=dict)  # pass id → topic
     alerting: set[str] = field(default_factory=set)
     room: int = MAX_SAMPLES  # samples still wanted
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    # Changed Apple passes, in batch order, while samples are wanted: their diffs need the
+    # stored signed parts, read after the walk in one query (_sample).
+    candidates: list[tuple[Mapping[str, Any], AppleRendition]] = field(default_factory=list)
 
 
 def preview(
@@ -158,11 +161,35 @@ def _preview_batch(
 ) -> None:
     """Preview `pass_ids` into `report`, with up to `room` new samples (by default what
     `report` still lacks of MAX_SAMPLES)."""
+    tenant_id = str(campaign["tenant"])
+    documents = previews.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
+    room = MAX_SAMPLES - len(report.samples) if room is None else room
+    # The devices of every pass read, fetched while this process fetches the external data
+    # and renders (the database works meanwhile); counted for the passes owing a push.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        devices = reader.submit(previews.push_tokens, context.db, tenant_id, list(documents))
+        batch = _preview_documents(context, campaign, pass_ids, documents, report, room=room)
+        _count_devices(devices.result(), batch, report)
+    report.samples.extend(_sample(context, tenant_id, batch))
+    if batch.notes is not None:  # held back on at least one wallet, by the decision's reason
+        for reason, count in batch.notes.counts.by_reason.items():
+            report.held_back[reason] = report.held_back.get(reason, 0) + count
+
+
+def _preview_documents(
+    context: JobContext,
+    campaign: Mapping[str, Any],
+    pass_ids: Sequence[str],
+    documents: Mapping[str, dict[str, Any]],
+    report: PreviewReport,
+    *,
+    room: int,
+) -> _Batch:
+    """Each pass as the campaign batch would prepare it (in `pass_ids` order), counted into
+    `report`; what is left to count after the walk in the batch returned."""
     tenant_id, patch = str(campaign["tenant"]), messages.campaign_patch(campaign)
-    documents = repo.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
     external = batch_external_data(context, tenant_id, documents, patch)
     now = utcnow()
-    room = MAX_SAMPLES - len(report.samples) if room is None else room
     batch = _Batch(_decisions(context, campaign, now), room=room)
     if batch.notes is not None:
         batch.notes.read_budgets(documents.values())
@@ -182,11 +209,7 @@ def _preview_batch(
             report.fail(pass_id, str(exc))
             continue
         _count(document, after, patch, batch=batch, report=report)
-    _count_devices(context, tenant_id, batch, report)
-    report.samples.extend(batch.samples)
-    if batch.notes is not None:  # held back on at least one wallet, by the decision's reason
-        for reason, count in batch.notes.counts.by_reason.items():
-            report.held_back[reason] = report.held_back.get(reason, 0) + count
+    return batch
 
 
 def _by_class(
@@ -235,10 +258,8 @@ def _preview_pass(
     if rendition is not None:
         after.update(apple={"passTypeIdentifier": rendition.pass_type_identifier})
         after["applePushPending"] = True
-        if len(batch.samples) < batch.room:
-            changes = _field_changes(_signed(context, document), rendition)
-            if changes:
-                batch.samples.append({"passId": document["_id"], "changes": changes})
+        if batch.room > 0:
+            batch.candidates.append((document, rendition))
     if google is not None:
         after["google"] = google
     return after
@@ -274,28 +295,47 @@ def _count(
             report.google_alerts += int(send and notify)
 
 
-def _count_devices(
-    context: JobContext, tenant_id: str, batch: _Batch, report: PreviewReport
-) -> None:
-    """Distinct push tokens per certificate, as push_to_devices would push them."""
+def _count_devices(by_pass: Mapping[str, set[str]], batch: _Batch, report: PreviewReport) -> None:
+    """Distinct push tokens per certificate, as push_to_devices would push them; `by_pass`:
+    the push tokens of each pass's devices."""
     by_topic: dict[str, list[str]] = {}
     for pass_id, topic in batch.to_push.items():
         by_topic.setdefault(topic, []).append(pass_id)
     for pass_ids in by_topic.values():
-        by_pass = registrations.push_tokens_for_passes(context.db, tenant_id, pass_ids)
-        tokens = {token for devices in by_pass.values() for _, token in devices}
-        alerted = {token for p in batch.alerting for _, token in by_pass.get(p, ())}
+        tokens = {token for p in pass_ids for token in by_pass.get(p, ())}
+        alerted = {token for p in pass_ids if p in batch.alerting for token in by_pass.get(p, ())}
         report.apple_devices += len(tokens)
         report.apple_alerts += len(alerted)
 
 
-def _signed(context: JobContext, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The stored Apple version with its signed parts (the batch read left them out)."""
-    if not document.get("apple"):
-        return None
-    found = repo.load_passes(context.db, str(document["tenant"]), [str(document["_id"])])
-    stored = found.get(str(document["_id"]))
-    return stored.get("apple") if stored else None
+def _sample(context: JobContext, tenant_id: str, batch: _Batch) -> list[dict[str, Any]]:
+    """Up to `batch.room` sample diffs, the first changed passes in batch order whose fields
+    a holder would see change; their stored signed parts (the batch read left them out) read
+    in one query for as many passes as samples are still wanted (rarely more than once)."""
+    samples: list[dict[str, Any]] = []
+    waiting = batch.candidates
+    while waiting and len(samples) < batch.room:
+        wanted, waiting = (
+            waiting[: batch.room - len(samples)],
+            waiting[batch.room - len(samples) :],
+        )
+        stored = _signed(context, tenant_id, [document for document, _ in wanted])
+        for document, rendition in wanted:
+            changes = _field_changes(stored.get(str(document["_id"])), rendition)
+            if changes:
+                samples.append({"passId": document["_id"], "changes": changes})
+    return samples
+
+
+def _signed(
+    context: JobContext, tenant_id: str, documents: Sequence[Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """The stored Apple versions with their signed parts, by pass id (one read)."""
+    pass_ids = [str(document["_id"]) for document in documents if document.get("apple")]
+    if not pass_ids:
+        return {}
+    found = previews.load_passes(context.db, tenant_id, pass_ids)
+    return {pass_id: stored["apple"] for pass_id, stored in found.items() if stored.get("apple")}
 
 
 def _field_changes(previous: Mapping[str, Any] | None, rendition: AppleRendition) -> list[str]:
@@ -347,26 +387,29 @@ def run_preview_batch(
 ) -> dict[str, Any] | None:
     """One batch of an operation of kind `preview` (planned and walked by the campaign's own
     planning): previewed and recorded once by batch id, as a campaign batch is, its figures
-    in the operation's counters (report_of reads them back) and its first samples kept."""
+    in the operation's counters (report_of reads them back) and its first samples kept.
+    Without the campaign batch's lease: a copy run meanwhile (a message delivered twice)
+    computes the same figures and its record does not count, its samples are not kept."""
     correlation_id = str(operation["_id"])
     report = PreviewReport()
-    # Samples only while the operation lacks some: each costs a read of the signed parts.
+    # Samples only while the operation lacks some: they cost a read of the signed parts.
     room = max(MAX_SAMPLES - len(operation.get(campaign_waits.SAMPLES) or ()), 0)
     _preview_batch(context, operation, pass_ids, report, room=room)
     if report.samples:
         campaign_waits.keep_samples(context.db, correlation_id, report.samples, MAX_SAMPLES)
-    return context.finished(
-        operations.record_results(
-            context.db,
-            correlation_id,
-            batch_id,
-            succeeded=report.would_change,
-            unchanged=report.unchanged,
-            failed=report.failed,
-            delivery=report.as_counters(),
-            errors=tuple(report.errors),
-        )
+    result = operations.record_results(
+        context.db,
+        correlation_id,
+        batch_id,
+        succeeded=report.would_change,
+        unchanged=report.unchanged,
+        failed=report.failed,
+        delivery=report.as_counters(),
+        errors=tuple(report.errors),
     )
+    if result is not None and result["status"] in operations.FINAL_STATUSES:
+        repo.drop_batches(context.db, correlation_id)  # the walk saved them; none is left
+    return context.finished(result)
 
 
 def report_of(operation: Mapping[str, Any]) -> dict[str, Any]:
