@@ -18,6 +18,10 @@ A stalled `cancelling` campaign is completed here, without a message: its lost b
 run in this process (a cancelled batch writes nothing: it pushes the passes an earlier run
 wrote, and counts the rest `cancelled`), the passes never enqueued are counted `cancelled`,
 and it ends `cancelled`.
+
+A preview (kind `preview`) is walked and batched by the same planning, so the same watchdog
+finishes it: its batches take no lease (a copy run twice records its figures once), so after a
+stall every batch not recorded is re-sent.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import operations
-from shared.campaigns import PUSH_UPDATE
+from shared.campaigns import PREVIEW, PUSH_UPDATE
 from shared.campaigns.batches import run_batch
 from shared.campaigns.planning import EnqueueBatch, advance, run_plan
 from shared.infra.clock import utcnow
@@ -38,6 +42,9 @@ from shared.passes.jobs import JobContext
 from shared.repositories import campaigns as repo
 
 log = logging.getLogger(__name__)
+
+# The operations walked by the campaign planning: campaigns and their previews.
+RECOVERED_KINDS = (PUSH_UPDATE, PREVIEW)
 
 SendPlan = Callable[[str, str], None]  # (tenant id, correlation id)
 SendBatch = Callable[[str, str, str, list[str]], None]  # (tenant, correlation id, batch, ids)
@@ -70,9 +77,14 @@ def recover_stalled(
     now = now or utcnow()
     cutoff = now - stall
     done = []
-    for operation in repo.stalled_operations(
-        context.db, kind=PUSH_UPDATE, statuses=operations.ACTIVE_STATUSES, cutoff=cutoff
-    ):
+    stalled = [
+        operation
+        for kind in RECOVERED_KINDS
+        for operation in repo.stalled_operations(
+            context.db, kind=kind, statuses=operations.ACTIVE_STATUSES, cutoff=cutoff
+        )
+    ]
+    for operation in stalled:
         if not repo.claim_recovery(context.db, operation["_id"], cutoff=cutoff, now=now):
             continue
         walk = (window or context.settings.campaign_window, size)

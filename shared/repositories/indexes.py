@@ -92,6 +92,14 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="campaign_status_updatedAt",
             partialFilterExpression={"kind": "pushUpdate"},
         ),
+        # The same look for stalled previews: an index of its own (a database holding the
+        # campaigns' one could not take its definition changed), on another key pattern (older
+        # MongoDB refuses two indexes of one pattern).
+        IndexModel(
+            [("kind", ASCENDING), ("status", ASCENDING), ("updatedAt", ASCENDING)],
+            name="preview_status_updatedAt",
+            partialFilterExpression={"kind": "preview"},
+        ),
         # The beat job's look for scheduled campaigns that came due (campaigns/scheduling.py).
         IndexModel(
             [("status", ASCENDING), ("scheduledAt", ASCENDING)],

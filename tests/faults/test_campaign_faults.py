@@ -21,7 +21,7 @@ import pytest
 
 from dev.fake_apns import FakeApnsControl
 from shared.campaigns import BATCH_TASK
-from tests.e2e.test_push_updates import start_campaign
+from tests.e2e.test_push_updates import push_update, start_campaign
 from tests.faults.stack import RETRY_BUDGET_S, STALL_S, WATCHDOG_INTERVAL_S, FaultStack
 from tests.support.api_client import ApiClient
 from tests.support.broker import unacked_tasks
@@ -297,3 +297,41 @@ def test_a_stuck_campaign_cancelled_reaches_cancelled(
     untouched = {d["additionalData"]["points"] for d in stored.values() if d["version"] == 1}
     assert untouched == {OLD_POINTS}
     _assert_pushed_after_last_write(fake_apns, written, stored)
+
+
+def test_a_preview_whose_messages_redis_lost_still_finishes(
+    fault_stack: FaultStack,
+    seeder: WalletSeeder,
+    db: Any,
+    fake_apns: FakeApnsControl,
+    record_figure: Callable[[str], None],
+) -> None:
+    """A large preview is a multi-step job too: its planning message lost with Redis (no
+    worker was there to take it), the watchdog plans it again from MongoDB and it finishes
+    with exact figures, still writing and pushing nothing."""
+    tag = secrets.token_hex(6)
+    seeded = seeder.seed(tag, [OLD_POINTS] * PASSES)
+    fault_stack.kill_worker(fault_stack.live_worker())  # nobody takes the planning message
+    response = push_update(_demo(fault_stack), {**_body(tag), "dryRun": True})
+    assert response.status_code == 202, response.text
+    correlation_id = response.json()["correlationId"]
+    fault_stack.kill_redis()
+    time.sleep(2)
+    fault_stack.redis.start()  # empty: the planning message is gone
+    fault_stack.start_worker()
+    fault_ended = time.monotonic()
+    operation = _finish(
+        fault_stack, correlation_id, fault_ended, record_figure, "preview, Redis lost its plan"
+    )
+
+    assert operation["status"] == "completed", operation
+    report = operation["preview"]
+    assert (report["matched"], report["wouldChange"], report["failed"]) == (PASSES, PASSES, 0)
+    assert report["apple"]["devicesToPush"] == PASSES  # one registered device each
+    recorded = db.operations.find_one({"_id": correlation_id})["recordedBatches"]
+    assert sorted(recorded) == [f"batch:{index:07d}" for index in range(PASSES // BATCH_SIZE)]
+    stored = db.passes.find(
+        {"_id": {"$in": [item.pass_id for item in seeded]}}, {"version": 1, "additionalData": 1}
+    )
+    assert {(d["version"], d["additionalData"]["points"]) for d in stored} == {(1, OLD_POINTS)}
+    assert not {item.push_token for item in seeded} & set(fake_apns.pushed_tokens())
