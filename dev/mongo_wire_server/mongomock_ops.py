@@ -121,8 +121,50 @@ def validate_query(query: Mapping[str, Any]) -> None:
 def project(document: Mapping[str, Any], projection: Mapping[str, Any]) -> Document:
     if not projection:
         return dict(document)
+    plain = _plain_projection(document, projection)
+    if plain is not None:
+        return plain
     with mongo_errors():
         return _toolbox._copy_only_fields(document, dict(projection), dict)
+
+
+def _plain_projection(
+    document: Mapping[str, Any], projection: Mapping[str, Any]
+) -> Document | None:
+    """The two shapes the application reads with, without mongomock's field-by-field copy (a
+    fifth of the server's time reading a campaign batch): top-level fields kept, or paths
+    through embedded documents left out. None: mongomock decides (arrays on the way, nested
+    inclusions, operators, mixed shapes)."""
+    fields = list(projection.items())
+    if any(type(v) not in (int, bool) or "$" in k or not k for k, v in fields):
+        return None
+    if all(not v for _, v in fields):
+        return _without(document, [k for k, _ in fields])
+    kept = {k for k, v in fields if v}
+    if any("." in k for k in kept) or any(not v and k != "_id" for k, v in fields):
+        return None
+    if projection.get("_id", 1):
+        kept.add("_id")
+    return {k: v for k, v in document.items() if k in kept}
+
+
+def _without(document: Mapping[str, Any], paths: list[str]) -> Document | None:
+    result = dict(document)
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = result
+        for part in parents:
+            child = node.get(part)
+            if type(child) is not dict:
+                if part in node:
+                    return None  # an array or a value on the way: mongomock's rules
+                break  # nothing there to leave out
+            copied = dict(child)  # the stored document stays whole
+            node[part] = copied
+            node = copied
+        else:
+            node.pop(leaf, None)
+    return result
 
 
 def sort_documents(documents: list[Document], sort: Sequence[tuple[str, Any]]) -> list[Document]:

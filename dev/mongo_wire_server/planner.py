@@ -28,10 +28,12 @@ _REGEX_TYPES: Final = frozenset({re.Pattern, Regex})
 
 @dataclass(frozen=True, slots=True)
 class ProvenCondition:
-    """`path` equals one of `values`, checked without mongomock for simple document shapes."""
+    """`path` equals one of `values`, checked without mongomock for simple document shapes.
+    Values are kept with whether they are booleans: Python has `True == 1`, MongoDB does not
+    match `true` with `1` (while `1` and `1.0` are equal in both)."""
 
     parts: tuple[str, ...]
-    values: frozenset[Any]
+    values: frozenset[tuple[bool, Any]]
 
     def holds(self, document: Any) -> bool:
         node = document
@@ -39,7 +41,7 @@ class ProvenCondition:
             if type(node) is not dict or part not in node:
                 return False
             node = node[part]
-        return type(node) in _PLAIN_SCALARS and node in self.values
+        return type(node) in _PLAIN_SCALARS and (type(node) is bool, node) in self.values
 
 
 @dataclass(slots=True)
@@ -48,6 +50,10 @@ class QueryPlan:
     members: Candidates | None = None  # the same ids as a set, for membership tests
     proven: ProvenCondition | None = None
     residual: Mapping[str, Any] | None = None  # the query minus the proven condition
+    # The residual's own plain equalities (e.g. the tenant, a metadata value), checked without
+    # mongomock first; `rest` is what is left of it then (None: nothing).
+    also: tuple[ProvenCondition, ...] = ()
+    rest: Mapping[str, Any] | None = None
 
     @property
     def is_whole_query_proven(self) -> bool:
@@ -80,7 +86,15 @@ def plan_query(
     if proven is None:
         return QueryPlan(ordered, candidates)
     residual = {other: value for other, value in query.items() if other != chosen}
-    return QueryPlan(ordered, candidates, proven, residual or None)
+    also: list[ProvenCondition] = []
+    rest: dict[str, Any] = {}
+    for other, value in residual.items():
+        provable = None if other.startswith("$") else _provable(other, value)
+        if provable is None:
+            rest[other] = value
+        else:
+            also.append(provable)
+    return QueryPlan(ordered, candidates, proven, residual or None, tuple(also), rest or None)
 
 
 def _candidates_for(field: str, condition: Any, collection: CollectionStore) -> Candidates | None:
@@ -159,7 +173,9 @@ def _provable(field: str, condition: Any) -> ProvenCondition | None:
         values = [condition]
     if not all(type(value) in _PLAIN_SCALARS for value in values):
         return None
-    return ProvenCondition(split_path(field), frozenset(values))
+    return ProvenCondition(
+        split_path(field), frozenset((type(value) is bool, value) for value in values)
+    )
 
 
 def _is_regex(value: Any) -> bool:

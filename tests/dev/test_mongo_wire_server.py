@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mongomock
 import pytest
 from bson import Decimal128, ObjectId
 from pymongo import DeleteOne, InsertOne, MongoClient, ReturnDocument, UpdateOne
@@ -280,6 +281,9 @@ def test_distinct_and_counts(db: Database[Doc]) -> None:
     assert db.items.count_documents({}) == 5
     assert db.items.count_documents({"tag": "c"}) == 2
     assert db.items.count_documents({}, skip=1, limit=3) == 3
+    assert db.items.count_documents({}, skip=4, limit=3) == 1
+    assert db.items.count_documents({}, skip=9) == 0
+    assert db.items.count_documents({"tag": "c"}, limit=1) == 1
     assert db.items.estimated_document_count() == 5
     assert db.empty.count_documents({}) == 0
     assert db.empty.estimated_document_count() == 0
@@ -565,9 +569,15 @@ def test_indexed_and_unindexed_collections_answer_alike(db: Database[Doc]) -> No
                 {path: wanted},
                 {path: {"$in": [wanted, value()]}},
                 {"$or": [{path: wanted}, {"x": value()}]},
+                # An index for one condition, the other checked on its own (plain values
+                # without mongomock, anything else by it).
+                {path: wanted, rng.choice(["a", "a.b", "x"]): value()},
             ]
         )
         assert list(indexed.find(query)) == list(plain.find(query)), query
+        skip, limit = rng.randrange(3), rng.randrange(1, 4)  # a $limit of 0 is an error
+        counted = [c.count_documents(query, skip=skip, limit=limit) for c in (indexed, plain)]
+        assert counted[0] == counted[1] == len(list(plain.find(query, skip=skip, limit=limit)))
         if step % 3 == 0:  # keep changing indexed values so index maintenance is exercised
             change = {"$set": {rng.choice(["a", "a.b", "x"]): value()}}
             target = {"_id": rng.randrange(150)}
@@ -693,3 +703,79 @@ def test_command_line_server_prints_uri_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_plain_equalities_beside_an_index_answer_as_the_matcher(db: Database[Doc]) -> None:
+    """With an index on `tenant`, the other equalities are checked without the matcher where
+    a value is a plain scalar; booleans, numbers of two types, an array, a missing field and a
+    nested value get the same answer as an unindexed collection's matcher gives."""
+    documents = [
+        {"_id": "bool", "tenant": "t", "flag": True},
+        {"_id": "int", "tenant": "t", "flag": 1},
+        {"_id": "float", "tenant": "t", "flag": 1.0},
+        {"_id": "array", "tenant": "t", "flag": [1, "x"]},
+        {"_id": "nested", "tenant": "t", "flag": {"v": 1}},
+        {"_id": "missing", "tenant": "t"},
+        {"_id": "other", "tenant": "u", "flag": 1},
+    ]
+    db.indexed.create_index("tenant")
+    db.indexed.insert_many([dict(d) for d in documents])
+    db.plain.insert_many([dict(d) for d in documents])
+    queries: list[Doc] = [
+        {"tenant": "t", "flag": True},
+        {"tenant": "t", "flag": 1},
+        {"tenant": "t", "flag": {"$in": ["x", False]}},
+        {"tenant": "t", "flag": None},
+        {"tenant": "t", "flag": 1, "_id": {"$gt": "float"}},
+        {"tenant": "t", "flag.v": 1},
+    ]
+    for query in queries:
+        found = sorted(d["_id"] for d in db.indexed.find(query))
+        assert found == sorted(d["_id"] for d in db.plain.find(query)), query
+        assert db.indexed.count_documents(query) == len(found), query
+    assert {"array", "float", "int"} <= {d["_id"] for d in db.indexed.find(queries[1])}
+
+
+def test_projections_answer_as_mongomock_does(db: Database[Doc]) -> None:
+    """The server's own copy of the plain projection shapes (top-level fields kept, paths
+    through embedded documents left out) gives what mongomock's projection gives, over
+    documents with nulls, scalars, nested and missing values on the way (arrays only under
+    `x`: mongomock cannot project a dotted path through them either)."""
+    rng = random.Random(20261206)
+
+    def value(depth: int = 0, *, arrays: bool) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.45:
+            keys = rng.sample(["b", "c", "d"], rng.randint(0, 3))
+            return {k: value(depth + 1, arrays=arrays) for k in keys}
+        if arrays and depth < 3 and roll < 0.6:
+            return [value(depth + 1, arrays=arrays) for _ in range(rng.randint(0, 2))]
+        return rng.choice([1, "s", None, 2.5, True])
+
+    documents = [
+        {
+            "_id": i,
+            **({"a": value(arrays=False)} if rng.random() < 0.8 else {}),
+            **({"x": value(arrays=True)} if rng.random() < 0.8 else {}),
+        }
+        for i in range(200)
+    ]
+    reference = mongomock.MongoClient().db.items
+    reference.insert_many([dict(d) for d in documents])
+    db.items.insert_many([dict(d) for d in documents])
+    projections: list[Doc] = [
+        {"a": 0},
+        {"a.b": 0},
+        {"a.b.c": 0, "x": 0},
+        {"_id": 0},
+        {"a.b": False, "a.c": 0},
+        {"a": 1},
+        {"a": 1, "_id": 0},
+        {"x": True, "a": 1},
+        {"a.b": 1},  # a nested inclusion: mongomock's own path
+    ]
+    for projection in projections:
+        found = list(db.items.find({}, projection).sort("_id", 1))
+        assert found == list(reference.find({}, projection).sort("_id", 1)), projection
+    stored = db.items.find_one({"_id": 0})
+    assert stored == documents[0]  # leaving fields out of an answer changes nothing stored
