@@ -110,6 +110,17 @@ def test_what_cannot_be_followed_exits_3_with_the_apis_message(
     assert "not-a-key-of-demo" not in watched.stderr + watched.stdout
 
 
+# Runs the command with SIGINT at its default, as from a terminal: a suite started in the
+# background by a shell (`make test &`) hands its children SIGINT ignored, and Python then
+# leaves it ignored (an exec keeps a default handler, and keeps an ignored signal ignored).
+SIGINT_AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def test_ctrl_c_stops_watching_cleanly(api_url: str, db: Any) -> None:
     # An operation no worker will take (none is enqueued): it stays queued while watched.
     correlation_id = new_correlation_id()
@@ -120,7 +131,7 @@ def test_ctrl_c_stops_watching_cleanly(api_url: str, db: Any) -> None:
         ),
     )
     process = subprocess.Popen(
-        watch_command(api_url, correlation_id),
+        [*SIGINT_AS_FROM_A_TERMINAL, *watch_command(api_url, correlation_id)],
         env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
