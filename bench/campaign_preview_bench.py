@@ -60,7 +60,7 @@ from shared.providers.fetching import ExternalDataClient
 from shared.repositories import campaign_waits
 from shared.repositories import campaigns as campaigns_repo
 from shared.repositories import operations as operations_repo
-from shared.repositories import previews as previews_repo
+from shared.repositories import registrations as registrations_repo
 from shared.tenancy.tenants import load_registry
 
 
@@ -161,13 +161,13 @@ PREVIEW_STAGES: list[tuple[Any, str, str, bool]] = [
     (campaigns_repo, "load_campaign", "  mongo: load the operation", True),
     (campaigns_repo, "lease_batch", "mongo: batch lease", False),
     (campaigns_repo, "release_batch", "mongo: batch release", False),
-    (previews_repo, "load_passes", "mongo: read the batch ($in)", False),
+    (campaigns_repo, "load_passes", "mongo: read the batch ($in)", False),
     (JobContext, "external_data_for_batch", "CRM: external data (client)", False),
     (previews, "patched_pass", "patch + message", False),
     (issuing, "render", "render Apple pass.json", False),
     (previews, "new_google_version", "render Google object", False),
     (previews, "_signed", "  of which mongo: samples' signed parts", True),
-    (previews_repo, "push_tokens", "mongo: device tokens", False),
+    (registrations_repo, "push_tokens_for_passes", "mongo: device tokens", False),
     (campaign_waits, "keep_samples", "mongo: keep samples", False),
     (operations, "record_results", "mongo: record results", False),
 ]

@@ -51,7 +51,7 @@ from shared.passes.google_versions import (
     new_google_version,
 )
 from shared.passes.jobs import JobContext, UnknownPassType
-from shared.repositories import campaign_waits, previews
+from shared.repositories import campaign_waits, registrations
 from shared.repositories import campaigns as repo
 
 HELD_BACK_REASONS = ("consent", "budget", "quietHours")
@@ -162,12 +162,14 @@ def _preview_batch(
     """Preview `pass_ids` into `report`, with up to `room` new samples (by default what
     `report` still lacks of MAX_SAMPLES)."""
     tenant_id = str(campaign["tenant"])
-    documents = previews.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
+    documents = repo.load_passes(context.db, tenant_id, pass_ids, without=_SIGNED_PARTS)
     room = MAX_SAMPLES - len(report.samples) if room is None else room
     # The devices of every pass read, fetched while this process fetches the external data
     # and renders (the database works meanwhile); counted for the passes owing a push.
     with ThreadPoolExecutor(max_workers=1) as reader:
-        devices = reader.submit(previews.push_tokens, context.db, tenant_id, list(documents))
+        devices = reader.submit(
+            registrations.push_tokens_for_passes, context.db, tenant_id, list(documents)
+        )
         batch = _preview_documents(context, campaign, pass_ids, documents, report, room=room)
         _count_devices(devices.result(), batch, report)
     report.samples.extend(_sample(context, tenant_id, batch))
@@ -295,15 +297,19 @@ def _count(
             report.google_alerts += int(send and notify)
 
 
-def _count_devices(by_pass: Mapping[str, set[str]], batch: _Batch, report: PreviewReport) -> None:
+def _count_devices(
+    by_pass: Mapping[str, list[tuple[str, str]]], batch: _Batch, report: PreviewReport
+) -> None:
     """Distinct push tokens per certificate, as push_to_devices would push them; `by_pass`:
-    the push tokens of each pass's devices."""
+    each pass's devices (device, push token)."""
     by_topic: dict[str, list[str]] = {}
     for pass_id, topic in batch.to_push.items():
         by_topic.setdefault(topic, []).append(pass_id)
     for pass_ids in by_topic.values():
-        tokens = {token for p in pass_ids for token in by_pass.get(p, ())}
-        alerted = {token for p in pass_ids if p in batch.alerting for token in by_pass.get(p, ())}
+        tokens = {token for p in pass_ids for _, token in by_pass.get(p, ())}
+        alerted = {
+            token for p in pass_ids if p in batch.alerting for _, token in by_pass.get(p, ())
+        }
         report.apple_devices += len(tokens)
         report.apple_alerts += len(alerted)
 
@@ -334,7 +340,7 @@ def _signed(
     pass_ids = [str(document["_id"]) for document in documents if document.get("apple")]
     if not pass_ids:
         return {}
-    found = previews.load_passes(context.db, tenant_id, pass_ids)
+    found = repo.load_passes(context.db, tenant_id, pass_ids)
     return {pass_id: stored["apple"] for pass_id, stored in found.items() if stored.get("apple")}
 
 

@@ -60,9 +60,12 @@ def load_passes(
     *,
     without: Sequence[str] = (),  # fields left out (a preview needs no signed parts)
 ) -> dict[str, Document]:
+    ids = list(pass_ids)
     projection = dict.fromkeys(without, 0) or None
     found = db[passes.COLLECTION].find(
-        {"_id": {"$in": list(pass_ids)}, "tenant": tenant_id}, projection
+        {"_id": {"$in": ids}, "tenant": tenant_id},
+        projection,
+        batch_size=max(len(ids), 1),  # one reply, no getMore round trip (size caps it anyway)
     )
     return {str(document["_id"]): document for document in found}
 

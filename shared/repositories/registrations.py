@@ -106,6 +106,11 @@ def updated_passes_for_device(
     return [(document["_id"], int(document["apple"].get("updateTag") or 0)) for document in found]
 
 
+# Documents in a reply when a whole batch's devices are read: more than any batch has, so one
+# reply and no getMore round trip (the server still caps a reply by its size).
+_ONE_REPLY = 100_000
+
+
 def push_tokens_for_passes(
     db: Database[Any], tenant_id: str, pass_ids: Iterable[str]
 ) -> dict[str, list[tuple[str, str]]]:
@@ -120,6 +125,7 @@ def push_tokens_for_passes(
     found = db[COLLECTION].find(
         {"tenant": tenant_id, SERIAL: {"$in": ids}},
         {SERIAL: 1, DEVICE: 1, "pushToken": 1, "_id": 0},
+        batch_size=_ONE_REPLY,
     )
     for document in found:
         tokens.setdefault(document[SERIAL], []).append((document[DEVICE], document["pushToken"]))
